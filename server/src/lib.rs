@@ -1,0 +1,1 @@
+//! The Assize server library (see main.rs for the binary).

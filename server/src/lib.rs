@@ -1,1 +1,32 @@
-//! The Assize server library (see main.rs for the binary).
+//! # assize-server
+//!
+//! The Assize server: the IO shell around the court's logic. It owns configuration, start-up,
+//! HTTPS, storage and (as they land) signaling, the SFU, the MLA workflow and mail. The signing
+//! and media libraries (`assize-signing`, `assize-media`) do no IO; this crate feeds them.
+//!
+//! ## Module map
+//! - [`config`]: the one [`config::Settings`] value: defaults → TOML → `ASSIZE_…` env, validated.
+//! - [`app`]: start-up ([`app::Application`]): data directory, PKI, database, TLS, bind, run.
+//! - [`server`]: the accept loop: TCP → TLS → HTTP/1.1 + HTTP/2 → router; graceful shutdown.
+//! - [`tls`]: rustls configuration (TLS 1.2/1.3; optional client certificates for federation).
+//! - [`pki`]: the data directory and the development CA, TLS, signing and TSA keys (0600).
+//! - [`http`]: routes, the API error type, extractors (who is calling), middleware.
+//! - [`policy`]: **the** authorization table: (subject, action) → permit or denial.
+//! - [`auth`]: credentials: argon2id passwords, TOTP, random tokens, sign-in throttling.
+//! - [`accounts`]: account operations shared by the API and the command line.
+//! - [`store`]: SQLite/PostgreSQL storage behind one interface; migrations.
+//! - [`metrics`]: Prometheus metrics, one registry per server.
+//! - [`telemetry`]: structured logs (text or JSON) with a request id on every line.
+
+pub mod accounts;
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod pki;
+pub mod policy;
+pub mod server;
+pub mod store;
+pub mod telemetry;
+pub mod tls;

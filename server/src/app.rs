@@ -1,0 +1,205 @@
+//! Start-up: from [`Settings`] to a bound, running server (zero2prod's `Application`).
+//!
+//! [`Application::build`] does everything that can fail before a single request is served —
+//! data directory, development PKI, key-permission checks, database connection and migrations,
+//! TLS configuration, binding the port — so a bad setting stops the start with a clear message.
+//! Tests build it on port 0 with their own data directory and database.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use tokio::net::TcpListener;
+
+use crate::auth::Throttle;
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::pki::{DataDir, check_key_permissions};
+use crate::server::{self, ServeOptions};
+use crate::store::Store;
+use crate::{accounts, tls};
+
+/// A server that is bound and ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    state: AppState,
+    tls: Arc<rustls::ServerConfig>,
+    data_dir: DataDir,
+    setup_link: Option<String>,
+}
+
+impl Application {
+    /// Prepares everything and binds the port.
+    ///
+    /// # Errors
+    /// Any reason the server cannot start, with what to do about it.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.validate()?;
+        let data_dir = DataDir::bootstrap(&settings.data_dir).with_context(|| {
+            format!(
+                "cannot prepare the data directory {}",
+                settings.data_dir.display()
+            )
+        })?;
+        for key in data_dir.key_files() {
+            check_key_permissions(key)?;
+        }
+
+        let store = open_store(&settings).await?;
+
+        let (cert, key) = if settings.tls.cert_file.is_empty() {
+            (data_dir.tls_cert.clone(), data_dir.tls_key.clone())
+        } else {
+            (
+                PathBuf::from(&settings.tls.cert_file),
+                PathBuf::from(&settings.tls.key_file),
+            )
+        };
+        let client_cas: Vec<PathBuf> = if settings.tls.client_ca_files.is_empty() {
+            vec![data_dir.ca_cert.clone()]
+        } else {
+            settings
+                .tls
+                .client_ca_files
+                .iter()
+                .map(PathBuf::from)
+                .collect()
+        };
+        let client_ca_refs: Vec<&std::path::Path> =
+            client_cas.iter().map(PathBuf::as_path).collect();
+        let tls = Arc::new(
+            tls::server_config(&cert, &key, &client_ca_refs).context("TLS set-up failed")?,
+        );
+
+        let addr = settings.listen_addr()?;
+        let listener = TcpListener::bind(addr).await.with_context(|| {
+            format!(
+                "cannot listen on {addr} (setting http.listen): is another server using this port?"
+            )
+        })?;
+        let local_addr = listener.local_addr()?;
+        let public_url: Arc<str> = settings.effective_public_url(local_addr).into();
+
+        let setup_link = accounts::first_administrator_link(&store, &settings, &public_url).await?;
+        let throttle = Throttle::new(
+            settings.auth.max_failed_logins,
+            settings.auth.max_failed_logins_per_address,
+            Duration::from_secs(settings.auth.lockout_secs),
+        );
+        let state = AppState {
+            settings: Arc::new(settings),
+            store,
+            throttle: Arc::new(throttle),
+            metrics: Arc::new(Metrics::new()),
+            public_url,
+        };
+        Ok(Self {
+            listener,
+            local_addr,
+            state,
+            tls,
+            data_dir,
+            setup_link,
+        })
+    }
+
+    /// The bound address (the real port when `http.listen` asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// `https://…` as users reach it.
+    pub fn public_url(&self) -> &str {
+        &self.state.public_url
+    }
+
+    /// The one-time link that creates the first administrator, when there is none yet.
+    pub fn setup_link(&self) -> Option<&str> {
+        self.setup_link.as_deref()
+    }
+
+    /// The data directory's layout.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data_dir
+    }
+
+    /// The storage handle (tests and commands use it directly).
+    pub fn store(&self) -> &Store {
+        &self.state.store
+    }
+
+    /// Serves until `shutdown` completes, then finishes requests in flight and closes the database.
+    ///
+    /// # Errors
+    /// When the listener fails.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let options = ServeOptions {
+            handshake_timeout: Duration::from_secs(self.state.settings.http.handshake_timeout_secs),
+            shutdown_grace: Duration::from_secs(self.state.settings.http.shutdown_grace_secs),
+        };
+        let store = self.state.store.clone();
+        let metrics = self.state.metrics.clone();
+        let janitor = tokio::spawn(purge_sessions_periodically(
+            store.clone(),
+            self.state.settings.auth.session_idle_minutes * 60,
+        ));
+        let router = http::router(self.state);
+        let result =
+            server::serve(self.listener, self.tls, router, metrics, options, shutdown).await;
+        janitor.abort();
+        store.close().await;
+        result
+    }
+}
+
+/// Connects to the configured database and brings its schema up to date.
+///
+/// # Errors
+/// When the database is unreachable or a migration fails.
+pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    let store = Store::connect(
+        &settings.effective_database_url(),
+        settings.database_kind()?,
+    )
+    .await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+async fn purge_sessions_periodically(store: Store, idle_secs: i64) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        match store.purge_expired_sessions(idle_secs).await {
+            Ok(n) if n > 0 => tracing::debug!(purged = n, "expired sessions removed"),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not purge expired sessions"),
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("signal received");
+}

@@ -1,0 +1,411 @@
+//! Settings: one [`Settings`] value, built once in `main` (or by a test) and passed down.
+//!
+//! Layers, later ones winning: the embedded defaults below → a TOML file (`--config FILE`) →
+//! `ASSIZE_…` environment variables (`ASSIZE_HTTP__LISTEN=0.0.0.0:8443`, two underscores between a
+//! section and its key). Every value is validated at start; a bad one stops the start with a message
+//! that names the setting and says how to fix it. Unknown keys are refused, so a typo never silently
+//! falls back to a default.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::policy::Role;
+
+/// Environment variables with the `ASSIZE_` prefix that are not settings.
+const NON_SETTING_ENV: &[&str] = &["CONFIG", "TEST_POSTGRES_URL", "LOG_FORMAT", "LOG"];
+
+/// Everything the server can be told. Defaults are safe for a single development machine.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// Where the database, certificates and keys live. Created on first start (mode 0700).
+    pub data_dir: PathBuf,
+    /// `sqlite://PATH` or `postgres://USER@HOST/DB`. Empty: SQLite at `DATA_DIR/assize.db`.
+    pub database_url: String,
+    /// The address users type into their browser; used in printed links. Empty: derived from
+    /// `http.listen`.
+    pub public_url: String,
+    pub http: HttpSettings,
+    pub tls: TlsSettings,
+    pub auth: AuthSettings,
+    pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSettings {
+    /// Socket address for HTTPS. Port 0 picks a free port (tests).
+    pub listen: String,
+    /// Largest request body accepted by any endpoint, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest time a request may take before it is answered with 503 `timeout`.
+    pub request_timeout_secs: u64,
+    /// Longest time a TLS handshake may take.
+    pub handshake_timeout_secs: u64,
+    /// How long shutdown waits for requests in flight.
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsSettings {
+    /// PEM certificate chain for HTTPS. Empty: the development certificate in the data directory.
+    pub cert_file: String,
+    /// PEM private key for HTTPS (must be mode 0600). Empty: the development key.
+    pub key_file: String,
+    /// PEM CA certificates that other states' servers' client certificates must chain to.
+    /// Empty: the development CA in the data directory.
+    pub client_ca_files: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthSettings {
+    /// Roles whose members must use a TOTP second factor.
+    pub totp_required_roles: Vec<Role>,
+    /// A session ends after this many minutes without a request.
+    pub session_idle_minutes: i64,
+    /// A session ends this many hours after sign-in, however active.
+    pub session_max_hours: i64,
+    /// Failed sign-ins for one account before it is locked for `lockout_secs`.
+    pub max_failed_logins: u32,
+    /// Failed sign-ins from one network address before it is locked for `lockout_secs`.
+    pub max_failed_logins_per_address: u32,
+    /// How long a lock after repeated failures lasts.
+    pub lockout_secs: u64,
+    /// Lifetime of one-time links (first administrator, password set).
+    pub one_time_link_hours: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// `text` (humans) or `json` (log collectors).
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `assize_server=debug,info`.
+    pub level: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("./assize-data"),
+            database_url: String::new(),
+            public_url: String::new(),
+            http: HttpSettings::default(),
+            tls: TlsSettings::default(),
+            auth: AuthSettings::default(),
+            log: LogSettings::default(),
+        }
+    }
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8443".into(),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            handshake_timeout_secs: 10,
+            shutdown_grace_secs: 10,
+        }
+    }
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            totp_required_roles: vec![Role::Administrator, Role::Judge, Role::Clerk, Role::Officer],
+            session_idle_minutes: 30,
+            session_max_hours: 12,
+            max_failed_logins: 5,
+            max_failed_logins_per_address: 50,
+            lockout_secs: 15 * 60,
+            one_time_link_hours: 24,
+        }
+    }
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// A setting that cannot be used, with the fix. Printed as is to the operator.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error in `{setting}`: {problem}\n  fix: {fix}")]
+pub struct ConfigError {
+    pub setting: String,
+    pub problem: String,
+    pub fix: String,
+}
+
+impl ConfigError {
+    fn new(setting: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self {
+            setting: setting.into(),
+            problem: problem.into(),
+            fix: fix.into(),
+        }
+    }
+}
+
+/// Which database engine a URL selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseKind {
+    Sqlite,
+    Postgres,
+}
+
+impl Settings {
+    /// Layers defaults, the optional TOML file and the environment, then validates.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first setting that cannot be used.
+    pub fn load(config_file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Settings::default()));
+        if let Some(path) = config_file {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("{} does not exist or is not a file", path.display()),
+                    "give the path of a TOML file, or leave --config out to use the defaults",
+                ));
+            }
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("ASSIZE_")
+                .filter(|key| {
+                    !NON_SETTING_ENV
+                        .iter()
+                        .any(|k| key.as_str().eq_ignore_ascii_case(k))
+                })
+                .split("__"),
+        );
+        let settings: Settings = figment.extract().map_err(|e| {
+            let setting = e.path.join(".");
+            ConfigError::new(
+                if setting.is_empty() {
+                    "configuration"
+                } else {
+                    &setting
+                },
+                e.kind.to_string(),
+                "correct the value in the TOML file or the ASSIZE_ environment variable \
+                 (see docs/operations.md for every setting and its type)",
+            )
+        })?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Checks every value and the relations between them.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first setting that cannot be used.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new(
+                "data_dir",
+                "is empty",
+                "set a directory the server may create, e.g. ./assize-data",
+            ));
+        }
+        self.listen_addr()?;
+        self.database_kind()?;
+        if !self.public_url.is_empty() && !self.public_url.starts_with("https://") {
+            return Err(ConfigError::new(
+                "public_url",
+                format!("{:?} is not an https:// URL", self.public_url),
+                "Assize is only served over HTTPS: set e.g. https://assize.court.example",
+            ));
+        }
+        let h = &self.http;
+        if !(1024..=1024 * 1024 * 1024).contains(&h.max_body_bytes) {
+            return Err(ConfigError::new(
+                "http.max_body_bytes",
+                format!("{} is outside 1024..=1073741824", h.max_body_bytes),
+                "choose a limit between 1 KiB and 1 GiB (default 1048576)",
+            ));
+        }
+        for (name, v) in [
+            ("http.request_timeout_secs", h.request_timeout_secs),
+            ("http.handshake_timeout_secs", h.handshake_timeout_secs),
+            ("http.shutdown_grace_secs", h.shutdown_grace_secs),
+            ("auth.lockout_secs", self.auth.lockout_secs),
+        ] {
+            if !(1..=86_400).contains(&v) {
+                return Err(ConfigError::new(
+                    name,
+                    format!("{v} is outside 1..=86400 seconds"),
+                    "choose a number of seconds between 1 and 86400",
+                ));
+            }
+        }
+        let a = &self.auth;
+        for (name, v, max) in [
+            ("auth.session_idle_minutes", a.session_idle_minutes, 24 * 60),
+            ("auth.session_max_hours", a.session_max_hours, 24 * 7),
+            ("auth.one_time_link_hours", a.one_time_link_hours, 24 * 14),
+        ] {
+            if !(1..=max).contains(&v) {
+                return Err(ConfigError::new(
+                    name,
+                    format!("{v} is outside 1..={max}"),
+                    format!("choose a value between 1 and {max}"),
+                ));
+            }
+        }
+        for (name, v) in [
+            ("auth.max_failed_logins", a.max_failed_logins),
+            (
+                "auth.max_failed_logins_per_address",
+                a.max_failed_logins_per_address,
+            ),
+        ] {
+            if !(1..=10_000).contains(&v) {
+                return Err(ConfigError::new(
+                    name,
+                    format!("{v} is outside 1..=10000"),
+                    "choose how many failures to allow before a lock, e.g. 5",
+                ));
+            }
+        }
+        if self.tls.cert_file.is_empty() != self.tls.key_file.is_empty() {
+            return Err(ConfigError::new(
+                "tls.cert_file / tls.key_file",
+                "only one of the two is set",
+                "set both (your certificate chain and its key) or neither (development certificate)",
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
+            return Err(ConfigError::new(
+                "log.level",
+                format!("{:?} is not a log filter: {e}", self.log.level),
+                "use a level such as info, debug or warn",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The parsed `http.listen` address.
+    ///
+    /// # Errors
+    /// When `http.listen` is not an `IP:PORT`.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        self.http.listen.parse().map_err(|_| {
+            ConfigError::new(
+                "http.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:8443",
+                    self.http.listen
+                ),
+                "give an IP address and a port, e.g. 127.0.0.1:8443 or [::1]:8443",
+            )
+        })
+    }
+
+    /// The database URL after applying the default.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("assize.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Which engine `database_url` selects.
+    ///
+    /// # Errors
+    /// When the URL names neither SQLite nor PostgreSQL.
+    pub fn database_kind(&self) -> Result<DatabaseKind, ConfigError> {
+        let url = self.effective_database_url();
+        if url.starts_with("sqlite:") {
+            Ok(DatabaseKind::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DatabaseKind::Postgres)
+        } else {
+            Err(ConfigError::new(
+                "database_url",
+                "is neither a sqlite: nor a postgres:// URL",
+                "use sqlite://PATH (default) or postgres://USER@HOST:5432/DATABASE",
+            ))
+        }
+    }
+
+    /// The URL to print in links, after applying the default.
+    pub fn effective_public_url(&self, bound: SocketAddr) -> String {
+        if self.public_url.is_empty() {
+            format!("https://{bound}")
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Settings::default().validate().unwrap();
+    }
+
+    #[test]
+    fn a_bad_listen_address_names_the_setting() {
+        let s = Settings {
+            http: HttpSettings {
+                listen: "localhost".into(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let e = s.validate().unwrap_err();
+        assert_eq!(e.setting, "http.listen");
+        assert!(e.to_string().contains("fix:"));
+    }
+
+    #[test]
+    fn an_unknown_database_is_refused() {
+        let s = Settings {
+            database_url: "mysql://x".into(),
+            ..Default::default()
+        };
+        assert_eq!(s.validate().unwrap_err().setting, "database_url");
+    }
+
+    #[test]
+    fn toml_typos_and_wrong_types_name_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.toml");
+        std::fs::write(&f, "[http]\nmax_body_bytes = \"big\"\n").unwrap();
+        let e = Settings::load(Some(&f)).unwrap_err();
+        assert_eq!(e.setting, "http.max_body_bytes", "{e}");
+        std::fs::write(&f, "[http]\nlisten_adress = \"1.2.3.4:5\"\n").unwrap();
+        let e = Settings::load(Some(&f)).unwrap_err();
+        assert!(e.to_string().contains("listen_adress"), "{e}");
+    }
+
+    #[test]
+    fn a_missing_config_file_is_an_error() {
+        let e = Settings::load(Some(Path::new("/nonexistent/assize.toml"))).unwrap_err();
+        assert_eq!(e.setting, "--config");
+    }
+}

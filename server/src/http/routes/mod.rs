@@ -1,0 +1,51 @@
+//! Route table. Each handler names its policy [`crate::policy::Action`] first thing.
+
+mod authorities;
+mod onetime;
+mod probes;
+mod session;
+mod tokens;
+mod users;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use super::AppState;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(probes::healthz))
+        .route("/readyz", get(probes::readyz))
+        .route("/metrics", get(probes::metrics))
+        .route("/setup", get(onetime::setup_page))
+        .route("/password", get(onetime::password_page))
+        .route("/assets/onetime.js", get(onetime::script))
+        .route("/api/v1/setup", post(onetime::create_first_administrator))
+        .route("/api/v1/password", post(onetime::set_password))
+        .route(
+            "/api/v1/session",
+            post(session::sign_in)
+                .get(session::current)
+                .delete(session::sign_out),
+        )
+        .route("/api/v1/session/totp", post(session::begin_totp_enrolment))
+        .route(
+            "/api/v1/session/totp/confirm",
+            post(session::confirm_totp_enrolment),
+        )
+        .route("/api/v1/tokens", get(tokens::list).post(tokens::create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/api/v1/users", get(users::list).post(users::create))
+        .route("/api/v1/users/{id}/disable", post(users::disable))
+        .route("/api/v1/users/{id}/enable", post(users::enable))
+        .route("/api/v1/users/{id}/reset-totp", post(users::reset_totp))
+        .route(
+            "/api/v1/users/{id}/password-link",
+            post(users::password_link),
+        )
+        .route(
+            "/api/v1/authorities",
+            get(authorities::list).post(authorities::create),
+        )
+        .route("/api/v1/federation/whoami", get(authorities::whoami))
+}

@@ -173,3 +173,28 @@ fn consistency_proofs_equal_the_recursive_proof_for_every_pair_of_sizes() {
         }
     }
 }
+
+#[test]
+fn each_append_finalises_exactly_the_documented_interior_nodes() {
+    let d = leaves();
+    let mut tree = MerkleTree::new();
+    for (i, leaf) in d.iter().enumerate() {
+        let i = u(i);
+        tree.push_leaf_hash(*leaf);
+        for level in 1..8u32 {
+            let finalised = (i + 1).is_multiple_of(1 << level);
+            let index = ((i + 1) >> level).wrapping_sub(1);
+            if finalised {
+                let start = usize::try_from(index << level).expect("small");
+                let want = reference::mth(&d[start..start + (1 << level)]);
+                assert_eq!(
+                    tree.node(level, index),
+                    Some(want),
+                    "node ({level}, {index})"
+                );
+            }
+            // The next node on this level does not exist yet.
+            assert_eq!(tree.node(level, (i + 1) >> level), None);
+        }
+    }
+}

@@ -31,7 +31,7 @@
 //! ## What is here
 //! - [`hash`](leaf_hash): [`NodeHash`], [`leaf_hash`], [`node_hash`], [`empty_root`], [`decode_proof`];
 //! - [`MerkleTree`]: the in-memory log tree; roots and proofs for the current size and every earlier size;
-//!   its storage layout and how a server persists it are described on the type's module docs;
+//!   its storage layout and how a server persists it are described on the type;
 //! - [`CompactRange`]: one-pass, O(log n)-memory root recomputation, for checking an export against a
 //!   checkpoint;
 //! - [`verify_inclusion`] and [`verify_consistency`]: the RFC 9162 verification algorithms, step by step,

@@ -1,27 +1,31 @@
-//! [`MerkleTree`]: the log's in-memory tree, append-only, answering roots and proofs for the current size
-//! and every earlier size.
-//!
-//! # Storage layout
-//! Every node of the tree that covers a *perfect* (power-of-two, aligned) run of leaves never changes once
-//! its last leaf is appended. The tree keeps exactly those, level by level: `levels[0]` are the leaf hashes,
-//! `levels[k][i]` is the hash of leaves `i·2^k .. (i+1)·2^k`. That is about two hashes per leaf (64 bytes;
-//! 64 MB for a million entries). The nodes on the right border of a tree whose size is not a power of two
-//! are recomputed on demand from at most 64 perfect nodes, so a root or proof for any size costs
-//! O(log n) hashes and an append costs O(1) amortised (O(log n) worst case).
-//!
-//! # Persistence
-//! A node is addressed by `(level, index)` and its hash is final once it exists, so a server may persist
-//! the tree in either of two ways, without this crate doing IO:
-//! - store the leaf hashes (or entries) in append order and rebuild with [`MerkleTree::from_leaf_hashes`] at
-//!   start (a million leaves is about a million node hashes, well under a second in a release build); or
-//! - additionally store the new perfect nodes each append makes ([`MerkleTree::node`] for
-//!   `level >= 1`, indices growing by one per level) and serve them from disk later.
+//! The log's in-memory tree; see [`MerkleTree`] for the storage layout and how a server persists it.
 
 use super::error::TreeError;
 use super::hash::{NodeHash, empty_root, leaf_hash, node_hash};
 use super::verify::TreeHead;
 
 /// An append-only Merkle tree (RFC 9162 §2.1) over the hashes of the log's entries.
+///
+/// It answers roots and proofs for the current size and every earlier size.
+///
+/// # Storage layout
+/// Every node of the tree that covers a *perfect* (power-of-two, aligned) run of leaves never changes once
+/// its last leaf is appended. The tree keeps exactly those, level by level: `levels[0]` are the leaf hashes,
+/// `levels[k][i]` is the hash of leaves `i·2^k .. (i+1)·2^k`. That is about two hashes per leaf (64 bytes;
+/// 64 MB for a million entries). The nodes on the right border of a tree whose size is not a power of two
+/// are recomputed on demand from at most 64 perfect nodes, so a root or proof for any size costs
+/// O(log n) hashes and an append costs O(1) amortised (O(log n) worst case).
+///
+/// # Persistence
+/// This type keeps everything in memory and does no IO. A node is addressed by `(level, index)` and its
+/// hash is final once it exists, so the server can persist the tree in either of two ways:
+/// - store the leaf hashes (or entries) in append order ([`MerkleTree::leaf_hashes`]) and rebuild with
+///   [`MerkleTree::from_leaf_hashes`] at start: a million leaves is about a million node hashes, a quarter
+///   of a second in a release build. This is the intended use today.
+/// - also store interior nodes as they become final: after leaf `i` is appended, level `k >= 1` gains node
+///   `((i + 1) >> k) - 1` for every `k` with `2^k` dividing `i + 1` (read it with [`MerkleTree::node`]).
+///   That is the layout a future disk-backed node store (tiles) would serve from, without changing the
+///   proof algorithms, which only ever read perfect nodes by `(level, index)`.
 #[derive(Clone, Default)]
 pub struct MerkleTree {
     /// `levels[k][i]` is the root of the perfect subtree over leaves `i·2^k .. (i+1)·2^k`.

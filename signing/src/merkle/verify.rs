@@ -4,10 +4,6 @@
 //! `fnode`/`snode` because `fn` is a keyword), so that an auditor can hold the RFC next to the code. Before
 //! any hashing, the proof length is compared with the length the tree shape needs; that turns "too long",
 //! "too short" and "empty" into one precise error and bounds the work to at most 64 hashes per proof.
-//!
-//! # Security
-//! The proof does not authenticate the tree size: a verifier must take `size` and `root` together from a
-//! checkpoint it trusts (signed by the log), which is why both travel as one [`TreeHead`].
 
 use super::error::ProofError;
 use super::hash::{NodeHash, node_hash};
@@ -17,6 +13,10 @@ use super::hash::{NodeHash, node_hash};
 ///
 /// This module does not sign or parse checkpoints; it only checks proofs against a tree head the caller
 /// already trusts.
+///
+/// # Security
+/// A proof does not carry the tree size; size and root must come together from the same signed
+/// checkpoint, which is why they travel as one value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TreeHead {
     /// Number of entries (leaves) in the tree.
@@ -94,6 +94,11 @@ pub fn consistency_proof_len(size1: u64, size2: u64) -> Option<usize> {
 /// - [`ProofError::IndexOutOfRange`] if `index >= head.size`;
 /// - [`ProofError::WrongProofLength`] if the proof has too many or too few hashes;
 /// - [`ProofError::RootMismatch`] if the recomputed root is not `head.root`.
+///
+/// # Security
+/// The proof does not authenticate the tree size: with the root of one size, a different size whose proof
+/// walk has the same shape chains to the same root. Take `head` (size *and* root together) from a checkpoint
+/// the log signed, never the size from the prover.
 pub fn verify_inclusion(
     leaf_hash: &NodeHash,
     index: u64,
@@ -165,6 +170,11 @@ pub fn verify_inclusion(
 ///   proof for equal sizes, and an empty proof for different sizes);
 /// - [`ProofError::FirstRootMismatch`] / [`ProofError::SecondRootMismatch`] if a recomputed root differs
 ///   (for equal sizes with different roots: `SecondRootMismatch`).
+///
+/// # Security
+/// The proof does not authenticate the tree size: with the root of one size, a different size whose proof
+/// walk has the same shape chains to the same root. Take `head` (size *and* root together) from a checkpoint
+/// the log signed, never the size from the prover.
 pub fn verify_consistency(
     old: &TreeHead,
     new: &TreeHead,

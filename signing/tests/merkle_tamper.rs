@@ -298,6 +298,7 @@ fn hostile_proofs_of_any_size_and_length_get_typed_errors_never_panics() {
         assert!(verify_consistency(&TreeHead::new(a, h1), &TreeHead::new(b, h2), &proof).is_err());
         // With the exact length the sizes need, the hashing path runs to the end too.
         if let Some(need) = inclusion_proof_len(a, b) {
+            assert!(need <= 64, "inclusion proof of {need} items for ({a}, {b})");
             let proof: Vec<NodeHash> = (0..need).map(|_| rng.hash()).collect();
             assert_eq!(
                 verify_inclusion(&h1, a, &proof, &TreeHead::new(b, h2)),
@@ -306,6 +307,10 @@ fn hostile_proofs_of_any_size_and_length_get_typed_errors_never_panics() {
         }
         let (small, large) = (a.min(b), a.max(b));
         if let Some(need) = consistency_proof_len(small, large) {
+            assert!(
+                need <= 65,
+                "consistency proof of {need} items for ({small}, {large})"
+            );
             let proof: Vec<NodeHash> = (0..need).map(|_| rng.hash()).collect();
             assert!(matches!(
                 verify_consistency(&TreeHead::new(small, h1), &TreeHead::new(large, h2), &proof),

@@ -3,7 +3,8 @@
 //! The loops below follow the RFC's numbered steps one to one (`fn`/`sn` are the RFC's names, spelled
 //! `fnode`/`snode` because `fn` is a keyword), so that an auditor can hold the RFC next to the code. Before
 //! any hashing, the proof length is compared with the length the tree shape needs; that turns "too long",
-//! "too short" and "empty" into one precise error and bounds the work to at most 64 hashes per proof.
+//! "too short" and "empty" into one precise error and bounds the work: an inclusion proof has at most 64
+//! items and a consistency proof at most 65, whatever the input.
 
 use super::error::ProofError;
 use super::hash::{NodeHash, node_hash};

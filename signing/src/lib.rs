@@ -6,3 +6,6 @@
 //!
 //! ## Module map
 //! (filled in as the modules land; see `docs/architecture.md`)
+//! - [`merkle`]: the RFC 9162 Merkle tree of the tamper-evident audit log, with inclusion and consistency proofs.
+
+pub mod merkle;

@@ -1,0 +1,281 @@
+//! Every endpoint, asked by every kind of caller: each role's session, API tokens, a session that
+//! still has to enrol its second factor, another state's server (mutual TLS) and nobody.
+//!
+//! The expectations are written out here by hand, endpoint by endpoint, independently of the
+//! policy module, so a change to the policy that is not also made here fails this test.
+
+use assize_server::policy::Role;
+use assize_tests::{Client, TestApp, spawn_app};
+use serde_json::{Value, json};
+
+const SUBJECTS: [&str; 10] = [
+    "anonymous",
+    "admin",
+    "judge",
+    "clerk",
+    "officer",
+    "admin_token",
+    "judge_token",
+    "enrolling",
+    "authority",
+    "all_roles",
+];
+
+struct Row {
+    method: &'static str,
+    path: String,
+    body: Option<Value>,
+    /// Subjects that pass authorization; everyone else gets 401 (anonymous) or 403.
+    allowed: &'static [&'static str],
+}
+
+const EVERYONE: &[&str] = &SUBJECTS;
+const SIGNED_IN: &[&str] = &[
+    "admin",
+    "judge",
+    "clerk",
+    "officer",
+    "admin_token",
+    "judge_token",
+    "enrolling",
+    "all_roles",
+];
+const SESSIONS: &[&str] = &[
+    "admin",
+    "judge",
+    "clerk",
+    "officer",
+    "enrolling",
+    "all_roles",
+];
+const FULL_SESSIONS: &[&str] = &["admin", "judge", "clerk", "officer", "all_roles"];
+const ADMIN_ANY: &[&str] = &["admin", "admin_token", "all_roles"];
+const ADMIN_SESSION: &[&str] = &["admin", "all_roles"];
+
+fn rows(victim: &str) -> Vec<Row> {
+    let r = |method, path: &str, body: Option<Value>, allowed| Row {
+        method,
+        path: path.to_string(),
+        body,
+        allowed,
+    };
+    vec![
+        r("GET", "/healthz", None, EVERYONE),
+        r("GET", "/readyz", None, EVERYONE),
+        r("GET", "/metrics", None, ADMIN_ANY),
+        r(
+            "POST",
+            "/api/v1/setup",
+            Some(
+                json!({"token": "x", "username": "abc", "display_name": "x", "password": "a long password 1"}),
+            ),
+            EVERYONE,
+        ),
+        r(
+            "POST",
+            "/api/v1/password",
+            Some(json!({"token": "x", "password": "a long password 1"})),
+            EVERYONE,
+        ),
+        r("GET", "/api/v1/session", None, SIGNED_IN),
+        r("POST", "/api/v1/session/totp", Some(json!({})), SESSIONS),
+        r(
+            "POST",
+            "/api/v1/session/totp/confirm",
+            Some(json!({"code": "000000"})),
+            SESSIONS,
+        ),
+        r("GET", "/api/v1/tokens", None, FULL_SESSIONS),
+        r(
+            "POST",
+            "/api/v1/tokens",
+            Some(json!({"name": ""})),
+            FULL_SESSIONS,
+        ),
+        r(
+            "DELETE",
+            "/api/v1/tokens/no-such-token",
+            None,
+            FULL_SESSIONS,
+        ),
+        r("GET", "/api/v1/users", None, ADMIN_ANY),
+        r(
+            "POST",
+            "/api/v1/users",
+            Some(json!({"username": "!", "display_name": "x", "roles": ["judge"]})),
+            ADMIN_SESSION,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/users/{victim}/disable"),
+            Some(json!({})),
+            ADMIN_SESSION,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/users/{victim}/enable"),
+            Some(json!({})),
+            ADMIN_SESSION,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/users/{victim}/reset-totp"),
+            Some(json!({})),
+            ADMIN_SESSION,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/users/{victim}/password-link"),
+            Some(json!({})),
+            ADMIN_SESSION,
+        ),
+        r("GET", "/api/v1/authorities", None, ADMIN_SESSION),
+        r(
+            "POST",
+            "/api/v1/authorities",
+            Some(json!({"name": "", "country": "FR", "certificate_pem": ""})),
+            ADMIN_SESSION,
+        ),
+        r("GET", "/api/v1/federation/whoami", None, &["authority"]),
+        // Signing out last: it ends the sessions used above.
+        r("DELETE", "/api/v1/session", None, SESSIONS),
+    ]
+}
+
+async fn subjects(app: &TestApp) -> Vec<(&'static str, Client)> {
+    let (admin, _) = app.sign_in_as(&[Role::Administrator]).await;
+    let (judge, _) = app.sign_in_as(&[Role::Judge]).await;
+    let (clerk, _) = app.sign_in_as(&[Role::Clerk]).await;
+    let (officer, _) = app.sign_in_as(&[Role::Officer]).await;
+    let (all, _) = app.sign_in_as(&Role::ALL).await;
+    let admin_token = app.token_client(&[Role::Administrator]).await;
+    let judge_token = app.token_client(&[Role::Judge]).await;
+    // A judge who passed the password but has not enrolled TOTP yet.
+    app.create_user("half.signed.in", &[Role::Judge]).await;
+    let mut enrolling = app.client();
+    let r = enrolling
+        .sign_in("half.signed.in", assize_tests::PASSWORD, None)
+        .await;
+    assert_eq!(r.body["stage"], "totp_enrolment");
+    let authority = app
+        .authority_client(&admin, "Ministry of Justice, State B", "BE")
+        .await;
+    vec![
+        ("anonymous", app.client()),
+        ("admin", admin),
+        ("judge", judge),
+        ("clerk", clerk),
+        ("officer", officer),
+        ("admin_token", admin_token),
+        ("judge_token", judge_token),
+        ("enrolling", enrolling),
+        ("authority", authority),
+        ("all_roles", all),
+    ]
+}
+
+#[tokio::test]
+async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
+    let app = spawn_app().await;
+    let victim = app.create_user("victim.user", &[Role::Clerk]).await;
+    let subjects = subjects(&app).await;
+    assert_eq!(subjects.len(), SUBJECTS.len());
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for row in rows(&victim) {
+        for (name, client) in &subjects {
+            let reply = client.send(row.method, &row.path, row.body.clone()).await;
+            let allowed = row.allowed.contains(name);
+            let ok = if allowed {
+                reply.status != 401 && reply.status != 403
+            } else if *name == "anonymous" {
+                reply.status == 401
+            } else if *name == "enrolling" {
+                reply.status == 403 && reply.code() == "totp_enrolment_required"
+            } else {
+                reply.status == 403
+            };
+            if !ok {
+                failures.push(format!(
+                    "{} {} as {name}: expected {}, got {} {}",
+                    row.method,
+                    row.path,
+                    if allowed { "allowed" } else { "denied" },
+                    reply.status,
+                    reply.code()
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} checks failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(checked, 21 * SUBJECTS.len());
+}
+
+#[tokio::test]
+async fn sign_in_is_open_to_everyone_but_checks_credentials() {
+    let app = spawn_app().await;
+    for (name, c) in subjects(&app).await {
+        // A different unknown account each time, so the per-account throttle stays out of it.
+        let r = c
+            .post(
+                "/api/v1/session",
+                json!({"username": format!("nobody.{name}"), "password": "wrong password"}),
+            )
+            .await;
+        assert_eq!((r.status, r.code()), (401, "invalid_credentials"));
+    }
+}
+
+#[tokio::test]
+async fn an_authority_is_recognised_by_its_registered_certificate_only() {
+    let app = spawn_app().await;
+    let (admin, _) = app.sign_in_as(&[Role::Administrator]).await;
+    let b = app
+        .authority_client(&admin, "Central Authority B", "BE")
+        .await;
+    let who = b.get("/api/v1/federation/whoami").await;
+    assert_eq!(who.status, 200, "{who:?}");
+    assert_eq!(who.body["authority"]["name"], "Central Authority B");
+    assert_eq!(who.body["authority"]["country"], "BE");
+
+    // A valid certificate from the right CA, but not registered: not an authority.
+    let (cert, key) = app.issue_client_identity("Unregistered");
+    let stranger = app.client_with(Some(format!("{cert}{key}").as_bytes()));
+    let r = stranger.get("/api/v1/federation/whoami").await;
+    assert_eq!((r.status, r.code()), (401, "unknown_authority"));
+
+    // The same certificate twice is a conflict.
+    let r = admin
+        .post(
+            "/api/v1/authorities",
+            json!({"name": "Again", "country": "BE", "certificate_pem": cert}),
+        )
+        .await;
+    assert_eq!(r.status, 201);
+    let r = admin
+        .post(
+            "/api/v1/authorities",
+            json!({"name": "Again", "country": "BE", "certificate_pem": cert}),
+        )
+        .await;
+    assert_eq!(r.status, 409);
+
+    // A certificate from another CA fails the TLS handshake itself.
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let other_ca = p.self_signed(&other_key).unwrap();
+    let (cert, key) = assize_tests::issue_identity("Forger", &other_ca, &other_key);
+    let forger = app.client_with(Some(format!("{cert}{key}").as_bytes()));
+    let err = forger.http.get(format!("{}/healthz", app.url)).send().await;
+    assert!(
+        err.is_err(),
+        "a certificate from an unknown CA is refused at the handshake"
+    );
+}

@@ -88,6 +88,14 @@ pub enum InputError {
         /// The offending name.
         name: String,
     },
+    /// A container entry could not be decompressed or failed its CRC check.
+    #[error("container entry {name:?} is corrupt: {reason}")]
+    CorruptEntry {
+        /// The entry's name.
+        name: String,
+        /// What the ZIP reader reported.
+        reason: String,
+    },
     /// Two container entries have the same name.
     #[error("duplicate entry name in container: {name:?}")]
     DuplicateEntry {

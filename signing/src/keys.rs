@@ -180,6 +180,9 @@ impl fmt::Debug for Pkcs11Config<'_> {
 /// A private key inside a PKCS#11 token.
 ///
 /// Holds a logged-in session for its lifetime; signatures are serialised through it.
+///
+/// Open one signer per module per process and keep it: dropping it finalises the module,
+/// which would end the sessions of any other signer using the same module.
 pub struct Pkcs11Signer {
     // Field order matters: the session must be dropped (closed) before the context finalises.
     session: Mutex<Session>,

@@ -450,8 +450,9 @@ impl TimeStampAuthority {
     /// [`Self::respond`], also used to stamp our own signatures without a DER round-trip.
     ///
     /// # Errors
-    /// [`Error::Input`] wrapping a [`Rejection`]-worthy policy problem is not possible here: an
-    /// unaccepted policy yields [`MisuseError::Config`]; [`Error::Key`] when signing fails.
+    /// [`MisuseError::Config`] when the request names a policy this TSA does not accept (check
+    /// with [`Self::respond`] for outside requests) or `gen_time` is out of range;
+    /// [`Error::Key`] when signing fails.
     pub fn issue(
         &self,
         req: &TimeStampRequest,

@@ -18,7 +18,7 @@
 //! Not checked: revocation (no CRL/OCSP fetching in a no-IO crate; the report says so).
 
 use cms::cert::CertificateChoices;
-use cms::content_info::ContentInfo;
+use cms::content_info::{CmsVersion, ContentInfo};
 use cms::signed_data::{SignedData, SignerIdentifier, SignerInfo};
 use der::asn1::OctetString;
 use der::oid::ObjectIdentifier;
@@ -36,9 +36,9 @@ use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
 use x509_tsp::TstInfo;
 
 use crate::asn1::{
-    self, ECDSA_WITH_SHA256, ID_AA_SIGNATURE_TIME_STAMP_TOKEN, ID_AA_SIGNING_CERTIFICATE_V2,
-    ID_CONTENT_TYPE, ID_CT_TST_INFO, ID_DATA, ID_MESSAGE_DIGEST, ID_SHA256, ID_SIGNED_DATA,
-    ID_SIGNING_TIME, RSA_ENCRYPTION, SHA256_WITH_RSA, SigningCertificateV2,
+    self, ID_AA_SIGNATURE_TIME_STAMP_TOKEN, ID_AA_SIGNING_CERTIFICATE_V2, ID_CONTENT_TYPE,
+    ID_CT_TST_INFO, ID_DATA, ID_MESSAGE_DIGEST, ID_SHA256, ID_SIGNED_DATA, ID_SIGNING_TIME,
+    RSA_ENCRYPTION, SigningCertificateV2,
 };
 use crate::error::{InputError, MisuseError, der_input, invalid};
 use crate::keys::CertificateDer;
@@ -415,14 +415,55 @@ fn signed_data_of(ci: &ContentInfo, what: &'static str) -> Result<SignedData, In
         .map_err(der_input(what))
 }
 
+/// The single SignerInfo, after checking the version numbers and digest algorithm list that the
+/// signature does not cover (RFC 5652 §5.1, §5.3): a verifier that ignored them would accept
+/// silently altered copies.
 fn single_signer(sd: &SignedData) -> Result<&SignerInfo, Finding> {
-    match sd.signer_infos.0.as_slice() {
-        [one] => Ok(one),
-        other => Err(Finding::Malformed(format!(
-            "expected one SignerInfo, found {}",
-            other.len()
-        ))),
+    let info = match sd.signer_infos.0.as_slice() {
+        [one] => one,
+        other => {
+            return Err(Finding::Malformed(format!(
+                "expected one SignerInfo, found {}",
+                other.len()
+            )));
+        }
+    };
+    let (info_version, uses_ski) = match info.sid {
+        SignerIdentifier::IssuerAndSerialNumber(_) => (CmsVersion::V1, false),
+        SignerIdentifier::SubjectKeyIdentifier(_) => (CmsVersion::V3, true),
+    };
+    if info.version != info_version {
+        return Err(Finding::Malformed(
+            "SignerInfo version does not match its sid".into(),
+        ));
     }
+    let other_certs = sd
+        .certificates
+        .iter()
+        .flat_map(|set| set.0.iter())
+        .any(|c| matches!(c, CertificateChoices::Other(_)));
+    let expected = if other_certs {
+        CmsVersion::V5
+    } else if uses_ski || sd.encap_content_info.econtent_type != ID_DATA {
+        CmsVersion::V3
+    } else {
+        CmsVersion::V1
+    };
+    if sd.version != expected {
+        return Err(Finding::Malformed(
+            "SignedData version is not the one RFC 5652 requires".into(),
+        ));
+    }
+    if !sd
+        .digest_algorithms
+        .iter()
+        .any(|a| a.oid == info.digest_alg.oid)
+    {
+        return Err(Finding::Malformed(
+            "digestAlgorithms does not list the signer's digest algorithm".into(),
+        ));
+    }
+    Ok(info)
 }
 
 /// The embedded certificates plus the caller's extras.
@@ -542,13 +583,18 @@ fn check_signature_value(info: &SignerInfo, cert: &CertificateDer) -> Result<(),
                 .map_err(|e| MisuseError::BadCertificate(e.to_string()))
         })
         .map_err(|e| Finding::Malformed(e.to_string()))?;
+    // The signature algorithm is not covered by the signature: it must name the same hash as
+    // digestAlgorithm, or an altered copy would still verify.
+    let (ec_oid, rsa_oid) = match HashAlgorithm::from_oid(info.digest_alg.oid) {
+        Some(HashAlgorithm::Sha256) => ("1.2.840.10045.4.3.2", "1.2.840.113549.1.1.11"),
+        Some(HashAlgorithm::Sha384) => ("1.2.840.10045.4.3.3", "1.2.840.113549.1.1.12"),
+        _ => ("1.2.840.10045.4.3.4", "1.2.840.113549.1.1.13"),
+    };
     let family_ok = match key.id() {
-        openssl::pkey::Id::EC => {
-            sig_alg == ECDSA_WITH_SHA256
-                || sig_alg == ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.3")
-                || sig_alg == ObjectIdentifier::new_unwrap("1.2.840.10045.4.3.4")
+        openssl::pkey::Id::EC => sig_alg == ObjectIdentifier::new_unwrap(ec_oid),
+        openssl::pkey::Id::RSA => {
+            sig_alg == ObjectIdentifier::new_unwrap(rsa_oid) || sig_alg == RSA_ENCRYPTION
         }
-        openssl::pkey::Id::RSA => sig_alg == SHA256_WITH_RSA || sig_alg == RSA_ENCRYPTION,
         _ => false,
     };
     if !family_ok {

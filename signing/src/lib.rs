@@ -32,6 +32,8 @@
 //! report   = verify::verify_detached(p7s.as_der(), document, &anchors, &opts)
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod asic;
 mod asn1;
 pub mod cades;

@@ -249,3 +249,82 @@ fn tsa_refuses_a_certificate_without_critical_time_stamping_usage() {
         assize_signing::MisuseError::NotATsaCertificate
     ));
 }
+
+#[test]
+fn tokens_through_an_intermediate_are_canonical_der_with_sorted_sets() {
+    use assize_signing::keys::{CertificateDer, PemSigner, SigningIdentity};
+    use der::{Decode, Encode};
+
+    let pki = Pki::new();
+    let inter_key = p256_key();
+    let inter = make_cert(
+        "Assize intermediate",
+        &inter_key,
+        Kind::Ca,
+        (&pki.ca, &pki.ca_key),
+        -1,
+        365,
+    );
+    let tsa_key = p256_key();
+    let tsa_cert = make_cert(
+        "Assize TSA 2",
+        &tsa_key,
+        Kind::Tsa,
+        (&inter, &inter_key),
+        -1,
+        365,
+    );
+    pki.write("tsa2.pem", &tsa_cert.to_pem().unwrap());
+    let identity = SigningIdentity::new(
+        Box::new(PemSigner::from_pem(&tsa_key.private_key_to_pem_pkcs8().unwrap()).unwrap()),
+        CertificateDer::from_der(&tsa_cert.to_der().unwrap()).unwrap(),
+        vec![CertificateDer::from_der(&inter.to_der().unwrap()).unwrap()],
+    )
+    .unwrap();
+    let tsa = assize_signing::tsa::TimeStampAuthority::new(identity, tsa_config()).unwrap();
+    let req = query(&pki, "chain.tsq", &["-sha256", "-cert"]);
+    let resp = tsa
+        .respond(
+            &req,
+            serials().next_serial().unwrap(),
+            OffsetDateTime::now_utc(),
+        )
+        .unwrap();
+    pki.write("chain.tsr", &resp.der);
+    let out = openssl(
+        &[
+            &"ts",
+            &"-verify",
+            &"-in",
+            &"chain.tsr",
+            &"-queryfile",
+            &"chain.tsq",
+            &"-CAfile",
+            &"ca.pem",
+            &"-untrusted",
+            &"tsa2.pem",
+        ],
+        pki.dir.path(),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+
+    // der's SET OF decoder sorts what it reads; re-encoding gives the input back only if every
+    // SET OF (certificates, attributes, digest algorithms) was already in DER order.
+    let token = &resp.der[resp.der.len() - {
+        let ci_start = resp
+            .der
+            .windows(11)
+            .position(|w| {
+                w == [
+                    0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x07, 0x02,
+                ]
+            })
+            .unwrap();
+        // The ContentInfo SEQUENCE header precedes the OID (30 82 LL LL).
+        resp.der.len() - (ci_start - 4)
+    }..];
+    let ci = cms::content_info::ContentInfo::from_der(token).unwrap();
+    assert_eq!(ci.to_der().unwrap(), token);
+    let sd: cms::signed_data::SignedData = ci.content.decode_as().unwrap();
+    assert_eq!(sd.certificates.unwrap().0.len(), 2);
+}

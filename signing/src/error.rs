@@ -9,7 +9,7 @@
 //!   that cannot be put in a container. A bug or a configuration fault; fix the caller.
 //! * [`KeyError`]: the key or the hardware token failed.
 //!
-//! [`Error`] is their union, returned by operations that can hit more than one family.
+//! [`enum@Error`] is their union, returned by operations that can hit more than one family.
 //! Verification of signatures and tokens does not use errors for "this signature is bad": it
 //! returns a report (see [`crate::verify`]).
 

@@ -313,3 +313,43 @@ fn rsa_keys_sign_too() {
     assert!(out.status.success(), "{}", describe(&out));
     assert!(verify_detached(sig.as_der(), DOC, &pki.anchors(), &options()).is_valid());
 }
+
+#[test]
+fn the_embedded_signature_timestamp_verifies_with_openssl_ts() {
+    use der::{Decode, Encode};
+    use sha2::Digest;
+
+    let pki = Pki::new();
+    let sig = signed(&pki, DOC);
+    let ci = cms::content_info::ContentInfo::from_der(&sig).unwrap();
+    let sd: cms::signed_data::SignedData = ci.content.decode_as().unwrap();
+    let info = sd.signer_infos.0.get(0).unwrap();
+    let attr = info
+        .unsigned_attrs
+        .as_ref()
+        .unwrap()
+        .iter()
+        .find(|a| a.oid.to_string() == "1.2.840.113549.1.9.16.2.14")
+        .unwrap();
+    let token = attr.values.get(0).unwrap().to_der().unwrap();
+    pki.write("sig.tst", &token);
+    let digest = hex::encode(sha2::Sha256::digest(info.signature.as_bytes()));
+    let out = openssl(
+        &[
+            &"ts",
+            &"-verify",
+            &"-token_in",
+            &"-in",
+            &"sig.tst",
+            &"-digest",
+            &digest,
+            &"-CAfile",
+            &"ca.pem",
+            &"-untrusted",
+            &"tsa.pem",
+        ],
+        pki.dir.path(),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Verification: OK"));
+}

@@ -100,6 +100,65 @@ pub(crate) struct TimeStampResp<'a> {
     pub time_stamp_token: Option<cms::content_info::ContentInfo>,
 }
 
+/// `TSTInfo` as read from outside. Like `x509_tsp::TstInfo`, but `genTime` is kept raw:
+/// der 0.7's `GeneralizedTime` refuses the fractional seconds that RFC 3161 §2.4.2 allows and
+/// that many TSAs (OpenSSL's with `clock_precision_digits`, among others) emit.
+#[derive(Clone, Debug, Eq, PartialEq, Sequence)]
+pub(crate) struct TstInfoRead {
+    pub version: x509_tsp::TspVersion,
+    pub policy: ObjectIdentifier,
+    pub message_imprint: x509_tsp::MessageImprint,
+    pub serial_number: der::asn1::Int,
+    pub gen_time: Any,
+    #[asn1(optional = "true")]
+    pub accuracy: Option<x509_tsp::Accuracy>,
+    #[asn1(default = "Default::default")]
+    pub ordering: bool,
+    #[asn1(optional = "true")]
+    pub nonce: Option<der::asn1::Int>,
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    pub tsa: Option<x509_cert::ext::pkix::name::GeneralName>,
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    pub extensions: Option<x509_cert::ext::Extensions>,
+}
+
+/// Parses a GeneralizedTime value `YYYYMMDDHHMMSS[.f+]Z` (UTC, as RFC 3161 and RFC 5280
+/// require) into a time, dropping the fraction. `None` when it is anything else.
+pub(crate) fn parse_generalized_time(any: &Any) -> Option<time::OffsetDateTime> {
+    if der::Tagged::tag(any) != der::Tag::GeneralizedTime {
+        return None;
+    }
+    let v = any.value();
+    let (main, rest) = (v.get(..14)?, v.get(14..)?);
+    if !main.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    match rest {
+        [b'Z'] => {}
+        [b'.', frac @ .., b'Z'] if !frac.is_empty() && frac.iter().all(u8::is_ascii_digit) => {}
+        _ => return None,
+    }
+    let num = |r: std::ops::Range<usize>| -> Option<u16> {
+        main.get(r)?.iter().try_fold(0u16, |acc, d| {
+            acc.checked_mul(10)?.checked_add(u16::from(d - b'0'))
+        })
+    };
+    let month = time::Month::try_from(u8::try_from(num(4..6)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::from(num(0..4)?),
+        month,
+        u8::try_from(num(6..8)?).ok()?,
+    )
+    .ok()?;
+    let clock = time::Time::from_hms(
+        u8::try_from(num(8..10)?).ok()?,
+        u8::try_from(num(10..12)?).ok()?,
+        u8::try_from(num(12..14)?).ok()?,
+    )
+    .ok()?;
+    Some(time::PrimitiveDateTime::new(date, clock).assume_utc())
+}
+
 /// A `BIT STRING` with only bit `bit` set, in DER form (no trailing zero bits).
 pub(crate) fn named_bit(bit: u8) -> Result<BitString, der::Error> {
     let byte_index = usize::from(bit / 8);
@@ -137,6 +196,32 @@ pub(crate) fn single_value(attrs: &[Attribute], oid: ObjectIdentifier) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gt(s: &str) -> Option<time::OffsetDateTime> {
+        parse_generalized_time(&Any::new(der::Tag::GeneralizedTime, s.as_bytes()).unwrap())
+    }
+
+    #[test]
+    fn generalized_times_with_and_without_fractions_parse() {
+        assert_eq!(
+            gt("20261129081500Z").unwrap().unix_timestamp(),
+            1_795_940_100
+        );
+        assert_eq!(
+            gt("20261129081500.123Z").unwrap().unix_timestamp(),
+            1_795_940_100
+        );
+        for bad in [
+            "20261129081500",
+            "20261329081500Z",
+            "2026112908150Z",
+            "20261129081500.Z",
+            "20261129081500+0100",
+            "2026112908150aZ",
+        ] {
+            assert!(gt(bad).is_none(), "{bad}");
+        }
+    }
 
     #[test]
     fn named_bits_encode_as_der_named_bit_strings() {

@@ -33,8 +33,8 @@ use time::OffsetDateTime;
 use x509_cert::Certificate;
 use x509_cert::attr::Attribute;
 use x509_cert::ext::pkix::{KeyUsage, KeyUsages};
-use x509_tsp::TstInfo;
 
+use crate::asn1::TstInfoRead;
 use crate::asn1::{
     self, ID_AA_SIGNATURE_TIME_STAMP_TOKEN, ID_AA_SIGNING_CERTIFICATE_V2, ID_CONTENT_TYPE,
     ID_CT_TST_INFO, ID_DATA, ID_MESSAGE_DIGEST, ID_SHA256, ID_SIGNED_DATA, ID_SIGNING_TIME,
@@ -379,7 +379,7 @@ pub struct VerifyOptions {
 }
 
 /// The TSTInfo inside a token.
-pub(crate) fn tst_info_of(token: &ContentInfo) -> Result<TstInfo, InputError> {
+pub(crate) fn tst_info_of(token: &ContentInfo) -> Result<TstInfoRead, InputError> {
     let sd = signed_data_of(token, "time-stamp token")?;
     tst_info_from(&sd)
 }
@@ -402,8 +402,8 @@ fn tst_der_from(sd: &SignedData) -> Result<Vec<u8>, InputError> {
     Ok(octets.into_bytes())
 }
 
-fn tst_info_from(sd: &SignedData) -> Result<TstInfo, InputError> {
-    TstInfo::from_der(&tst_der_from(sd)?).map_err(der_input("TSTInfo"))
+fn tst_info_from(sd: &SignedData) -> Result<TstInfoRead, InputError> {
+    TstInfoRead::from_der(&tst_der_from(sd)?).map_err(der_input("TSTInfo"))
 }
 
 fn signed_data_of(ci: &ContentInfo, what: &'static str) -> Result<SignedData, InputError> {
@@ -704,7 +704,7 @@ fn verify_token_signed_data(
     report: &mut TimestampReport,
 ) {
     let (tst_der, tst) = match tst_der_from(sd).and_then(|der| {
-        TstInfo::from_der(&der)
+        TstInfoRead::from_der(&der)
             .map(|t| (der, t))
             .map_err(der_input("TSTInfo"))
     }) {
@@ -722,7 +722,7 @@ fn verify_token_signed_data(
         }
     };
     report.structure = Check::Passed;
-    report.gen_time = to_offset(tst.gen_time.to_unix_duration());
+    report.gen_time = asn1::parse_generalized_time(&tst.gen_time);
     report.serial = Some(tst.serial_number.as_bytes().to_vec());
     report.policy = Some(tst.policy);
     report.imprint = match expected_imprint {

@@ -353,3 +353,61 @@ fn the_embedded_signature_timestamp_verifies_with_openssl_ts() {
     assert!(out.status.success(), "{}", describe(&out));
     assert!(String::from_utf8_lossy(&out.stdout).contains("Verification: OK"));
 }
+
+#[test]
+fn a_token_from_openssls_own_tsa_with_fractional_seconds_is_accepted() {
+    let pki = Pki::new();
+    pki.write("tsa.key", &pki.tsa_key.private_key_to_pem_pkcs8().unwrap());
+    pki.write("tsaserial", b"01\n");
+    pki.write(
+        "tsa.cnf",
+        format!(
+            "[ tsa ]\ndefault_tsa = tsa1\n[ tsa1 ]\nserial = ./tsaserial\nsigner_cert = ./tsa.pem\n\
+             signer_key = ./tsa.key\nsigner_digest = sha256\ndefault_policy = {POLICY}\n\
+             digests = sha256\naccuracy = secs:1\nclock_precision_digits = 3\nordering = no\n\
+             tsa_name = yes\ness_cert_id_alg = sha256\n"
+        )
+        .as_bytes(),
+    );
+    let pending = sign_detached(&pki.signer_identity(), DOC, OffsetDateTime::now_utc()).unwrap();
+    pki.write(
+        "req.tsq",
+        &pending.timestamp_request(Some(99), true).unwrap(),
+    );
+    let out = openssl(
+        &[
+            &"ts",
+            &"-reply",
+            &"-config",
+            &"tsa.cnf",
+            &"-queryfile",
+            &"req.tsq",
+            &"-out",
+            &"resp.tsr",
+        ],
+        pki.dir.path(),
+    );
+    assert!(out.status.success(), "{}", describe(&out));
+    let text = openssl(
+        &[&"ts", &"-reply", &"-in", &"resp.tsr", &"-text"],
+        pki.dir.path(),
+    );
+    let text = String::from_utf8_lossy(&text.stdout).into_owned();
+    let stamp_line = text
+        .lines()
+        .find(|l| l.starts_with("Time stamp: "))
+        .unwrap();
+    assert!(
+        stamp_line.contains('.'),
+        "no fractional seconds: {stamp_line}"
+    );
+
+    let resp = std::fs::read(pki.path("resp.tsr")).unwrap();
+    let sig = pending.attach_timestamp(&resp).unwrap();
+    let report = verify_detached(sig.as_der(), DOC, &pki.anchors(), &options());
+    assert!(report.is_valid(), "{report:#?}");
+    pki.write("doc.pdf", DOC);
+    pki.write("doc.p7s", sig.as_der());
+    let out = cms_verify(&pki, "doc.p7s", "doc.pdf");
+    assert!(out.status.success(), "{}", describe(&out));
+}

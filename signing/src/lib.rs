@@ -42,4 +42,6 @@ pub mod keys;
 pub mod tsa;
 pub mod verify;
 
+/// Object identifiers (TSA policies) as used throughout the API.
+pub use der::oid::ObjectIdentifier;
 pub use error::{Error, InputError, KeyError, MisuseError};

@@ -545,9 +545,9 @@ impl TimeStampAuthority {
 ///
 /// # Errors
 /// Only on DER encoding failure (not expected).
-pub fn rejection_response(failure: FailureInfo, reason: &str) -> Result<Vec<u8>, der::Error> {
+pub fn rejection_response(failure: FailureInfo, reason: &str) -> Result<Vec<u8>, Error> {
     let text = Utf8StringRef::new(reason)?;
-    TimeStampResp {
+    Ok(TimeStampResp {
         status: StatusInfo {
             status: 2,
             status_string: Some(vec![text]),
@@ -555,7 +555,7 @@ pub fn rejection_response(failure: FailureInfo, reason: &str) -> Result<Vec<u8>,
         },
         time_stamp_token: None,
     }
-    .to_der()
+    .to_der()?)
 }
 
 #[cfg(test)]

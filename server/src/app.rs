@@ -14,10 +14,12 @@ use std::time::Duration;
 use anyhow::Context as _;
 use tokio::net::TcpListener;
 
+use crate::audit::{Actor, AuditEvent, AuditLog, AuditTasks, CheckpointPolicy};
 use crate::auth::Throttle;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
+use crate::notary::Notary;
 use crate::pki::{DataDir, check_key_permissions};
 use crate::server::{self, ServeOptions};
 use crate::store::Store;
@@ -32,6 +34,7 @@ pub struct Application {
     tls: Arc<rustls::ServerConfig>,
     data_dir: DataDir,
     setup_link: Option<String>,
+    audit_tasks: AuditTasks,
 }
 
 impl Application {
@@ -86,6 +89,15 @@ impl Application {
         let local_addr = listener.local_addr()?;
         let public_url: Arc<str> = settings.effective_public_url(local_addr).into();
 
+        let (notary, audit, audit_tasks) =
+            open_audit(&settings, &data_dir, &store, &public_url).await?;
+        audit
+            .append(
+                AuditEvent::new(Actor::System, "server.start", "server")
+                    .with(start_details(&settings, &notary)),
+            )
+            .await?;
+
         let setup_link = accounts::first_administrator_link(&store, &settings, &public_url).await?;
         let throttle = Throttle::new(
             settings.auth.max_failed_logins,
@@ -98,6 +110,8 @@ impl Application {
             throttle: Arc::new(throttle),
             metrics: Arc::new(Metrics::new()),
             public_url,
+            notary,
+            audit,
         };
         Ok(Self {
             listener,
@@ -106,6 +120,7 @@ impl Application {
             tls,
             data_dir,
             setup_link,
+            audit_tasks,
         })
     }
 
@@ -134,6 +149,11 @@ impl Application {
         &self.state.store
     }
 
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.state.audit
+    }
+
     /// Serves until `shutdown` completes, then finishes requests in flight and closes the database.
     ///
     /// # Errors
@@ -149,13 +169,61 @@ impl Application {
             store.clone(),
             self.state.settings.auth.session_idle_minutes * 60,
         ));
+        let audit = self.state.audit.clone();
         let router = http::router(self.state);
         let result =
             server::serve(self.listener, self.tls, router, metrics, options, shutdown).await;
         janitor.abort();
+        // Seal what the log holds before stopping, so the last entries are covered.
+        if let Err(e) = audit
+            .append(AuditEvent::new(Actor::System, "server.stop", "server"))
+            .await
+        {
+            tracing::error!(error = format!("{e:#}"), "could not record the shutdown");
+        }
+        if let Err(e) = audit.checkpoint_now().await {
+            tracing::error!(error = format!("{e:#}"), "final audit checkpoint failed");
+        }
+        self.audit_tasks.checkpointer.abort();
+        self.audit_tasks.writer.abort();
         store.close().await;
         result
     }
+}
+
+/// Loads the notary and opens the audit log (starting its writer and checkpointer).
+///
+/// # Errors
+/// When keys cannot be loaded or the log cannot be read.
+pub async fn open_audit(
+    settings: &Settings,
+    data_dir: &DataDir,
+    store: &Store,
+    public_url: &str,
+) -> anyhow::Result<(Arc<Notary>, AuditLog, AuditTasks)> {
+    let notary = Arc::new(
+        Notary::load(
+            data_dir,
+            store.clone(),
+            &settings.tsa.policy_oid,
+            settings.tsa.accuracy_ms,
+        )
+        .await
+        .context("cannot load the signing and time-stamping keys")?,
+    );
+    let origin = format!("assize/{}", public_url.trim_start_matches("https://"));
+    let (audit, tasks) = AuditLog::open(
+        store.clone(),
+        notary.clone(),
+        origin,
+        CheckpointPolicy {
+            every: Duration::from_secs(settings.audit.checkpoint_interval_secs),
+            every_entries: settings.audit.checkpoint_every_entries,
+        },
+    )
+    .await
+    .context("cannot open the audit log")?;
+    Ok((notary, audit, tasks))
 }
 
 /// Connects to the configured database and brings its schema up to date.
@@ -170,6 +238,23 @@ pub async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     .await?;
     store.migrate().await?;
     Ok(store)
+}
+
+/// What the audit log records about a start: the version, the engine, a fingerprint of the
+/// settings (the database password removed) and of the signing certificate — so a change of
+/// configuration or keys between two starts is visible in the log.
+fn start_details(settings: &Settings, notary: &Notary) -> serde_json::Value {
+    use sha2::{Digest as _, Sha256};
+    let mut redacted = settings.clone();
+    redacted.database_url = crate::store::redact_url(&settings.effective_database_url());
+    let settings_json = serde_json::to_vec(&redacted).unwrap_or_default();
+    serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "database": format!("{:?}", settings.database_kind().ok()),
+        "settings_sha256": hex::encode(Sha256::digest(&settings_json)),
+        "signing_certificate_sha256": hex::encode(Sha256::digest(notary.signing_certificate())),
+        "tsa_policy": settings.tsa.policy_oid,
+    })
 }
 
 async fn purge_sessions_periodically(store: Store, idle_secs: i64) {

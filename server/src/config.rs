@@ -32,7 +32,45 @@ pub struct Settings {
     pub http: HttpSettings,
     pub tls: TlsSettings,
     pub auth: AuthSettings,
+    pub tsa: TsaSettings,
+    pub audit: AuditSettings,
     pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TsaSettings {
+    /// The policy OID put in time-stamp tokens.
+    pub policy_oid: String,
+    /// The clock accuracy stated in tokens, in milliseconds (0–999).
+    pub accuracy_ms: u16,
+}
+
+impl Default for TsaSettings {
+    fn default() -> Self {
+        Self {
+            policy_oid: crate::notary::DEFAULT_TSA_POLICY.into(),
+            accuracy_ms: 500,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// Seal a checkpoint at least this often while the log grows.
+    pub checkpoint_interval_secs: u64,
+    /// …and whenever this many entries were added since the last one.
+    pub checkpoint_every_entries: u64,
+}
+
+impl Default for AuditSettings {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_secs: 60,
+            checkpoint_every_entries: 1000,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -106,6 +144,8 @@ impl Default for Settings {
             http: HttpSettings::default(),
             tls: TlsSettings::default(),
             auth: AuthSettings::default(),
+            tsa: TsaSettings::default(),
+            audit: AuditSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -249,6 +289,10 @@ impl Settings {
             ("http.handshake_timeout_secs", h.handshake_timeout_secs),
             ("http.shutdown_grace_secs", h.shutdown_grace_secs),
             ("auth.lockout_secs", self.auth.lockout_secs),
+            (
+                "audit.checkpoint_interval_secs",
+                self.audit.checkpoint_interval_secs,
+            ),
         ] {
             if !(1..=86_400).contains(&v) {
                 return Err(ConfigError::new(
@@ -286,6 +330,38 @@ impl Settings {
                     "choose how many failures to allow before a lock, e.g. 5",
                 ));
             }
+        }
+        if !(1..=1_000_000).contains(&self.audit.checkpoint_every_entries) {
+            return Err(ConfigError::new(
+                "audit.checkpoint_every_entries",
+                format!(
+                    "{} is outside 1..=1000000",
+                    self.audit.checkpoint_every_entries
+                ),
+                "choose how many new entries trigger a checkpoint, e.g. 1000",
+            ));
+        }
+        if self.tsa.accuracy_ms > 999 {
+            return Err(ConfigError::new(
+                "tsa.accuracy_ms",
+                format!("{} is over 999", self.tsa.accuracy_ms),
+                "give the clock accuracy in milliseconds, 0 to 999",
+            ));
+        }
+        // Check each arc's size first: the OID parser panics on arcs above u32 (const-oid 0.9).
+        let arcs_fit = !self.tsa.policy_oid.is_empty()
+            && self.tsa.policy_oid.len() <= 200
+            && self
+                .tsa
+                .policy_oid
+                .split('.')
+                .all(|a| a.parse::<u32>().is_ok());
+        if !arcs_fit || assize_signing::ObjectIdentifier::new(&self.tsa.policy_oid).is_err() {
+            return Err(ConfigError::new(
+                "tsa.policy_oid",
+                format!("{:?} is not an object identifier", self.tsa.policy_oid),
+                "give a dotted OID such as 1.2.3.4.5 (your TSA policy's identifier)",
+            ));
         }
         if self.tls.cert_file.is_empty() != self.tls.key_file.is_empty() {
             return Err(ConfigError::new(
@@ -380,6 +456,27 @@ mod tests {
         let e = s.validate().unwrap_err();
         assert_eq!(e.setting, "http.listen");
         assert!(e.to_string().contains("fix:"));
+    }
+
+    #[test]
+    fn hostile_policy_oids_are_refused_without_panicking() {
+        for oid in [
+            "",
+            "1",
+            "1.2.",
+            "x.y",
+            "2.25.303070522468776040966171809058032444825",
+            "1..2",
+            "-1.2",
+        ] {
+            let mut s = Settings::default();
+            s.tsa.policy_oid = oid.into();
+            assert_eq!(
+                s.validate().unwrap_err().setting,
+                "tsa.policy_oid",
+                "{oid:?}"
+            );
+        }
     }
 
     #[test]

@@ -13,6 +13,9 @@
 //! - [`http`]: routes, the API error type, extractors (who is calling), middleware.
 //! - [`policy`]: **the** authorization table: (subject, action) → permit or denial.
 //! - [`auth`]: credentials: argon2id passwords, TOTP, random tokens, sign-in throttling.
+//! - [`notary`]: this server's signing key and RFC 3161 TSA (durable serials), over `assize-signing`.
+//! - [`audit`]: the tamper-evident log: group-committed entries, Merkle proofs, signed checkpoints,
+//!   export and offline verification.
 //! - [`accounts`]: account operations shared by the API and the command line.
 //! - [`store`]: SQLite/PostgreSQL storage behind one interface; migrations.
 //! - [`metrics`]: Prometheus metrics, one registry per server.
@@ -20,10 +23,12 @@
 
 pub mod accounts;
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod http;
 pub mod metrics;
+pub mod notary;
 pub mod pki;
 pub mod policy;
 pub mod server;

@@ -8,7 +8,9 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use assize_server::app::{self, Application};
+use assize_server::audit::{Actor, AuditEvent, AuditLog, export};
 use assize_server::config::{LogFormat, Settings};
+use assize_server::pki::DataDir;
 use assize_server::policy::Role;
 use assize_server::store::Store;
 use assize_server::{accounts, telemetry};
@@ -40,6 +42,24 @@ enum Command {
     /// Manage user accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Seal a checkpoint of the current log, then write every entry and checkpoint to FILE.
+    Export { file: PathBuf },
+    /// Check an export with no server: recompute the tree, check every checkpoint's signature and
+    /// time-stamp, and name the first entry that was altered, inserted, reordered or removed.
+    Verify {
+        file: PathBuf,
+        /// The CA that issued the server's signing key (default: the one inside the export,
+        /// which proves integrity but not who signed).
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -108,6 +128,7 @@ fn main() -> ExitCode {
                 Ok(())
             }
             Some(Command::User(cmd)) => user(settings, cmd).await,
+            Some(Command::Audit(cmd)) => audit(settings, cmd).await,
         }
     });
     match result {
@@ -139,12 +160,83 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
-    let store = app::open_store(&settings).await?;
+/// Opens what a command needs to act and record it: the store and the audit log.
+async fn open_for_command(
+    settings: &Settings,
+) -> anyhow::Result<(Store, AuditLog, String, DataDir)> {
+    let data_dir = DataDir::bootstrap(&settings.data_dir)?;
+    let store = app::open_store(settings).await?;
     let public_url = settings.effective_public_url(settings.listen_addr()?);
-    let result = user_command(&store, &settings, &public_url, cmd).await;
+    let (_notary, log, _tasks) = app::open_audit(settings, &data_dir, &store, &public_url).await?;
+    Ok((store, log, public_url, data_dir))
+}
+
+async fn user(settings: Settings, cmd: UserCommand) -> anyhow::Result<()> {
+    let (store, log, public_url, _) = open_for_command(&settings).await?;
+    let result = user_command(&store, &log, &settings, &public_url, cmd).await;
     store.close().await;
     result
+}
+
+async fn audit(settings: Settings, cmd: AuditCommand) -> anyhow::Result<()> {
+    match cmd {
+        AuditCommand::Export { file } => {
+            let (store, log, _, data_dir) = open_for_command(&settings).await?;
+            log.append(AuditEvent::new(
+                Actor::Operator,
+                "audit.export",
+                "audit-log",
+            ))
+            .await?;
+            log.checkpoint_now().await?;
+            let anchors = std::fs::read_to_string(&data_dir.ca_cert)?;
+            let mut out = std::io::BufWriter::new(
+                std::fs::File::create(&file)
+                    .with_context(|| format!("cannot create {}", file.display()))?,
+            );
+            let (entries, checkpoints) =
+                export::export(&store, log.origin(), &anchors, &mut out).await?;
+            store.close().await;
+            println!(
+                "exported {entries} entries and {checkpoints} checkpoints to {}",
+                file.display()
+            );
+            Ok(())
+        }
+        AuditCommand::Verify { file, ca } => {
+            let input = std::io::BufReader::new(
+                std::fs::File::open(&file)
+                    .with_context(|| format!("cannot open {}", file.display()))?,
+            );
+            let ca = ca
+                .map(std::fs::read)
+                .transpose()
+                .context("cannot read the --ca file")?;
+            let report = export::verify(input, ca.as_deref())?;
+            println!(
+                "log {:?}: {} entries, {} checkpoints verified",
+                report.origin, report.entries, report.checkpoints_verified
+            );
+            if report.trusted_embedded_anchors {
+                println!(
+                    "note: signatures were checked against the CA inside the export; pass --ca to check against a CA you trust"
+                );
+            }
+            if report.uncovered_entries > 0 && report.ok() {
+                println!(
+                    "note: the last {} entries are not covered by a signed checkpoint yet",
+                    report.uncovered_entries
+                );
+            }
+            match report.problem {
+                None => {
+                    println!("OK: the export is intact");
+                    Ok(())
+                }
+                Some(p) => anyhow::bail!("verification FAILED: {p}"),
+            }
+        }
+    }
 }
 
 async fn find(store: &Store, username: &str) -> anyhow::Result<assize_server::store::UserRecord> {
@@ -156,10 +248,18 @@ async fn find(store: &Store, username: &str) -> anyhow::Result<assize_server::st
 
 async fn user_command(
     store: &Store,
+    log: &AuditLog,
     settings: &Settings,
     public_url: &str,
     cmd: UserCommand,
 ) -> anyhow::Result<()> {
+    let record = |action: &'static str, user_id: &str| {
+        log.append(AuditEvent::new(
+            Actor::Operator,
+            action,
+            format!("user:{user_id}"),
+        ))
+    };
     match cmd {
         UserCommand::Add {
             username,
@@ -175,6 +275,7 @@ async fn user_command(
                 &roles,
             )
             .await?;
+            record("user.create", &user.id).await?;
             println!("created {} ({})", user.username, join_roles(&user.roles));
             println!(
                 "send this one-time link to its owner to set a password (valid {} h):",
@@ -201,6 +302,7 @@ async fn user_command(
         UserCommand::Disable { username } => {
             let u = find(store, &username).await?;
             accounts::set_disabled(store, &u.id, true).await?;
+            record("user.disable", &u.id).await?;
             println!(
                 "disabled {}: its sessions ended and its API tokens were revoked",
                 u.username
@@ -209,11 +311,13 @@ async fn user_command(
         UserCommand::Enable { username } => {
             let u = find(store, &username).await?;
             accounts::set_disabled(store, &u.id, false).await?;
+            record("user.enable", &u.id).await?;
             println!("enabled {}", u.username);
         }
         UserCommand::ResetTotp { username } => {
             let u = find(store, &username).await?;
             store.reset_totp(&u.id).await?;
+            record("user.reset_totp", &u.id).await?;
             println!(
                 "second factor removed for {}: they set it up again at their next sign-in",
                 u.username
@@ -222,6 +326,7 @@ async fn user_command(
         UserCommand::PasswordLink { username } => {
             let u = find(store, &username).await?;
             let link = accounts::password_link(store, settings, public_url, &u.id).await?;
+            record("user.password_link", &u.id).await?;
             println!(
                 "one-time link for {} (valid {} h):\n  {link}",
                 u.username, settings.auth.one_time_link_hours

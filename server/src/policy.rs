@@ -110,10 +110,18 @@ pub enum Action {
     ManageAuthorities,
     /// Server-to-server: ask who the calling authority is taken to be.
     FederationWhoAmI,
+    /// RFC 3161: get a time-stamp token (any client, as a public TSA serves).
+    RequestTimestamp,
+    /// Read audit entries and their inclusion proofs (itself an audited action).
+    ReadAuditLog,
+    /// Read the latest signed checkpoint and consistency proofs (administrators and peers).
+    ReadAuditCheckpoint,
+    /// Server-to-server: hand us a peer's latest checkpoint to keep as evidence.
+    SubmitPeerCheckpoint,
 }
 
 impl Action {
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 16] = [
         Action::ProbeHealth,
         Action::ReadMetrics,
         Action::RedeemOneTimeLink,
@@ -126,6 +134,10 @@ impl Action {
         Action::ManageUsers,
         Action::ManageAuthorities,
         Action::FederationWhoAmI,
+        Action::RequestTimestamp,
+        Action::ReadAuditLog,
+        Action::ReadAuditCheckpoint,
+        Action::SubmitPeerCheckpoint,
     ];
 }
 
@@ -155,13 +167,16 @@ pub struct Permit {
 pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
     use Action::*;
     // Open to everyone, including machines without credentials.
-    if matches!(action, ProbeHealth | RedeemOneTimeLink | SignIn) {
+    if matches!(
+        action,
+        ProbeHealth | RedeemOneTimeLink | SignIn | RequestTimestamp
+    ) {
         return Ok(());
     }
     match subject {
         Subject::Anonymous => Err(Denial::Unauthenticated),
         Subject::Authority { .. } => match action {
-            FederationWhoAmI => Ok(()),
+            FederationWhoAmI | ReadAuditCheckpoint | SubmitPeerCheckpoint => Ok(()),
             _ => Err(Denial::Forbidden),
         },
         Subject::User { credential, .. } => {
@@ -177,7 +192,7 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
             match action {
                 ViewOwnAccount => Ok(()),
                 SignOut | EnrolTotp | ManageOwnApiTokens if interactive => Ok(()),
-                ReadMetrics | ListUsers if admin => Ok(()),
+                ReadMetrics | ListUsers | ReadAuditLog | ReadAuditCheckpoint if admin => Ok(()),
                 // Changing accounts or whom we trust needs a person at a browser, not a token.
                 ManageUsers | ManageAuthorities if admin && interactive => Ok(()),
                 _ => Err(Denial::Forbidden),
@@ -212,14 +227,14 @@ mod tests {
 
     /// The expected answer for every action, written out independently of `decide`.
     fn expected(subject: &Subject, action: Action) -> Result<(), Denial> {
-        let open = [ProbeHealth, RedeemOneTimeLink, SignIn];
+        let open = [ProbeHealth, RedeemOneTimeLink, SignIn, RequestTimestamp];
         if open.contains(&action) {
             return Ok(());
         }
         match subject {
             Subject::Anonymous => Err(Denial::Unauthenticated),
             Subject::Authority { .. } => {
-                if action == FederationWhoAmI {
+                if [FederationWhoAmI, ReadAuditCheckpoint, SubmitPeerCheckpoint].contains(&action) {
                     Ok(())
                 } else {
                     Err(Denial::Forbidden)
@@ -240,11 +255,12 @@ mod tests {
                     Credential::Session => match action {
                         ViewOwnAccount | SignOut | EnrolTotp | ManageOwnApiTokens => true,
                         ReadMetrics | ListUsers | ManageAuthorities | ManageUsers => admin,
+                        ReadAuditLog | ReadAuditCheckpoint => admin,
                         _ => false,
                     },
                     Credential::ApiToken => match action {
                         ViewOwnAccount => true,
-                        ReadMetrics | ListUsers => admin,
+                        ReadMetrics | ListUsers | ReadAuditLog | ReadAuditCheckpoint => admin,
                         _ => false,
                     },
                 };

@@ -1,5 +1,7 @@
 //! The `assize` binary as an operator uses it: zero-configuration start, bad settings, and the
 //! `user` and `migrate` commands.
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
 
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;

@@ -432,6 +432,19 @@ impl TestApp {
         let _ = conn.close().await;
     }
 
+    /// Runs SQL on the server's database directly and returns the database's answer.
+    ///
+    /// # Errors
+    /// The database's error (e.g. a trigger refusing the statement).
+    pub async fn try_sql(&self, sql: &str) -> Result<(), String> {
+        run_sql(&self.database_url, sql).await
+    }
+
+    /// Whether this test runs on PostgreSQL.
+    pub fn on_postgres(&self) -> bool {
+        self.database_url.starts_with("postgres")
+    }
+
     /// Stops the server gracefully and waits for it.
     ///
     /// # Panics
@@ -475,6 +488,23 @@ pub fn issue_identity(
     params.key_usages = vec![rcgen::KeyUsagePurpose::DigitalSignature];
     let cert = params.signed_by(&key, ca, ca_key).expect("the CA signs");
     (cert.pem(), key.serialize_pem())
+}
+
+/// Runs SQL on a database by URL (no server needed) and returns the database's answer.
+///
+/// # Errors
+/// The database's error.
+pub async fn run_sql(database_url: &str, sql: &str) -> Result<(), String> {
+    use sqlx::Connection as _;
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let r = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+        .execute(&mut conn)
+        .await;
+    let _ = conn.close().await;
+    r.map(|_| ()).map_err(|e| e.to_string())
 }
 
 impl Drop for TestApp {

@@ -3,6 +3,8 @@
 //!
 //! The expectations are written out here by hand, endpoint by endpoint, independently of the
 //! policy module, so a change to the policy that is not also made here fails this test.
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
 
 use assize_server::policy::Role;
 use assize_tests::{Client, TestApp, spawn_app};
@@ -51,6 +53,7 @@ const SESSIONS: &[&str] = &[
 const FULL_SESSIONS: &[&str] = &["admin", "judge", "clerk", "officer", "all_roles"];
 const ADMIN_ANY: &[&str] = &["admin", "admin_token", "all_roles"];
 const ADMIN_SESSION: &[&str] = &["admin", "all_roles"];
+const ADMIN_ANY_AND_PEERS: &[&str] = &["admin", "admin_token", "all_roles", "authority"];
 
 fn rows(victim: &str) -> Vec<Row> {
     let r = |method, path: &str, body: Option<Value>, allowed| Row {
@@ -137,6 +140,22 @@ fn rows(victim: &str) -> Vec<Row> {
             ADMIN_SESSION,
         ),
         r("GET", "/api/v1/federation/whoami", None, &["authority"]),
+        r(
+            "POST",
+            "/api/v1/federation/checkpoints",
+            Some(json!({"note": "x", "signature": "x"})),
+            &["authority"],
+        ),
+        r("POST", "/tsa", Some(json!({})), EVERYONE),
+        r("GET", "/tsa/certs.pem", None, EVERYONE),
+        r("GET", "/api/v1/audit/checkpoint", None, ADMIN_ANY_AND_PEERS),
+        r(
+            "GET",
+            "/api/v1/audit/consistency?from=1",
+            None,
+            ADMIN_ANY_AND_PEERS,
+        ),
+        r("GET", "/api/v1/audit/entries/0", None, ADMIN_ANY),
         // Signing out last: it ends the sessions used above.
         r("DELETE", "/api/v1/session", None, SESSIONS),
     ]
@@ -214,7 +233,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 21 * SUBJECTS.len());
+    assert_eq!(checked, 27 * SUBJECTS.len());
 }
 
 #[tokio::test]

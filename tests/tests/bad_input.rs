@@ -1,5 +1,7 @@
 //! Bad input gets a clear error with the right status and a stable code, never a panic, and
 //! leaves nothing half-written.
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
 
 use std::os::unix::fs::PermissionsExt as _;
 

@@ -1,4 +1,6 @@
 //! The first administrator, passwords, sign-in with TOTP, sessions, CSRF, throttling, API tokens.
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
 
 use assize_server::policy::Role;
 use assize_tests::{PASSWORD, spawn_app, spawn_app_with, totp_code};

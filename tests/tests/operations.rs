@@ -1,4 +1,6 @@
 //! Probes, metrics, request ids, error answers for unknown routes, TLS versions, shutdown.
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
 
 use assize_server::policy::Role;
 use assize_tests::spawn_app;

@@ -25,9 +25,11 @@ use tower_http::trace::TraceLayer;
 
 pub use error::{ApiError, ApiResult};
 
+use crate::audit::AuditLog;
 use crate::auth::Throttle;
 use crate::config::Settings;
 use crate::metrics::{HttpLabels, Metrics};
+use crate::notary::Notary;
 use crate::store::Store;
 
 /// What every handler can reach. Cheap to clone.
@@ -39,6 +41,10 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Base URL for links the server prints or returns (`https://host:port`).
     pub public_url: Arc<str>,
+    /// This server's signing key and time-stamping authority.
+    pub notary: Arc<Notary>,
+    /// The tamper-evident audit log.
+    pub audit: AuditLog,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -8,8 +8,10 @@
 //!
 //! Steps that change several rows run in one transaction, so a failure leaves nothing half-written.
 
+mod audit;
 mod identity;
 
+pub use audit::*;
 pub use identity::*;
 
 use std::path::Path;
@@ -81,7 +83,7 @@ impl Store {
                     if kind == DatabaseKind::Sqlite {
                         conn.execute(
                             "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; \
-                             PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL;",
+                             PRAGMA busy_timeout = 5000; PRAGMA synchronous = FULL;",
                         )
                         .await?;
                     }

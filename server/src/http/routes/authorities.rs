@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
+use crate::audit::{Actor, AuditEvent};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::{ApiError, ApiResult, AppState};
 use crate::policy::{Action, Subject};
@@ -79,6 +80,19 @@ pub async fn create(
         .insert_authority(name, &body.country, &fp)
         .await?;
     tracing::info!(authority_id = %rec.id, "authority registered");
+    state
+        .audit
+        .append(
+            AuditEvent::new(
+                Actor::from(&caller.subject),
+                "authority.register",
+                format!("authority:{}", rec.id),
+            )
+            .with(
+                json!({ "name": rec.name, "country": rec.country, "cert_sha256": rec.cert_sha256 }),
+            ),
+        )
+        .await?;
     Ok((StatusCode::CREATED, Json(json!({ "authority": rec }))))
 }
 

@@ -1,10 +1,12 @@
 //! Route table. Each handler names its policy [`crate::policy::Action`] first thing.
 
+mod audit;
 mod authorities;
 mod onetime;
 mod probes;
 mod session;
 mod tokens;
+mod tsa;
 mod users;
 
 use axum::Router;
@@ -48,4 +50,13 @@ pub(super) fn routes() -> Router<AppState> {
             get(authorities::list).post(authorities::create),
         )
         .route("/api/v1/federation/whoami", get(authorities::whoami))
+        .route(
+            "/api/v1/federation/checkpoints",
+            post(audit::receive_peer_checkpoint),
+        )
+        .route("/api/v1/audit/checkpoint", get(audit::latest_checkpoint))
+        .route("/api/v1/audit/entries/{seq}", get(audit::entry))
+        .route("/api/v1/audit/consistency", get(audit::consistency))
+        .route("/tsa", post(tsa::timestamp))
+        .route("/tsa/certs.pem", get(tsa::certificates))
 }

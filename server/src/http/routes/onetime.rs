@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::session::UserView;
+use crate::audit::{Actor, AuditEvent};
 use crate::auth;
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::{ApiError, ApiResult, AppState};
@@ -104,6 +105,14 @@ pub async fn create_first_administrator(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user_id = %user.id, "first administrator created");
+    state
+        .audit
+        .append(AuditEvent::new(
+            Actor::Anonymous,
+            "user.create_first_administrator",
+            format!("user:{}", user.id),
+        ))
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "user": UserView::from(&user) })),
@@ -138,5 +147,13 @@ pub async fn set_password(
         Err(e) => return Err(e.into()),
     };
     tracing::info!(user_id = %user.id, "password set through a one-time link");
+    state
+        .audit
+        .append(AuditEvent::new(
+            Actor::Anonymous,
+            "user.password_set",
+            format!("user:{}", user.id),
+        ))
+        .await?;
     Ok(Json(json!({ "user": UserView::from(&user) })))
 }

@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use crate::audit::{Actor, AuditEvent};
 use crate::auth;
 use crate::http::extract::{ApiJson, Caller, ConnInfo, SESSION_COOKIE};
 use crate::http::{ApiError, ApiResult, AppState};
@@ -98,6 +99,13 @@ pub async fn sign_in(
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     if let Some(wait) = state.throttle.check(&username, addr) {
         state.metrics.sign_in("throttled");
+        state
+            .audit
+            .append(
+                AuditEvent::new(Actor::Anonymous, "auth.sign_in_throttled", "sign-in")
+                    .with(json!({ "address": addr.to_string() })),
+            )
+            .await?;
         return Err(too_many_attempts(wait));
     }
 
@@ -114,6 +122,18 @@ pub async fn sign_in(
             state.throttle.fail(&username, addr);
             state.metrics.sign_in("bad_password");
             tracing::info!(%addr, "sign-in refused: wrong username or password");
+            // The attempted username is not recorded: people type passwords into it.
+            let object = match &user {
+                Some(u) => format!("user:{}", u.id),
+                None => "unknown-account".to_string(),
+            };
+            state
+                .audit
+                .append(
+                    AuditEvent::new(Actor::Anonymous, "auth.sign_in_failed", object)
+                        .with(json!({ "reason": "password", "address": addr.to_string() })),
+                )
+                .await?;
             return Err(ApiError::invalid_credentials());
         }
     };
@@ -136,6 +156,17 @@ pub async fn sign_in(
             if !accepted {
                 state.throttle.fail(&username, addr);
                 state.metrics.sign_in("bad_totp");
+                state
+                    .audit
+                    .append(
+                        AuditEvent::new(
+                            Actor::Anonymous,
+                            "auth.sign_in_failed",
+                            format!("user:{}", user.id),
+                        )
+                        .with(json!({ "reason": "totp", "address": addr.to_string() })),
+                    )
+                    .await?;
                 return Err(ApiError::new(
                     StatusCode::UNAUTHORIZED,
                     "invalid_totp",
@@ -164,6 +195,17 @@ pub async fn sign_in(
         )
         .await?;
     state.metrics.sign_in("ok");
+    state
+        .audit
+        .append(
+            AuditEvent::new(
+                Actor::User(user.id.clone()),
+                "auth.sign_in",
+                format!("user:{}", user.id),
+            )
+            .with(json!({ "stage": stage_name(stage), "address": addr.to_string() })),
+        )
+        .await?;
     tracing::info!(user_id = %user.id, stage = stage_name(stage), "signed in");
 
     let cookie = format!(
@@ -201,6 +243,15 @@ pub async fn sign_out(State(state): State<AppState>, caller: Caller) -> ApiResul
     let _permit = caller.authorize(Action::SignOut)?;
     if let Some(s) = &caller.session {
         state.store.delete_session(&s.token_hash).await?;
+        let user = caller.user()?;
+        state
+            .audit
+            .append(AuditEvent::new(
+                Actor::User(user.id.clone()),
+                "auth.sign_out",
+                format!("user:{}", user.id),
+            ))
+            .await?;
     }
     let mut resp = StatusCode::NO_CONTENT.into_response();
     resp.headers_mut().insert(
@@ -266,5 +317,13 @@ pub async fn confirm_totp_enrolment(
         .confirm_totp(&user.id, pending, step, &session.token_hash)
         .await?;
     tracing::info!(user_id = %user.id, "TOTP second factor enrolled");
+    state
+        .audit
+        .append(AuditEvent::new(
+            Actor::User(user.id.clone()),
+            "auth.totp_enrolled",
+            format!("user:{}", user.id),
+        ))
+        .await?;
     Ok(Json(json!({ "stage": "full" })))
 }

@@ -8,6 +8,7 @@ use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::audit::{Actor, AuditEvent};
 use crate::auth;
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::{ApiError, ApiResult, AppState};
@@ -65,6 +66,17 @@ pub async fn create(
         .insert_api_token(&user.id, name, &auth::token_hash(&secret), expires_at)
         .await?;
     tracing::info!(user_id = %user.id, token_id = %info.id, "API token created");
+    state
+        .audit
+        .append(
+            AuditEvent::new(
+                Actor::from(&caller.subject),
+                "token.create",
+                format!("token:{}", info.id),
+            )
+            .with(json!({ "name": info.name, "expires_at": info.expires_at })),
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "token": secret, "info": info })),
@@ -81,6 +93,14 @@ pub async fn revoke(
     state
         .store
         .revoke_api_token(&caller.user()?.id, &id)
+        .await?;
+    state
+        .audit
+        .append(AuditEvent::new(
+            Actor::from(&caller.subject),
+            "token.revoke",
+            format!("token:{id}"),
+        ))
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

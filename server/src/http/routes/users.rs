@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::session::UserView;
 use crate::accounts::{self, AccountError};
+use crate::audit::{Actor, AuditEvent};
 use crate::http::extract::{ApiJson, Caller};
 use crate::http::{ApiError, ApiResult, AppState};
 use crate::policy::{Action, Role};
@@ -81,6 +82,17 @@ pub async fn create(
     )
     .await?;
     tracing::info!(by = %caller.user()?.id, user_id = %user.id, "account created");
+    state
+        .audit
+        .append(
+            AuditEvent::new(
+                Actor::from(&caller.subject),
+                "user.create",
+                format!("user:{}", user.id),
+            )
+            .with(json!({ "roles": user.roles })),
+        )
+        .await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({ "user": UserView::from(&user), "password_link": link })),
@@ -99,6 +111,19 @@ async fn set_disabled(
     }
     let user = accounts::set_disabled(&state.store, &id, disabled).await?;
     tracing::info!(by = %caller.user()?.id, user_id = %id, disabled, "account status changed");
+    let action = if disabled {
+        "user.disable"
+    } else {
+        "user.enable"
+    };
+    state
+        .audit
+        .append(AuditEvent::new(
+            Actor::from(&caller.subject),
+            action,
+            format!("user:{id}"),
+        ))
+        .await?;
     Ok(Json(json!({ "user": UserView::from(&user) })))
 }
 
@@ -129,6 +154,14 @@ pub async fn reset_totp(
     let _permit = caller.authorize(Action::ManageUsers)?;
     state.store.reset_totp(&id).await?;
     tracing::info!(by = %caller.user()?.id, user_id = %id, "second factor reset");
+    state
+        .audit
+        .append(AuditEvent::new(
+            Actor::from(&caller.subject),
+            "user.reset_totp",
+            format!("user:{id}"),
+        ))
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -144,5 +177,13 @@ pub async fn password_link(
     }
     let link =
         accounts::password_link(&state.store, &state.settings, &state.public_url, &id).await?;
+    state
+        .audit
+        .append(AuditEvent::new(
+            Actor::from(&caller.subject),
+            "user.password_link",
+            format!("user:{id}"),
+        ))
+        .await?;
     Ok(Json(json!({ "password_link": link })))
 }

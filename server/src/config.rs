@@ -238,7 +238,25 @@ impl Settings {
                 })
                 .split("__"),
         );
-        let settings: Settings = figment.extract().map_err(|e| {
+        let settings = Self::extract(figment)?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Settings from a TOML text over the defaults (no environment), validated.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first setting that cannot be used.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        let settings = Self::extract(
+            Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(text)),
+        )?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn extract(figment: Figment) -> Result<Self, ConfigError> {
+        figment.extract().map_err(|e| {
             let setting = e.path.join(".");
             ConfigError::new(
                 if setting.is_empty() {
@@ -250,9 +268,7 @@ impl Settings {
                 "correct the value in the TOML file or the ASSIZE_ environment variable \
                  (see docs/operations.md for every setting and its type)",
             )
-        })?;
-        settings.validate()?;
-        Ok(settings)
+        })
     }
 
     /// Checks every value and the relations between them.
@@ -498,6 +514,26 @@ mod tests {
         std::fs::write(&f, "[http]\nlisten_adress = \"1.2.3.4:5\"\n").unwrap();
         let e = Settings::load(Some(&f)).unwrap_err();
         assert!(e.to_string().contains("listen_adress"), "{e}");
+    }
+
+    #[test]
+    fn hostile_toml_gives_setting_errors_not_panics() {
+        let deep = format!("a = {}1{}", "[".repeat(500), "]".repeat(500));
+        for text in [
+            "http = 5",
+            "[http]\nmax_body_bytes = -1",
+            "[http]\nmax_body_bytes = 99999999999999999999999",
+            "[auth]\ntotp_required_roles = [\"emperor\"]",
+            "[auth]\nsession_idle_minutes = 1e308",
+            "[[http]]\nlisten = 1",
+            "data_dir = \"\"",
+            "\u{0}",
+            "[tsa]\npolicy_oid = \"1.2.99999999999999999999999\"",
+            deep.as_str(),
+        ] {
+            assert!(Settings::from_toml_str(text).is_err(), "{text:?}");
+        }
+        Settings::from_toml_str("[http]\nlisten = \"127.0.0.1:9443\"").unwrap();
     }
 
     #[test]

@@ -213,3 +213,65 @@ fn user_commands_manage_accounts() {
     let (ok, _, err) = run(dir.path(), &["user", "disable", "nobody"]);
     assert!(!ok && err.contains("no account named"), "{err}");
 }
+
+#[test]
+fn audit_export_and_verify_work_offline_and_name_a_flipped_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["clerk.one", "clerk.two", "clerk.three"] {
+        let (ok, _, err) = run(
+            dir.path(),
+            &[
+                "user",
+                "add",
+                "--username",
+                name,
+                "--display-name",
+                "C",
+                "--role",
+                "clerk",
+            ],
+        );
+        assert!(ok, "{err}");
+    }
+    let (ok, out, err) = run(dir.path(), &["audit", "export", "log.jsonl"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("exported"), "{out}");
+
+    let (ok, out, err) = run(
+        dir.path(),
+        &[
+            "audit",
+            "verify",
+            "log.jsonl",
+            "--ca",
+            "assize-data/pki/ca.crt",
+        ],
+    );
+    assert!(ok, "{out}{err}");
+    assert!(out.contains("OK: the export is intact"), "{out}");
+
+    // One byte changed inside entry 2's body.
+    let text = std::fs::read_to_string(dir.path().join("log.jsonl")).unwrap();
+    let tampered: Vec<String> = text
+        .lines()
+        .map(|l| {
+            if l.starts_with("{\"entry\":{\"seq\":2,") {
+                l.replacen("user.create", "user.creatE", 1)
+            } else {
+                l.to_string()
+            }
+        })
+        .collect();
+    assert_ne!(
+        tampered.join("\n") + "\n",
+        text,
+        "the test changed something"
+    );
+    std::fs::write(dir.path().join("bad.jsonl"), tampered.join("\n") + "\n").unwrap();
+    let (ok, _, err) = run(dir.path(), &["audit", "verify", "bad.jsonl"]);
+    assert!(!ok);
+    assert!(
+        err.contains("verification FAILED") && err.contains("entry 2 was altered"),
+        "{err}"
+    );
+}

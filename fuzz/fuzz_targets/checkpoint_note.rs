@@ -1,0 +1,9 @@
+//! Checkpoint notes come from peers and exports.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = assize_server::audit::checkpoint::parse_note(text);
+    }
+});

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::audit::{Actor, AuditEvent, AuditLog, AuditTasks, CheckpointPolicy};
 use crate::auth::Throttle;
+use crate::federation::FederationClient;
 use crate::config::Settings;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
@@ -76,6 +77,15 @@ impl Application {
         };
         let client_ca_refs: Vec<&std::path::Path> =
             client_cas.iter().map(PathBuf::as_path).collect();
+        let mut federation_pem = Vec::new();
+        for ca in &client_ca_refs {
+            federation_pem.extend(std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?);
+            federation_pem.push(b'\n');
+        }
+        let federation_anchors = Arc::new(
+            assize_signing::verify::TrustAnchors::from_pem(&federation_pem)
+                .context("tls.client_ca_files holds no usable CA certificate")?,
+        );
         let tls = Arc::new(
             tls::server_config(&cert, &key, &client_ca_refs).context("TLS set-up failed")?,
         );
@@ -112,6 +122,7 @@ impl Application {
             public_url,
             notary,
             audit,
+            federation_anchors,
         };
         Ok(Self {
             listener,
@@ -212,6 +223,15 @@ pub async fn open_audit(
         .context("cannot load the signing and time-stamping keys")?,
     );
     let origin = format!("assize/{}", public_url.trim_start_matches("https://"));
+    let peers = if settings.federation.checkpoint_peers.is_empty() {
+        None
+    } else {
+        Some(FederationClient::new(
+            data_dir,
+            &settings.federation.peer_ca_files,
+            settings.federation.checkpoint_peers.clone(),
+        )?)
+    };
     let (audit, tasks) = AuditLog::open(
         store.clone(),
         notary.clone(),
@@ -220,6 +240,7 @@ pub async fn open_audit(
             every: Duration::from_secs(settings.audit.checkpoint_interval_secs),
             every_entries: settings.audit.checkpoint_every_entries,
         },
+        peers,
     )
     .await
     .context("cannot open the audit log")?;

@@ -34,7 +34,17 @@ pub struct Settings {
     pub auth: AuthSettings,
     pub tsa: TsaSettings,
     pub audit: AuditSettings,
+    pub federation: FederationSettings,
     pub log: LogSettings,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationSettings {
+    /// PEM CAs that issue other states' servers' HTTPS certificates (besides the public roots).
+    pub peer_ca_files: Vec<String>,
+    /// Peer servers (`https://…`) that receive this server's audit checkpoints.
+    pub checkpoint_peers: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -146,6 +156,7 @@ impl Default for Settings {
             auth: AuthSettings::default(),
             tsa: TsaSettings::default(),
             audit: AuditSettings::default(),
+            federation: FederationSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -355,6 +366,13 @@ impl Settings {
                     self.audit.checkpoint_every_entries
                 ),
                 "choose how many new entries trigger a checkpoint, e.g. 1000",
+            ));
+        }
+        if let Some(bad) = self.federation.checkpoint_peers.iter().find(|u| !u.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "federation.checkpoint_peers",
+                format!("{bad:?} is not an https:// URL"),
+                "list peer servers as https://host:port",
             ));
         }
         if self.tsa.accuracy_ms > 999 {

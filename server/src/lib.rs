@@ -16,6 +16,7 @@
 //! - [`notary`]: this server's signing key and RFC 3161 TSA (durable serials), over `assize-signing`.
 //! - [`audit`]: the tamper-evident log: group-committed entries, Merkle proofs, signed checkpoints,
 //!   export and offline verification.
+//! - [`federation`]: the mutual-TLS client for other states' servers (checkpoints today).
 //! - [`accounts`]: account operations shared by the API and the command line.
 //! - [`store`]: SQLite/PostgreSQL storage behind one interface; migrations.
 //! - [`metrics`]: Prometheus metrics, one registry per server.
@@ -26,6 +27,7 @@ pub mod app;
 pub mod audit;
 pub mod auth;
 pub mod config;
+pub mod federation;
 pub mod http;
 pub mod metrics;
 pub mod notary;

@@ -32,6 +32,7 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use tokio::sync::{mpsc, oneshot, watch};
 
+use crate::federation::FederationClient;
 use crate::notary::Notary;
 use crate::policy::Subject;
 use crate::store::{AuditRow, CheckpointRow, Store, StoreError};
@@ -145,6 +146,7 @@ struct Inner {
     notary: Arc<Notary>,
     origin: String,
     checkpoint_lock: tokio::sync::Mutex<()>,
+    peers: Option<FederationClient>,
 }
 
 /// Handle to the audit log. Cheap to clone.
@@ -185,6 +187,7 @@ impl AuditLog {
         notary: Arc<Notary>,
         origin: String,
         policy: CheckpointPolicy,
+        peers: Option<FederationClient>,
     ) -> anyhow::Result<(Self, AuditTasks)> {
         let mut tree = MerkleTree::new();
         catch_up(&store, &mut tree).await?;
@@ -198,6 +201,7 @@ impl AuditLog {
             notary,
             origin,
             checkpoint_lock: tokio::sync::Mutex::new(()),
+            peers,
         });
         let writer = tokio::spawn(write_batches(rx, store, tree, size_tx));
         let log = AuditLog { inner };
@@ -307,6 +311,10 @@ impl AuditLog {
         };
         self.inner.store.insert_checkpoint(&row).await?;
         tracing::info!(tree_size = head.size, "audit checkpoint sealed");
+        if let Some(peers) = self.inner.peers.clone() {
+            let cp = row.clone();
+            tokio::spawn(async move { peers.push_checkpoint(&cp).await });
+        }
         Ok(Some(row))
     }
 }

@@ -45,6 +45,8 @@ pub struct AppState {
     pub notary: Arc<Notary>,
     /// The tamper-evident audit log.
     pub audit: AuditLog,
+    /// The CAs trusted for other states' servers (their client certificates and their seals).
+    pub federation_anchors: Arc<assize_signing::verify::TrustAnchors>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -132,7 +132,12 @@ pub async fn receive_peer_checkpoint(
     let signature = base64::engine::general_purpose::STANDARD
         .decode(&body.signature)
         .map_err(|_| ApiError::bad_request("invalid_checkpoint", "The signature is not base64."))?;
-    let report = state.notary.verify_seal(&signature, body.note.as_bytes());
+    let report = assize_signing::verify::verify_detached(
+        &signature,
+        body.note.as_bytes(),
+        &state.federation_anchors,
+        &assize_signing::verify::VerifyOptions { now: time::OffsetDateTime::now_utc(), extra_certificates: Vec::new() },
+    );
     if let Some((check, finding)) = report.first_failure() {
         return Err(ApiError::bad_request(
             "invalid_checkpoint",

@@ -3,8 +3,12 @@
 //! ```text
 //! cargo run --release -p assize-media --example anonymise_wav -- \
 //!     --secret-hex <64 hex digits> [--warm-up calib.wav] [--frame 480] \
-//!     [--coefficients 14] [--contrast 0.85] in.wav out.wav
+//!     [--coefficients 14] [--contrast 0.85] [--target-f0 HZ] [--warp FACTOR] in.wav out.wav
 //! ```
+//!
+//! `--target-f0` and `--warp` pin the made-up voice's mean F0 and vocal-tract warp instead of
+//! drawing them from the secret; the measurement script uses them to play an attacker who
+//! searches the method's parameter space.
 //!
 //! Prints the latency and the real-time factor on stderr.
 
@@ -75,6 +79,20 @@ fn run() -> Result<(), String> {
                 settings.contrast = value("--contrast")?
                     .parse()
                     .map_err(|_| "--contrast: not a number")?;
+            }
+            "--target-f0" => {
+                let f: f32 = value("--target-f0")?
+                    .parse()
+                    .map_err(|_| "--target-f0: not a number")?;
+                settings.target_f0_min_hz = f;
+                settings.target_f0_max_hz = f;
+            }
+            "--warp" => {
+                let w: f32 = value("--warp")?
+                    .parse()
+                    .map_err(|_| "--warp: not a number")?;
+                settings.warp_min = w;
+                settings.warp_max = w;
             }
             _ => files.push(a),
         }

@@ -471,3 +471,91 @@ fn sanitise(x: f32) -> f32 {
         0.0
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pulse train through two resonances, ≈ -20 dBFS, at 48 kHz.
+    fn voiced(seconds: f32, f0: f32) -> Vec<f32> {
+        let n = (seconds * 48_000.0) as usize;
+        let (mut y1, mut y2, mut phase) = (0.0f32, 0.0f32, 0.0f32);
+        let mut out = Vec::with_capacity(n);
+        for _ in 0..n {
+            phase += f0 / 48_000.0;
+            let e = if phase >= 1.0 {
+                phase -= 1.0;
+                1.0
+            } else {
+                0.0
+            };
+            let r = 0.995f32;
+            let y = e + 2.0 * r * (2.0 * std::f32::consts::PI * 600.0 / 48_000.0).cos() * y1
+                - r * r * y2;
+            y2 = y1;
+            y1 = y;
+            out.push(y);
+        }
+        let rms = (out.iter().map(|v| v * v).sum::<f32>() / n as f32).sqrt();
+        out.iter_mut().for_each(|v| *v *= 0.1 / rms);
+        out
+    }
+
+    #[test]
+    fn secret_parameters_stay_in_their_ranges_and_depend_on_the_secret() {
+        let s = VoiceSettings::default();
+        let mut seen = Vec::new();
+        for b in 0..64u8 {
+            let mut secret = [0u8; 32];
+            secret[0] = b;
+            secret[31] = b.wrapping_mul(7);
+            let v = SecretVoice::derive(&secret, &s).unwrap();
+            assert!((95.0..=220.0).contains(&v.target_f0), "{}", v.target_f0);
+            assert!((0.05..=0.08).contains(&v.f0_width));
+            assert!((0.85 - 1e-9..=1.17 + 1e-9).contains(&v.warp), "{}", v.warp);
+            seen.push(v.target_f0);
+        }
+        seen.sort_by(f64::total_cmp);
+        seen.dedup();
+        assert_eq!(seen.len(), 64, "secrets collided on the target F0");
+    }
+
+    #[test]
+    fn warm_up_settles_the_statistics_without_touching_the_stream() {
+        let mut anon = VoiceAnonymiser::new(&[5; 32], VoiceSettings::default()).unwrap();
+        let mut fresh = anon.clone();
+        assert_eq!(anon.stats.settled(), 0.0);
+        anon.warm_up(&voiced(5.0, 130.0));
+        assert_eq!(anon.stats.settled(), 1.0);
+        // The stream itself (buffers, filters) is as before: silence still gives silence.
+        let mut a = vec![0.0f32; 4800];
+        let mut b = vec![0.0f32; 4800];
+        anon.process_in_place(&mut a);
+        fresh.process_in_place(&mut b);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn output_f0_follows_the_secret_target() {
+        for (secret, input_f0) in [([11u8; 32], 100.0f32), ([12; 32], 180.0), ([13; 32], 240.0)] {
+            let mut anon = VoiceAnonymiser::new(&secret, VoiceSettings::default()).unwrap();
+            let speech = voiced(3.0, input_f0);
+            anon.warm_up(&speech);
+            let mut out = speech.clone();
+            anon.process_in_place(&mut out);
+            let mut f0: Vec<f32> = features::analyse(&out[48_000..])
+                .into_iter()
+                .filter(|f| f.voiced)
+                .map(|f| f.f0_hz)
+                .collect();
+            assert!(f0.len() > 200, "only {} voiced frames", f0.len());
+            f0.sort_by(f32::total_cmp);
+            let median = f64::from(f0[f0.len() / 2]);
+            let target = anon.voice.target_f0;
+            assert!(
+                (median / target - 1.0).abs() < 0.06,
+                "input {input_f0} Hz: output {median:.1} Hz, target {target:.1} Hz"
+            );
+        }
+    }
+}

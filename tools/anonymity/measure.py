@@ -212,6 +212,8 @@ def main():
     ap.add_argument("--work", default="/tmp/anonymity-measure")
     ap.add_argument("--speakers", type=int, default=0, help="limit the number of test voices")
     ap.add_argument("--quick", action="store_true", help="skip the grid attackers")
+    ap.add_argument("--basic", action="store_true", help="EER only: skip grid attackers, WER, voicing")
+    ap.add_argument("--anon-args", default="", help="extra anonymise_wav options, e.g. '--contrast 0.8'")
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     subprocess.run(["cargo", "build", "--release", "-p", "assize-media", "--example", "anonymise_wav"],
@@ -224,6 +226,7 @@ def main():
     names = list(orig)
     emb = Embedder(os.path.join(args.work, "embeddings.json"))
     attacker = secret_hex("attacker")
+    opts = args.anon_args.split()
     results = {"voices": names}
 
     refs = {v: [orig[v][i] for i in REFS] for v in names}
@@ -231,11 +234,12 @@ def main():
     anon, anon_warm, calib = {}, {}, {}
     for v in names:
         hearing = secret_hex("hearing/" + v)
-        anon[v] = anonymise_stream(trials[v], os.path.join(args.work, "anon", v), hearing)
+        anon[v] = anonymise_stream(trials[v], os.path.join(args.work, "anon", v), hearing, extra=opts)
         calib[v] = concat([orig[v][i] for i in CALIB], os.path.join(args.work, "orig", v, "calib.wav"))
         anon_warm[v] = anonymise_stream(trials[v], os.path.join(args.work, "anon_warm", v), hearing,
-                                        warm=calib[v])
-    informed_refs = {v: anonymise_stream(refs[v], os.path.join(args.work, "informed", v), attacker)
+                                        extra=opts, warm=calib[v])
+    informed_refs = {v: anonymise_stream(refs[v], os.path.join(args.work, "informed", v), attacker,
+                                          extra=opts)
                      for v in names}
 
     def report(key, value):
@@ -249,6 +253,9 @@ def main():
     report("informed, warm-up", score(informed_refs, anon_warm, emb))
     emb.save()
 
+    if args.basic:
+        json.dump(results, open(os.path.join(args.work, "results.json"), "w"), indent=1)
+        return
     if not args.quick:
         grid_refs = {v: [] for v in names}
         for f0 in (110, 150, 200):
@@ -256,7 +263,7 @@ def main():
                 for v in names:
                     grid_refs[v].append(anonymise_stream(
                         refs[v], os.path.join(args.work, f"search_{f0}_{warp}", v), attacker,
-                        extra=["--target-f0", str(f0), "--warp", str(warp)]))
+                        extra=opts + ["--target-f0", str(f0), "--warp", str(warp)]))
         search_refs = {v: [list(x) for x in zip(*grid_refs[v])] for v in names}
         report("search (informed + 3x3 grid over target F0 and warp)", score(search_refs, anon, emb))
         emb.save()

@@ -6,6 +6,7 @@
 //! first [`CEP_DIM`] coefficients after `c0` are ever kept: this is the smoothing that drops
 //! the fine spectral detail that carries much of a speaker's identity.
 
+use super::dsp::dot64;
 use super::lpc::ORDER;
 
 /// Number of mel-spaced envelope samples.
@@ -222,11 +223,7 @@ impl Resynthesis {
             deemph_power += c * *p * d;
         }
         for (n, rn) in r.iter_mut().enumerate() {
-            *rn = self.cos_lin[n]
-                .iter()
-                .zip(pow.iter())
-                .map(|(c, p)| c * p)
-                .sum();
+            *rn = dot64(&self.cos_lin[n], &pow);
         }
         deemph_power
     }

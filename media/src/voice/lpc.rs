@@ -2,6 +2,8 @@
 //! filter driven by reflection coefficients (stable as long as every |k| < 1, which Levinson
 //! guarantees for a positive-definite autocorrelation and which we enforce by clamping).
 
+use super::dsp::dot;
+
 /// LPC order at 16 kHz.
 pub(crate) const ORDER: usize = 28;
 
@@ -10,8 +12,7 @@ pub(crate) fn autocorrelation(x: &[f32], r: &mut [f64]) {
     for (lag, rl) in r.iter_mut().enumerate() {
         let mut acc = 0.0f64;
         if lag < x.len() {
-            let s: f32 = x[lag..].iter().zip(x.iter()).map(|(a, b)| a * b).sum();
-            acc = f64::from(s);
+            acc = f64::from(dot(&x[lag..], x));
         }
         *rl = acc;
     }

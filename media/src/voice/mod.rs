@@ -7,7 +7,7 @@
 //! everything that identifies the speaker is pulled towards a population average, and a secret,
 //! plausible voice is put on top.
 //!
-//! 1. 48 kHz → 16 kHz ([`resample`]-style polyphase FIR, 97 taps).
+//! 1. 48 kHz → 16 kHz (polyphase windowed-sinc FIR, 97 taps).
 //! 2. Every 5 ms hop: pre-emphasis (0.97), asymmetric 20 ms window, LPC order 28, mel-cepstrum
 //!    of the LPC envelope (40 mel points, 16 coefficients after `c0`); YIN pitch at 8 kHz with a
 //!    voicing decision with hysteresis.
@@ -44,6 +44,7 @@
 
 mod analysis;
 mod cepstrum;
+mod dsp;
 mod excitation;
 pub mod features;
 mod lpc;

@@ -7,6 +7,8 @@
 //! two-hop hang-over, and a voiced track prefers the period closest to the previous one (this
 //! removes most octave jumps, which would otherwise show up as pitch breaks in the output).
 
+use super::dsp::dot;
+
 /// Window of the difference function, in 8 kHz samples (25 ms).
 const W: usize = 200;
 /// Shortest period searched (≈ 420 Hz).
@@ -95,7 +97,7 @@ impl PitchTracker {
                 self.hb_phase = !self.hb_phase;
                 if self.hb_phase && count < NEW_MAX {
                     let win = &self.hb_ring[self.hb_pos..self.hb_pos + HB_TAPS];
-                    fresh[count] = win.iter().zip(self.hb.iter()).map(|(a, b)| a * b).sum();
+                    fresh[count] = dot(win, &self.hb);
                     count += 1;
                 }
             }
@@ -189,7 +191,7 @@ impl PitchTracker {
             let leave = self.x[TAU_MAX + W - tau];
             e_lag += enter * enter - leave * leave;
             let lagged = &self.x[TAU_MAX - tau..TAU_MAX - tau + W];
-            let cross: f32 = cur.iter().zip(lagged.iter()).map(|(a, b)| a * b).sum();
+            let cross = dot(cur, lagged);
             let d = (e_cur + e_lag.max(0.0) - 2.0 * cross).max(0.0);
             self.d[tau] = d;
             cum += d;

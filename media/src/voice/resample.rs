@@ -5,6 +5,8 @@
 //! [`FIR_DELAY_48K`] samples at 48 kHz, which the anonymiser counts in its latency budget.
 //! All state lives in fixed-size arrays: no allocation per sample or per frame.
 
+use super::dsp::dot;
+
 /// Number of taps of the shared low-pass (odd, so the delay is a whole number of samples).
 const TAPS: usize = 97;
 /// Group delay of one converter, in 48 kHz samples.
@@ -76,15 +78,15 @@ impl Decimator {
         }
         self.phase = 0;
         // Oldest sample at `pos`, newest at `pos + TAPS - 1`; the filter is symmetric.
-        let window = &self.ring[self.pos..self.pos + TAPS];
-        Some(window.iter().zip(self.h.iter()).map(|(a, b)| a * b).sum())
+        Some(dot(&self.ring[self.pos..self.pos + TAPS], &self.h))
     }
 }
 
 /// 16 kHz → 48 kHz: zero-stuff by three and low-pass (polyphase form).
 #[derive(Clone)]
 pub(crate) struct Interpolator {
-    /// Polyphase branches: `phases[p][j] = 3 * h[p + 3j]` (zero-padded).
+    /// Polyphase branches, time-reversed so they line up with the ring (oldest first):
+    /// `phases[p][POLY - 1 - j] = 3 * h[p + 3j]` (zero-padded).
     phases: [[f32; POLY]; 3],
     ring: [f32; 2 * POLY],
     pos: usize,
@@ -101,6 +103,7 @@ impl Interpolator {
                     *c = 3.0 * h[k];
                 }
             }
+            branch.reverse();
         }
         Self {
             phases,
@@ -118,14 +121,10 @@ impl Interpolator {
         if self.pos == POLY {
             self.pos = 0;
         }
-        // Newest sample at `pos + POLY - 1`, going back in time towards `pos`.
+        // Oldest sample at `pos`, newest at `pos + POLY - 1`.
         let recent = &self.ring[self.pos..self.pos + POLY];
         for (o, branch) in out.iter_mut().zip(self.phases.iter()) {
-            *o = branch
-                .iter()
-                .zip(recent.iter().rev())
-                .map(|(c, v)| c * v)
-                .sum();
+            *o = dot(branch, recent);
         }
     }
 }

@@ -116,19 +116,26 @@ def concat(paths, out):
 
 
 class Embedder:
-    def __init__(self, cache):
+    """resemblyzer d-vectors, cached by path relative to the work directory."""
+
+    def __init__(self, work):
         from resemblyzer import VoiceEncoder
         self.enc = VoiceEncoder("cpu", verbose=False)
-        self.cache_path = cache
+        self.work = work
+        self.cache_path = os.path.join(work, "embeddings.json")
         self.cache = {}
-        if os.path.exists(cache):
-            self.cache = {k: np.array(v) for k, v in json.load(open(cache)).items()}
+        if os.path.exists(self.cache_path):
+            for k, v in json.load(open(self.cache_path)).items():
+                if os.path.isabs(k):
+                    k = os.path.relpath(k, work)
+                self.cache[k] = np.array(v)
 
     def __call__(self, path):
-        if path not in self.cache:
+        key = os.path.relpath(path, self.work)
+        if key not in self.cache:
             from resemblyzer import preprocess_wav
-            self.cache[path] = self.enc.embed_utterance(preprocess_wav(path))
-        return self.cache[path]
+            self.cache[key] = self.enc.embed_utterance(preprocess_wav(path))
+        return self.cache[key]
 
     def save(self):
         json.dump({k: v.tolist() for k, v in self.cache.items()}, open(self.cache_path, "w"))
@@ -224,7 +231,7 @@ def main():
         test_voices = test_voices[:args.speakers]
     orig = synth_all(args.work, test_voices, texts)
     names = list(orig)
-    emb = Embedder(os.path.join(args.work, "embeddings.json"))
+    emb = Embedder(args.work)
     attacker = secret_hex("attacker")
     opts = args.anon_args.split()
     results = {"voices": names}

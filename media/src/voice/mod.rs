@@ -38,6 +38,29 @@
 //! the secret is not kept. The normaliser discards the witness's long-term spectral average,
 //! within-speaker covariance, F0 level and range, aperiodicity and high band, so even the
 //! secret does not allow the original voice to be restored. The instance prints as `REDACTED`.
+//! What it keeps, by design, is what speech needs: the words, the timing and speaking rate, the
+//! loudness contour and the *shape* of the intonation (standardised, in a narrow range). An
+//! attacker who knows a witness's rhythm or accent can still use those.
+//!
+//! # Cost
+//!
+//! About 1% of one core per stream (release build, `bench_voice` example); no allocation
+//! after construction.
+//!
+//! # Example
+//!
+//! ```
+//! use assize_media::{VoiceAnonymiser, VoiceSettings};
+//!
+//! // One fresh random secret per hearing and witness (from a CSPRNG, not a constant).
+//! let secret = [0x5a; 32];
+//! let mut anon = VoiceAnonymiser::new(&secret, VoiceSettings::default())?;
+//! let input = vec![0.0f32; 480]; // 10 ms at 48 kHz
+//! let mut output = vec![0.0f32; 480];
+//! anon.process(&input, &mut output)?;
+//! assert_eq!(anon.latency_samples(), 334);
+//! # Ok::<(), assize_media::VoiceError>(())
+//! ```
 
 // Filter, matrix and spectrum code indexes several arrays in step; index loops read better.
 #![allow(clippy::needless_range_loop)]

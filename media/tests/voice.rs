@@ -197,6 +197,9 @@ fn hostile_inputs_never_panic_and_give_sane_output() {
         assert!(rms(&after[12_000..]) > 0.02, "{name}: no recovery");
     }
     let mut anon = VoiceAnonymiser::new(&secret(9), VoiceSettings::default()).unwrap();
+    anon.warm_up(&[]);
+    anon.warm_up(&nan);
+    anon.warm_up(&beyond);
     anon.process(&[], &mut []).unwrap();
     anon.process_in_place(&mut []);
     assert_eq!(

@@ -9,7 +9,8 @@
 //!   speech detection), `pitch` (YIN with voicing hysteresis), `normaliser` (the pseudo-speaker
 //!   normaliser), `population` (generated population tables), `secret` (per-hearing voice
 //!   derivation), `excitation` (glottal pulses and noise), `cepstrum` and `lpc` (envelope
-//!   maths); [`voice::features`] exposes the analysis to offline tools.
+//!   maths), `dsp` (vectorisable dot products); [`voice::features`] exposes the analysis
+//!   to offline tools (the population-table builder, measurements).
 //!
 //! The face anonymiser will live beside it.
 

@@ -235,7 +235,8 @@ impl VoiceSettings {
 
 /// One witness's voice anonymiser: 48 kHz mono frames of any length in, the same number out.
 ///
-/// Not `Sync`-shared: one instance per stream, fed from one thread.
+/// One instance per witness stream (it holds that stream's running statistics); it is `Send`,
+/// so it can live on the stream's codec thread.
 #[derive(Clone)]
 pub struct VoiceAnonymiser {
     settings: VoiceSettings,

@@ -1,7 +1,19 @@
 //! # assize-media
 //!
-//! The distortion DSP for protected witnesses: a voice anonymiser (48 kHz frames in, frames out) and a
-//! face anonymiser. No IO and no async runtime: the server feeds frames from its own codec threads.
+//! The distortion DSP for protected witnesses. No IO and no async runtime: the server feeds
+//! frames from its own codec threads and gets frames back.
 //!
 //! ## Module map
-//! (filled in as the modules land; see `docs/architecture.md`)
+//! - [`voice`]: the voice anonymiser, [`VoiceAnonymiser`] (48 kHz mono frames in, frames out;
+//!   causal, ≈ 7 ms latency). Inside it: `resample` (48 ↔ 16 kHz), `analysis` (LPC, mel-cepstrum,
+//!   speech detection), `pitch` (YIN with voicing hysteresis), `normaliser` (the pseudo-speaker
+//!   normaliser), `population` (generated population tables), `secret` (per-hearing voice
+//!   derivation), `excitation` (glottal pulses and noise), `cepstrum` and `lpc` (envelope
+//!   maths), `dsp` (vectorisable dot products); [`voice::features`] exposes the analysis
+//!   to offline tools (the population-table builder, measurements).
+//!
+//! The face anonymiser will live beside it.
+
+pub mod voice;
+
+pub use voice::{LATENCY_SAMPLES, SAMPLE_RATE_HZ, VoiceAnonymiser, VoiceError, VoiceSettings};

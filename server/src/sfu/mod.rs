@@ -3,5 +3,92 @@
 //! ## Module map
 //! - [`room`]: the room model and **the** forwarding decision, [`room::may_forward`]. Pure:
 //!   no IO, no WebRTC types; tested exhaustively as a table.
+//! - [`forward`]: per-leg RTP header rewriting (SSRC, payload type, contiguous sequence numbers)
+//!   and keyframe-request throttling. Pure.
+//! - [`hearing`]: one live hearing: the room plus its participants' connections, seen only
+//!   through the small [`hearing::MediaConnection`] trait; asks `may_forward` per packet.
+//! - [`peer`]: `MediaConnection` over `webrtc` 0.21 (one peer connection per participant).
+//! - [`signal`]: the WebSocket signaling endpoint (`/api/v1/hearings/{id}/signal`), the
+//!   versioned JSON protocol, and the [`signal::Admission`] hook through which the HTTP layer
+//!   decides who joins which hearing in which role ([`signal::JoinTicket`]).
+//!
+//! Mounting: build one [`Sfu`] at start-up and merge [`signal::router`] into the application
+//! router (see `docs/protocol.md`, "Hearing signaling").
 
+pub mod forward;
+pub mod hearing;
+pub mod peer;
 pub mod room;
+pub mod signal;
+
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub use hearing::{Hearing, Hearings};
+
+/// How the SFU binds its media sockets.
+#[derive(Clone, Debug)]
+pub struct SfuConfig {
+    /// The addresses ICE binds and advertises as host candidates, one UDP socket each. Explicit
+    /// addresses only: a wildcard would skip loopback and be expanded to every interface.
+    pub ice_ips: Vec<IpAddr>,
+    /// The UDP ports peer connections may use (one port per connection and address), for
+    /// firewalls. `None`: ephemeral ports.
+    pub udp_ports: Option<RangeInclusive<u16>>,
+}
+
+impl SfuConfig {
+    /// Loopback only, ephemeral ports: tests and development.
+    pub fn loopback() -> Self {
+        Self {
+            ice_ips: vec![IpAddr::from([127, 0, 0, 1])],
+            udp_ports: None,
+        }
+    }
+}
+
+/// The SFU: configuration plus every live hearing. One per server; cheap to share in an `Arc`.
+#[derive(Debug)]
+pub struct Sfu {
+    config: SfuConfig,
+    hearings: Hearings,
+    port_cursor: AtomicU32,
+}
+
+impl Sfu {
+    /// An SFU with no live hearing.
+    pub fn new(config: SfuConfig) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            hearings: Hearings::default(),
+            port_cursor: AtomicU32::new(0),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SfuConfig {
+        &self.config
+    }
+
+    /// The live hearings: the court's controls (admit, move, mute, screen, pause) go through
+    /// [`Hearing::update`].
+    pub fn hearings(&self) -> &Hearings {
+        &self.hearings
+    }
+
+    /// The ports to try, in order, for the next connection: the whole range, starting after
+    /// the port handed out last (so concurrent connections rarely collide).
+    pub(crate) fn ports_to_try(&self, range: RangeInclusive<u16>) -> Vec<u16> {
+        let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
+        if hi < lo {
+            return Vec::new();
+        }
+        let len = hi - lo + 1;
+        let start = self.port_cursor.fetch_add(1, Ordering::Relaxed) % len;
+        (0..len)
+            .filter_map(|i| u16::try_from(lo + (start + i) % len).ok())
+            .collect()
+    }
+}

@@ -219,6 +219,7 @@ impl PayloadTypes {
 }
 
 type Counts = Arc<Mutex<HashMap<(u64, MediaKind), u64>>>;
+type RemoteTracks = Arc<Mutex<HashMap<(u64, MediaKind), Arc<dyn TrackRemote>>>>;
 
 /// A participant with a real peer connection.
 pub struct RtcClient {
@@ -226,6 +227,7 @@ pub struct RtcClient {
     pub participant: u64,
     pc: Arc<dyn PeerConnection>,
     counts: Counts,
+    remote: RemoteTracks,
     keyframe_requests: Arc<AtomicU64>,
     errors: Arc<Mutex<Vec<Value>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -241,6 +243,7 @@ impl std::fmt::Debug for RtcClient {
 
 struct ClientHandler {
     counts: Counts,
+    remote: RemoteTracks,
     gathered: watch::Sender<bool>,
 }
 
@@ -262,6 +265,10 @@ impl PeerConnectionEventHandler for ClientHandler {
         let Some(publisher) = stream.strip_prefix('p').and_then(|n| n.parse::<u64>().ok()) else {
             return;
         };
+        self.remote
+            .lock()
+            .expect("not poisoned")
+            .insert((publisher, kind), track.clone());
         let counts = self.counts.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
@@ -349,6 +356,7 @@ impl RtcClient {
             .ok_or_else(|| anyhow!("no participant id in {joined}"))?;
 
         let counts: Counts = Arc::default();
+        let remote: RemoteTracks = Arc::default();
         let (gathered_tx, mut gathered) = watch::channel(false);
         let mut media = MediaEngine::default();
         media.register_codec(
@@ -380,6 +388,7 @@ impl RtcClient {
                     .with_interceptor_registry(registry)
                     .with_handler(Arc::new(ClientHandler {
                         counts: counts.clone(),
+                        remote: remote.clone(),
                         gathered: gathered_tx,
                     }))
                     .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
@@ -532,6 +541,7 @@ impl RtcClient {
             participant,
             pc,
             counts,
+            remote,
             keyframe_requests,
             errors,
             tasks,
@@ -546,6 +556,36 @@ impl RtcClient {
             .get(&(publisher, kind))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Sends a picture loss indication (PLI) for `publisher`'s video as received here, as a
+    /// decoder that lost a frame would.
+    ///
+    /// # Errors
+    /// When no video from `publisher` has arrived yet, or the connection is gone.
+    pub async fn send_pli(&self, publisher: u64) -> anyhow::Result<()> {
+        let track = self
+            .remote
+            .lock()
+            .expect("not poisoned")
+            .get(&(publisher, MediaKind::Video))
+            .cloned()
+            .ok_or_else(|| anyhow!("no video from p{publisher} yet"))?;
+        let media_ssrc = track
+            .ssrcs()
+            .await
+            .first()
+            .copied()
+            .ok_or_else(|| anyhow!("the track has no SSRC"))?;
+        track
+            .write_rtcp(vec![Box::new(
+                rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc,
+                },
+            )])
+            .await?;
+        Ok(())
     }
 
     /// Keyframe requests (PLI/FIR) the SFU sent for this client's video so far.

@@ -74,11 +74,19 @@ impl Drop for SfuServer {
 /// # Panics
 /// When the server cannot start: the test cannot go on.
 pub async fn spawn_sfu_server() -> SfuServer {
+    spawn_sfu_server_with(SfuConfig::loopback()).await
+}
+
+/// Starts a signaling server whose SFU uses `config`.
+///
+/// # Panics
+/// When the server cannot start: the test cannot go on.
+pub async fn spawn_sfu_server_with(config: SfuConfig) -> SfuServer {
     use assize_server::{metrics, pki, server, tls};
     let dir = tempfile::tempdir().expect("a temporary directory");
     let data = pki::DataDir::bootstrap(dir.path()).expect("the development PKI");
     let tls = Arc::new(tls::server_config(&data.tls_cert, &data.tls_key, &[]).expect("TLS"));
-    let sfu = Sfu::new(SfuConfig::loopback());
+    let sfu = Sfu::new(config);
     let router = assize_server::sfu::signal::router::<()>(
         sfu.clone(),
         Arc::new(UnauthenticatedRoleFromQuery),
@@ -225,6 +233,8 @@ type RemoteTracks = Arc<Mutex<HashMap<(u64, MediaKind), Arc<dyn TrackRemote>>>>;
 pub struct RtcClient {
     /// The participant id the server assigned.
     pub participant: u64,
+    /// The SDP of the server's answer to this client's offer.
+    pub server_answer: String,
     pc: Arc<dyn PeerConnection>,
     counts: Counts,
     remote: RemoteTracks,
@@ -440,7 +450,7 @@ impl RtcClient {
             }
         };
         let answer_sdp = answer["sdp"].as_str().unwrap_or_default().to_string();
-        pc.set_remote_description(RTCSessionDescription::answer(answer_sdp)?)
+        pc.set_remote_description(RTCSessionDescription::answer(answer_sdp.clone())?)
             .await?;
 
         let negotiated_pt = |params: webrtc::error::Result<
@@ -539,6 +549,7 @@ impl RtcClient {
         }));
         Ok(Self {
             participant,
+            server_answer: answer_sdp,
             pc,
             counts,
             remote,

@@ -274,3 +274,40 @@ async fn a_muted_participant_is_seen_but_not_heard() {
     assert!(w.got(&court.counsel, &court.judge, AUDIO) >= FLOWING);
     court.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_pause_only_the_bench_is_heard_in_the_hearing_room() {
+    let court = court_in_session().await;
+    court
+        .hearing()
+        .update(|room| room.set_state(HearingState::Paused));
+    let w = Window::measure(&court).await;
+    // The judge can still call the parties back…
+    for party in [&court.counsel, &court.defendant] {
+        assert!(w.got(party, &court.judge, AUDIO) >= FLOWING);
+        assert_eq!(w.got(party, &court.judge, VIDEO), 0);
+    }
+    // …but nothing else is carried in the courtroom during the recess.
+    for sub in court.clients() {
+        for publ in [&court.counsel, &court.defendant] {
+            if sub.participant != publ.participant {
+                for kind in [AUDIO, VIDEO] {
+                    assert_eq!(w.got(sub, publ, kind), 0, "{kind:?} during the recess");
+                }
+            }
+        }
+    }
+    // Adjourned: nothing at all.
+    court
+        .hearing()
+        .update(|room| room.set_state(HearingState::Adjourned));
+    let w = Window::measure(&court).await;
+    for sub in court.clients() {
+        for publ in court.clients() {
+            for kind in [AUDIO, VIDEO] {
+                assert_eq!(w.got(sub, publ, kind), 0);
+            }
+        }
+    }
+    court.close().await;
+}

@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
+use assize_server::sfu::SfuConfig;
 use assize_server::sfu::room::{HearingState, Location, MediaKind, ParticipantId};
 use assize_tests::rtc_client::{
-    PayloadTypes, RtcClient, SignalSocket, spawn_sfu_server, wait_until,
+    PayloadTypes, RtcClient, SignalSocket, spawn_sfu_server, spawn_sfu_server_with, wait_until,
 };
 use serde_json::json;
 
@@ -195,4 +196,70 @@ async fn participants_can_leave_and_join_late_and_keyframe_requests_reach_the_pu
     judge.close().await;
     clerk.close().await;
     witness.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_sockets_use_the_configured_address_and_port_range() {
+    let config = SfuConfig {
+        udp_ports: Some(47_100..=47_199),
+        ..SfuConfig::loopback()
+    };
+    let server = spawn_sfu_server_with(config).await;
+    let a = RtcClient::join(&server, "h2", "judge", PayloadTypes::Chrome)
+        .await
+        .expect("joins");
+    let b = RtcClient::join(&server, "h2", "clerk", PayloadTypes::Chrome)
+        .await
+        .expect("joins");
+    for client in [&a, &b] {
+        let candidates: Vec<&str> = client
+            .server_answer
+            .lines()
+            .filter(|l| l.starts_with("a=candidate:"))
+            .collect();
+        assert!(!candidates.is_empty(), "{}", client.server_answer);
+        for c in candidates {
+            // candidate:<foundation> <component> <transport> <priority> <address> <port> typ …
+            let fields: Vec<&str> = c.split_whitespace().collect();
+            assert_eq!(fields.get(4), Some(&"127.0.0.1"), "{c}");
+            let port: u16 = fields.get(5).and_then(|p| p.parse().ok()).expect("a port");
+            assert!((47_100..=47_199).contains(&port), "{c}");
+        }
+    }
+    let hearing = server.sfu.hearings().get("h2").expect("live");
+    hearing.update(|room| {
+        room.set_state(HearingState::Open);
+        for c in [&a, &b] {
+            room.move_to(ParticipantId(c.participant), Location::HearingRoom)
+                .expect("a participant");
+        }
+    });
+    assert!(
+        wait_until(START_LIMIT, || a.received(b.participant, MediaKind::Video)
+            > 5)
+        .await,
+        "media flows in an opened hearing"
+    );
+    a.close().await;
+    b.close().await;
+}
+
+#[test]
+fn wildcard_and_empty_media_settings_are_refused_at_start() {
+    let wildcard = SfuConfig {
+        ice_ips: vec!["0.0.0.0".parse().expect("an address")],
+        udp_ports: None,
+    };
+    assert!(wildcard.validate().is_err());
+    let none = SfuConfig {
+        ice_ips: vec![],
+        udp_ports: None,
+    };
+    assert!(none.validate().is_err());
+    let bad_range = SfuConfig {
+        udp_ports: Some(0..=10),
+        ..SfuConfig::loopback()
+    };
+    assert!(bad_range.validate().is_err());
+    assert!(SfuConfig::loopback().validate().is_ok());
 }

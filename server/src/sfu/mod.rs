@@ -40,6 +40,30 @@ pub struct SfuConfig {
 }
 
 impl SfuConfig {
+    /// Checks the settings; call at start-up so that a mistake stops the server with a message
+    /// naming the setting rather than failing the first hearing.
+    ///
+    /// # Errors
+    /// No address, a wildcard address (`0.0.0.0`, `::`), or an empty or zero-based port range.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.ice_ips.is_empty() {
+            anyhow::bail!("sfu ice_ips is empty: name the address(es) clients reach the SFU at");
+        }
+        if let Some(ip) = self.ice_ips.iter().find(|ip| ip.is_unspecified()) {
+            anyhow::bail!(
+                "sfu ice_ips contains the wildcard {ip}: name explicit addresses (a wildcard skips loopback and follows every interface)"
+            );
+        }
+        if let Some(r) = &self.udp_ports
+            && (r.is_empty() || *r.start() == 0)
+        {
+            anyhow::bail!(
+                "sfu udp_ports {r:?} is empty or starts at 0: give a range such as 40000..=40999"
+            );
+        }
+        Ok(())
+    }
+
     /// Loopback only, ephemeral ports: tests and development.
     pub fn loopback() -> Self {
         Self {

@@ -450,6 +450,7 @@ async fn build_peer_connection(
     shared: Arc<Shared>,
 ) -> anyhow::Result<Arc<dyn PeerConnection>> {
     let config = sfu.config();
+    config.validate()?;
     let ports: Vec<u16> = match &config.udp_ports {
         Some(range) => sfu.ports_to_try(range.clone()),
         None => vec![0],

@@ -263,3 +263,34 @@ fn wildcard_and_empty_media_settings_are_refused_at_start() {
     assert!(bad_range.validate().is_err());
     assert!(SfuConfig::loopback().validate().is_ok());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn joining_and_leaving_repeatedly_leaves_nothing_behind() {
+    let server = spawn_sfu_server().await;
+    let judge = RtcClient::join(&server, "h3", "judge", PayloadTypes::Chrome)
+        .await
+        .expect("the judge joins");
+    for _ in 0..8 {
+        let visitor = RtcClient::join(&server, "h3", "observer", PayloadTypes::Chrome)
+            .await
+            .expect("a visitor joins");
+        visitor.close().await;
+    }
+    let hearing = server.sfu.hearings().get("h3").expect("live");
+    assert!(
+        wait_until(START_LIMIT, || hearing.room().participants().count() == 1).await,
+        "every visitor left the room"
+    );
+    assert!(
+        wait_until(START_LIMIT, || server.sfu.live_connections() == 1).await,
+        "connections still in memory: {}",
+        server.sfu.live_connections()
+    );
+    assert!(judge.errors().is_empty(), "{:?}", judge.errors());
+    judge.close().await;
+    assert!(
+        wait_until(START_LIMIT, || server.sfu.live_connections() == 0).await,
+        "connections still in memory: {}",
+        server.sfu.live_connections()
+    );
+}

@@ -24,7 +24,7 @@ pub mod signal;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
 pub use hearing::{Hearing, Hearings};
 
@@ -79,6 +79,7 @@ pub struct Sfu {
     config: SfuConfig,
     hearings: Hearings,
     port_cursor: AtomicU32,
+    live: Arc<AtomicUsize>,
 }
 
 impl Sfu {
@@ -88,6 +89,7 @@ impl Sfu {
             config,
             hearings: Hearings::default(),
             port_cursor: AtomicU32::new(0),
+            live: Arc::new(AtomicUsize::new(0)),
         })
     }
 
@@ -100,6 +102,16 @@ impl Sfu {
     /// [`Hearing::update`].
     pub fn hearings(&self) -> &Hearings {
         &self.hearings
+    }
+
+    /// Participant connections whose state is still in memory (for metrics and leak tests: it
+    /// returns to zero once everyone has left and their connections wound down).
+    pub fn live_connections(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn live_counter(&self) -> Arc<AtomicUsize> {
+        self.live.clone()
     }
 
     /// The ports to try, in order, for the next connection: the whole range, starting after

@@ -229,6 +229,8 @@ enum Command {
     Remote(RemoteSignal),
     AddLeg(ParticipantId, MediaKind),
     RemoveLegs(ParticipantId),
+    /// The connection closed: end the actor (it holds the peer connection).
+    Shutdown,
 }
 
 /// A track the participant publishes, with its SSRC (for keyframe requests).
@@ -243,6 +245,23 @@ pub struct Shared {
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedSender<LocalSignal>,
     gathered: watch::Sender<bool>,
+    _live: LiveGuard,
+}
+
+/// Counts a connection in [`Sfu::live_connections`] while it exists.
+struct LiveGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl LiveGuard {
+    fn new(counter: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl std::fmt::Debug for Shared {
@@ -403,6 +422,7 @@ impl WebRtcConnection {
             commands,
             events,
             gathered,
+            _live: LiveGuard::new(sfu.live_counter()),
         });
         let pc = Box::pin(build_peer_connection(sfu, shared.clone())).await?;
         let conn = Arc::new(Self {
@@ -429,6 +449,7 @@ impl WebRtcConnection {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
+        let _ = self.shared.commands.send(Command::Shutdown);
         self.shared
             .legs
             .lock()
@@ -524,10 +545,8 @@ async fn run_actor(
         deferred: Vec::new(),
     };
     while let Some(command) = commands.recv().await {
-        if shared.commands.is_closed() {
-            break;
-        }
         let result = match command {
+            Command::Shutdown => break,
             Command::Remote(RemoteSignal::Offer(sdp)) => {
                 on_client_offer(&shared, &pc, &mut neg, &mut gathered, sdp).await
             }
@@ -601,7 +620,7 @@ async fn on_client_offer(
         match cmd {
             Command::AddLeg(p, k) => add_leg(shared, pc, p, k).await,
             Command::RemoveLegs(p) => remove_legs(shared, pc, p).await,
-            Command::Remote(_) => {}
+            Command::Remote(_) | Command::Shutdown => {}
         }
         neg.dirty = true;
     }

@@ -138,6 +138,18 @@ impl SignalSocket {
     /// # Errors
     /// When TLS or the WebSocket handshake fails (e.g. the server refuses the upgrade).
     pub async fn connect(server: &SfuServer, hearing: &str, role: &str) -> anyhow::Result<Self> {
+        Self::connect_with_query(server, hearing, &format!("role={role}")).await
+    }
+
+    /// Opens `/api/v1/hearings/{hearing}/signal?{query}`.
+    ///
+    /// # Errors
+    /// When TLS or the WebSocket handshake fails (e.g. the server refuses the upgrade).
+    pub async fn connect_with_query(
+        server: &SfuServer,
+        hearing: &str,
+        query: &str,
+    ) -> anyhow::Result<Self> {
         let mut roots = rustls::RootCertStore::empty();
         for cert in assize_server::tls::load_certs(&server.ca_cert)? {
             roots.add(cert)?;
@@ -156,7 +168,7 @@ impl SignalSocket {
             .await
             .context("TLS handshake")?;
         let url = format!(
-            "wss://{}/api/v1/hearings/{hearing}/signal?role={role}",
+            "wss://{}/api/v1/hearings/{hearing}/signal?{query}",
             server.addr
         );
         let (ws, _) = tokio_tungstenite::client_async(url, tls)
@@ -355,7 +367,25 @@ impl RtcClient {
         role: &str,
         payload_types: PayloadTypes,
     ) -> anyhow::Result<Self> {
-        let mut socket = SignalSocket::connect(server, hearing, role).await?;
+        Self::join_as_party(server, hearing, role, None, payload_types).await
+    }
+
+    /// Joins as a named party (a reconnect with the same party is the same participant).
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn join_as_party(
+        server: &SfuServer,
+        hearing: &str,
+        role: &str,
+        party: Option<&str>,
+        payload_types: PayloadTypes,
+    ) -> anyhow::Result<Self> {
+        let query = match party {
+            Some(p) => format!("role={role}&party={p}"),
+            None => format!("role={role}"),
+        };
+        let mut socket = SignalSocket::connect_with_query(server, hearing, &query).await?;
         socket.send_json(&json!({"v": 1, "type": "join"})).await?;
         let joined = socket.recv_json(Duration::from_secs(20)).await?;
         if joined["type"] != "joined" {

@@ -311,3 +311,69 @@ async fn during_a_pause_only_the_bench_is_heard_in_the_hearing_room() {
     }
     court.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_screen_survives_the_screened_participant_reconnecting() {
+    let server = spawn_sfu_server().await;
+    let witness =
+        RtcClient::join_as_party(&server, "h1", "witness", Some("w-1"), PayloadTypes::Chrome)
+            .await
+            .expect("the witness joins");
+    let defendant = RtcClient::join_as_party(
+        &server,
+        "h1",
+        "defendant",
+        Some("d-1"),
+        PayloadTypes::Firefox,
+    )
+    .await
+    .expect("the defendant joins");
+    let hearing = server.sfu.hearings().get("h1").expect("live");
+    let (w, d) = (pid(&witness), pid(&defendant));
+    hearing.update(|room| {
+        room.set_state(HearingState::InSession);
+        room.move_to(w, Location::HearingRoom).expect("known");
+        room.move_to(d, Location::HearingRoom).expect("known");
+        room.set_screened(d, w, true).expect("known");
+    });
+    assert!(
+        wait_until(START_LIMIT, || defendant.received(w.0, AUDIO) >= FLOWING).await,
+        "the defendant hears the witness"
+    );
+    assert_eq!(defendant.received(w.0, VIDEO), 0);
+
+    // The defendant's connection drops and comes back (same party).
+    defendant.close().await;
+    assert!(
+        wait_until(START_LIMIT, || !hearing.is_attached(d)).await,
+        "the server notices the drop"
+    );
+    let defendant = RtcClient::join_as_party(
+        &server,
+        "h1",
+        "defendant",
+        Some("d-1"),
+        PayloadTypes::Firefox,
+    )
+    .await
+    .expect("the defendant rejoins");
+    assert_eq!(pid(&defendant), d, "the same participant");
+    assert_eq!(
+        hearing.room().participant(d).map(|p| p.location),
+        Some(Location::WaitingRoom),
+        "back in the waiting room until re-admitted"
+    );
+    hearing.update(|room| room.move_to(d, Location::HearingRoom).expect("known"));
+    assert!(
+        wait_until(START_LIMIT, || defendant.received(w.0, AUDIO) >= FLOWING).await,
+        "the defendant hears the witness again"
+    );
+    tokio::time::sleep(WINDOW).await;
+    assert_eq!(defendant.received(w.0, VIDEO), 0, "still screened");
+    assert!(
+        witness.received(d.0, VIDEO) >= FLOWING,
+        "the screen is one-way"
+    );
+    witness.close().await;
+    defendant.close().await;
+}

@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use rtc::rtp;
 
 use super::forward::KeyframeThrottle;
-use super::room::{HearingRole, MediaKind, Participant, ParticipantId, RoomState, may_forward};
+use super::room::{
+    HearingRole, Location, MediaKind, Participant, ParticipantId, RoomState, may_forward,
+};
 
 /// At most one keyframe request per publisher track in this interval.
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
@@ -48,6 +50,15 @@ pub trait MediaConnection: Send + Sync + 'static {
     fn request_keyframe(&self, kind: MediaKind);
 }
 
+/// Why [`Hearing::admit`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdmitError {
+    /// The party already has a live connection to this hearing.
+    #[error("already connected to this hearing")]
+    AlreadyConnected,
+}
+
 /// A hearing's identifier as it appears in URLs.
 pub type HearingKey = String;
 
@@ -57,6 +68,8 @@ pub struct Hearing {
     room: RwLock<RoomState>,
     conns: RwLock<BTreeMap<ParticipantId, Arc<dyn MediaConnection>>>,
     published: Mutex<BTreeSet<(ParticipantId, MediaKind)>>,
+    /// Party (stable name from the join ticket) → participant id.
+    parties: Mutex<HashMap<String, ParticipantId>>,
     throttle: Mutex<KeyframeThrottle<(ParticipantId, MediaKind)>>,
     next_id: AtomicU64,
 }
@@ -77,6 +90,7 @@ impl Hearing {
             room: RwLock::new(room),
             conns: RwLock::new(BTreeMap::new()),
             published: Mutex::new(BTreeSet::new()),
+            parties: Mutex::new(HashMap::new()),
             throttle: Mutex::new(KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL)),
             next_id: AtomicU64::new(1),
         }
@@ -102,15 +116,42 @@ impl Hearing {
         change(&mut room)
     }
 
-    /// Adds a participant with `role` to the room (in the waiting room) and returns their id.
-    pub fn admit(&self, role: HearingRole) -> ParticipantId {
+    /// Connects `party` (a stable name for the person in this hearing, from the join ticket) as
+    /// `role`. A party seen before gets its old participant id back, with everything the court
+    /// set for it (screens, a locked microphone) still in force; it starts again in the waiting
+    /// room, to be re-admitted. A new party is added to the waiting room.
+    ///
+    /// Screens and locks are keyed by participant id, so this is what keeps a reconnecting
+    /// participant from shedding them.
+    ///
+    /// # Errors
+    /// [`AdmitError::AlreadyConnected`] while the party has a live connection.
+    pub fn admit(&self, party: &str, role: HearingRole) -> Result<ParticipantId, AdmitError> {
+        let mut parties = self.parties.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&id) = parties.get(party) {
+            let mut room = self.room.write().unwrap_or_else(PoisonError::into_inner);
+            let reconnecting = room
+                .participant(id)
+                .is_some_and(|p| p.location == Location::Disconnected);
+            if reconnecting {
+                room.set_role(id, role)
+                    .and_then(|()| room.move_to(id, Location::WaitingRoom))
+                    .map_err(|_| AdmitError::AlreadyConnected)?;
+                return Ok(id);
+            }
+            if room.participant(id).is_some() {
+                return Err(AdmitError::AlreadyConnected);
+            }
+            // Removed by the court meanwhile: joins afresh below.
+        }
         loop {
             let id = ParticipantId(self.next_id.fetch_add(1, Ordering::Relaxed));
             if self
                 .update(|room| room.add(id, Participant::new(role)))
                 .is_ok()
             {
-                return id;
+                parties.insert(party.to_string(), id);
+                return Ok(id);
             }
         }
     }
@@ -135,9 +176,21 @@ impl Hearing {
         }
     }
 
-    /// Removes a participant: from the room, and their tracks from everyone's connection.
-    pub fn leave(&self, id: ParticipantId) {
+    /// A participant's connection ended: they stay in the room as
+    /// [`Location::Disconnected`] (keeping what the court set for them) and their tracks are
+    /// removed from everyone's connection.
+    pub fn disconnect(&self, id: ParticipantId) {
+        self.update(|room| room.move_to(id, Location::Disconnected).ok());
+        self.detach(id);
+    }
+
+    /// Removes a participant from the hearing altogether (the court dismissed them).
+    pub fn remove(&self, id: ParticipantId) {
         self.update(|room| room.remove(id));
+        self.detach(id);
+    }
+
+    fn detach(&self, id: ParticipantId) {
         self.conns
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -328,8 +381,8 @@ mod tests {
     #[test]
     fn a_state_change_applies_to_the_very_next_packet() {
         let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
-        let a = h.admit(HearingRole::Judge);
-        let b = h.admit(HearingRole::Witness);
+        let a = h.admit("a", HearingRole::Judge).expect("new");
+        let b = h.admit("b", HearingRole::Witness).expect("new");
         let (fa, fb) = (Arc::new(Fake::default()), Arc::new(Fake::default()));
         h.attach(a, fa.clone());
         h.attach(b, fb.clone());
@@ -359,9 +412,9 @@ mod tests {
     #[test]
     fn keyframe_requests_are_throttled_and_need_permission() {
         let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
-        let a = h.admit(HearingRole::Judge);
-        let b = h.admit(HearingRole::Witness);
-        let c = h.admit(HearingRole::Observer);
+        let a = h.admit("a", HearingRole::Judge).expect("new");
+        let b = h.admit("b", HearingRole::Witness).expect("new");
+        let c = h.admit("c", HearingRole::Observer).expect("new");
         let fa = Arc::new(Fake::default());
         h.attach(a, fa.clone());
         h.update(|r| {
@@ -380,17 +433,52 @@ mod tests {
     #[test]
     fn a_late_joiner_gets_legs_for_tracks_already_published_and_leaving_removes_them() {
         let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
-        let a = h.admit(HearingRole::Judge);
+        let a = h.admit("a", HearingRole::Judge).expect("new");
         h.attach(a, Arc::new(Fake::default()));
         h.on_track_published(a, MediaKind::Audio);
         h.on_track_published(a, MediaKind::Audio);
-        let b = h.admit(HearingRole::Clerk);
+        let b = h.admit("b", HearingRole::Clerk).expect("new");
         let fb = Arc::new(Fake::default());
         h.attach(b, fb.clone());
         assert_eq!(*fb.legs.lock().expect("ok"), vec![(a, MediaKind::Audio)]);
-        h.leave(a);
+        h.remove(a);
         assert!(fb.legs.lock().expect("ok").is_empty());
         assert!(h.room().participant(a).is_none());
         assert!(!h.is_attached(a));
+    }
+
+    #[test]
+    fn a_reconnecting_party_keeps_its_id_and_its_screens_and_waits_to_be_readmitted() {
+        let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
+        let witness = h.admit("w", HearingRole::Witness).expect("new");
+        let defendant = h.admit("d", HearingRole::Defendant).expect("new");
+        h.attach(defendant, Arc::new(Fake::default()));
+        h.update(|r| {
+            r.set_screened(defendant, witness, true).expect("known");
+            r.move_to(defendant, Location::HearingRoom).expect("known");
+        });
+        assert_eq!(
+            h.admit("d", HearingRole::Defendant),
+            Err(AdmitError::AlreadyConnected),
+            "one live connection per party"
+        );
+        h.disconnect(defendant);
+        assert!(!h.is_attached(defendant));
+        assert_eq!(
+            h.room().participant(defendant).map(|p| p.location),
+            Some(Location::Disconnected)
+        );
+        assert_eq!(h.admit("d", HearingRole::Defendant), Ok(defendant));
+        let room = h.room();
+        assert!(room.is_screened(defendant, witness));
+        assert_eq!(
+            room.participant(defendant).map(|p| p.location),
+            Some(Location::WaitingRoom)
+        );
+        // Dismissed by the court: a later join is a new participant.
+        h.remove(defendant);
+        let again = h.admit("d", HearingRole::Defendant).expect("new");
+        assert_ne!(again, defendant);
+        assert!(!h.room().is_screened(again, witness));
     }
 }

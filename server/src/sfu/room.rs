@@ -279,6 +279,15 @@ impl RoomState {
         Ok(())
     }
 
+    /// Changes a participant's role.
+    ///
+    /// # Errors
+    /// [`RoomError::UnknownParticipant`].
+    pub fn set_role(&mut self, id: ParticipantId, role: HearingRole) -> Result<(), RoomError> {
+        self.get_mut(id)?.role = role;
+        Ok(())
+    }
+
     /// The court locks or unlocks a participant's microphone (locking also mutes it).
     ///
     /// # Errors

@@ -53,16 +53,32 @@ const MAX_HEARING_ID: usize = 64;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct JoinTicket {
     hearing: String,
+    party: String,
     role: HearingRole,
 }
 
 impl JoinTicket {
-    /// A ticket for `hearing` as `role`. **Call only after the policy authorised it.**
-    pub fn authorised(hearing: impl Into<String>, role: HearingRole) -> Self {
+    /// A ticket for `party` to join `hearing` as `role`. **Call only after the policy
+    /// authorised it.**
+    ///
+    /// `party` names the person stably within the hearing (an account id, a summons number):
+    /// a reconnect with the same party gets the same participant, with the screens and locks
+    /// the court set still in force. Never derive it from anything the client chooses.
+    pub fn authorised(
+        hearing: impl Into<String>,
+        party: impl Into<String>,
+        role: HearingRole,
+    ) -> Self {
         Self {
             hearing: hearing.into(),
+            party: party.into(),
             role,
         }
+    }
+
+    /// The party.
+    pub fn party(&self) -> &str {
+        &self.party
     }
 
     /// The hearing.
@@ -87,8 +103,9 @@ pub trait Admission: Send + Sync + 'static {
 }
 
 /// **TEMPORARY AND INSECURE — tests and development only.** Lets anyone join any hearing in
-/// the role named by the `role` query parameter (`?role=judge`). Replace with an
-/// [`Admission`] backed by the policy before this endpoint is mounted in production.
+/// the role named by the `role` query parameter (`?role=judge`), as the party named by `party`
+/// (`&party=alice`; a fresh random party when absent). Replace with an [`Admission`] backed by
+/// the policy before this endpoint is mounted in production.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UnauthenticatedRoleFromQuery;
 
@@ -107,7 +124,15 @@ impl Admission for UnauthenticatedRoleFromQuery {
                     "Name the hearing role in the query: ?role=judge (temporary test admission).",
                 )
             })?;
-        Ok(JoinTicket::authorised(hearing, role))
+        let party = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("party="))
+            .filter(|p| valid_hearing_id(p))
+            .map_or_else(
+                || format!("anonymous-{}", uuid::Uuid::new_v4()),
+                str::to_string,
+            );
+        Ok(JoinTicket::authorised(hearing, party, role))
     }
 }
 
@@ -302,7 +327,7 @@ struct Joined {
 
 impl Joined {
     async fn leave(self) {
-        self.hearing.leave(self.id);
+        self.hearing.disconnect(self.id);
         self.conn.close().await;
     }
 }
@@ -388,7 +413,19 @@ async fn session(mut socket: WebSocket, sfu: Arc<Sfu>, ticket: JoinTicket) {
             }
             Ok(ClientMessage::Join {}) => {
                 let hearing = sfu.hearings().get_or_create(ticket.hearing());
-                let id = hearing.admit(ticket.role());
+                let id = match hearing.admit(ticket.party(), ticket.role()) {
+                    Ok(id) => id,
+                    Err(_) => {
+                        let msg = error_message(
+                            "already_connected",
+                            "you are connected to this hearing elsewhere; close that first",
+                        );
+                        if socket.send(msg).await.is_err() {
+                            break;
+                        }
+                        continue;
+                    }
+                };
                 match Box::pin(WebRtcConnection::connect(
                     &sfu,
                     &hearing,
@@ -415,7 +452,7 @@ async fn session(mut socket: WebSocket, sfu: Arc<Sfu>, ticket: JoinTicket) {
                             error = format!("{e:#}"),
                             "cannot create a peer connection"
                         );
-                        hearing.leave(id);
+                        hearing.disconnect(id);
                         Some((
                             "media_unavailable",
                             "the server cannot take media connections now; try again later".into(),

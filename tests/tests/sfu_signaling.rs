@@ -53,6 +53,14 @@ async fn bad_messages_get_error_replies_and_the_socket_stays_usable() {
         s.recv_json(REPLY).await.expect("a reply")["code"],
         "already_joined"
     );
+    // A candidate the ICE agent cannot use is refused with an error, too.
+    s.send_json(
+        &json!({"v": 1, "type": "candidate", "candidate": {"candidate": "candidate:garbage"}}),
+    )
+    .await
+    .expect("sent");
+    let reply = s.recv_json(REPLY).await.expect("a reply");
+    assert_eq!(reply["code"], "invalid_candidate", "{reply}");
     // A broken SDP is refused by the media layer, with an error, not a dropped socket.
     s.send_json(&json!({"v": 1, "type": "offer", "sdp": "v=0\r\nnonsense"}))
         .await

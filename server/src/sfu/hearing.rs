@@ -268,6 +268,18 @@ impl Hearing {
         }
     }
 
+    /// Whether the room allows `publisher`'s `kind` media to reach `subscriber` at this moment
+    /// (the leg writers ask again just before sending).
+    pub fn may_forward_now(
+        &self,
+        publisher: ParticipantId,
+        subscriber: ParticipantId,
+        kind: MediaKind,
+    ) -> bool {
+        let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
+        may_forward(&room, publisher, subscriber, kind)
+    }
+
     /// A subscriber asked for a keyframe of `publisher`'s `kind` track (PLI/FIR). Passed on,
     /// throttled, and only when the subscriber may receive that track at all.
     pub fn on_keyframe_request(
@@ -276,11 +288,7 @@ impl Hearing {
         publisher: ParticipantId,
         kind: MediaKind,
     ) {
-        let allowed = {
-            let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
-            may_forward(&room, publisher, subscriber, kind)
-        };
-        if allowed {
+        if self.may_forward_now(publisher, subscriber, kind) {
             self.request_keyframe(publisher, kind, Instant::now());
         }
     }

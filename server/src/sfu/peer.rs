@@ -10,7 +10,8 @@
 //! - The **forwarding path** does not go through the actor: [`MediaConnection::forward`]
 //!   rewrites the packet for the leg ([`LegRewriter`]) under a short lock and `try_send`s it to
 //!   the leg's writer task; a full queue drops the packet (a slow subscriber never slows the
-//!   others).
+//!   others). The writer asks the room once more just before sending, so a backlog queued
+//!   before a change is not delivered after it.
 //! - Keyframe requests (PLI/FIR) from the subscriber reach us only because the
 //!   [`KeyframeRequestMarker`] interceptor marks them for the application; they go to
 //!   [`Hearing::on_keyframe_request`], which throttles them.
@@ -778,8 +779,17 @@ async fn add_leg(
     };
     let (tx, mut rx) = mpsc::channel::<rtp::Packet>(LEG_QUEUE);
     let writer = track.clone();
+    let hearing = shared.hearing.clone();
+    let subscriber = shared.id;
     tokio::spawn(async move {
         while let Some(packet) = rx.recv().await {
+            // Asked again at the last moment: a packet queued just before the room changed
+            // (the subscriber sent to the waiting room, say) is not sent after the change.
+            let Some(h) = hearing.upgrade() else { break };
+            if !h.may_forward_now(publisher, subscriber, kind) {
+                continue;
+            }
+            drop(h);
             // Errors before the track is bound, or after close, are expected: drop the packet.
             let _ = writer.write_rtp(packet).await;
         }

@@ -239,6 +239,8 @@ impl PayloadTypes {
 }
 
 type Counts = Arc<Mutex<HashMap<(u64, MediaKind), u64>>>;
+/// Per received track: the last sequence number and the largest forward jump seen.
+type SeqGaps = Arc<Mutex<HashMap<(u64, MediaKind), (u16, u16)>>>;
 type RemoteTracks = Arc<Mutex<HashMap<(u64, MediaKind), Arc<dyn TrackRemote>>>>;
 
 /// A participant with a real peer connection.
@@ -249,6 +251,7 @@ pub struct RtcClient {
     pub server_answer: String,
     pc: Arc<dyn PeerConnection>,
     counts: Counts,
+    gaps: SeqGaps,
     remote: RemoteTracks,
     keyframe_requests: Arc<AtomicU64>,
     errors: Arc<Mutex<Vec<Value>>>,
@@ -265,6 +268,7 @@ impl std::fmt::Debug for RtcClient {
 
 struct ClientHandler {
     counts: Counts,
+    gaps: SeqGaps,
     remote: RemoteTracks,
     gathered: watch::Sender<bool>,
 }
@@ -292,10 +296,23 @@ impl PeerConnectionEventHandler for ClientHandler {
             .expect("not poisoned")
             .insert((publisher, kind), track.clone());
         let counts = self.counts.clone();
+        let gaps = self.gaps.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 match event {
-                    TrackRemoteEvent::OnRtpPacket(_) => {
+                    TrackRemoteEvent::OnRtpPacket(packet) => {
+                        let seq = packet.header.sequence_number;
+                        gaps.lock()
+                            .expect("not poisoned")
+                            .entry((publisher, kind))
+                            .and_modify(|(last, max_jump)| {
+                                let jump = seq.wrapping_sub(*last);
+                                if jump < 0x8000 {
+                                    *max_jump = (*max_jump).max(jump);
+                                    *last = seq;
+                                }
+                            })
+                            .or_insert((seq, 0));
                         *counts
                             .lock()
                             .expect("not poisoned")
@@ -396,6 +413,7 @@ impl RtcClient {
             .ok_or_else(|| anyhow!("no participant id in {joined}"))?;
 
         let counts: Counts = Arc::default();
+        let gaps: SeqGaps = Arc::default();
         let remote: RemoteTracks = Arc::default();
         let (gathered_tx, mut gathered) = watch::channel(false);
         let mut media = MediaEngine::default();
@@ -428,6 +446,7 @@ impl RtcClient {
                     .with_interceptor_registry(registry)
                     .with_handler(Arc::new(ClientHandler {
                         counts: counts.clone(),
+                        gaps: gaps.clone(),
                         remote: remote.clone(),
                         gathered: gathered_tx,
                     }))
@@ -582,6 +601,7 @@ impl RtcClient {
             server_answer: answer_sdp,
             pc,
             counts,
+            gaps,
             remote,
             keyframe_requests,
             errors,
@@ -597,6 +617,16 @@ impl RtcClient {
             .get(&(publisher, kind))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// The largest forward jump in sequence numbers seen on `publisher`'s `kind` track (1 means
+    /// no packet was ever missing).
+    pub fn max_sequence_jump(&self, publisher: u64, kind: MediaKind) -> u16 {
+        self.gaps
+            .lock()
+            .expect("not poisoned")
+            .get(&(publisher, kind))
+            .map_or(0, |(_, jump)| *jump)
     }
 
     /// Sends a picture loss indication (PLI) for `publisher`'s video as received here, as a

@@ -12,8 +12,24 @@
 //!   versioned JSON protocol, and the [`signal::Admission`] hook through which the HTTP layer
 //!   decides who joins which hearing in which role ([`signal::JoinTicket`]).
 //!
-//! Mounting: build one [`Sfu`] at start-up and merge [`signal::router`] into the application
-//! router (see `docs/protocol.md`, "Hearing signaling").
+//! ## Mounting
+//! Build one [`Sfu`] at start-up (after [`SfuConfig::validate`]) and merge the signaling route
+//! into the application router; the admission hook is where the policy decides who joins which
+//! hearing as whom:
+//!
+//! ```ignore
+//! let sfu = Sfu::new(settings.sfu.clone());            // SfuConfig: ice_ips, udp_ports
+//! let admission = Arc::new(PolicyAdmission { state: app_state.clone() }); // impl signal::Admission
+//! let app = routes().merge(sfu::signal::router(sfu.clone(), admission));
+//! ```
+//!
+//! `PolicyAdmission::admit` reads the caller from the request head (session cookie or token,
+//! with the same extractors as the API), checks the policy, and returns
+//! `JoinTicket::authorised(hearing, party, role)`, with `party` a stable id such as the account
+//! id. The court's controls (admit from the waiting room, move, mute, screen, pause) call
+//! `sfu.hearings().get(id)?.update(|room| …)`; they take effect on the next packet.
+//!
+//! See `docs/protocol.md`, "Hearing signaling", for the wire protocol.
 
 pub mod forward;
 pub mod hearing;

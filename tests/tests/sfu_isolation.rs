@@ -217,7 +217,10 @@ async fn a_participant_sent_to_the_waiting_room_receives_nothing_and_is_not_hear
     let jump = court
         .defendant
         .max_sequence_jump(court.judge.participant, AUDIO);
-    assert!((1..=10).contains(&jump), "sequence numbers jumped by {jump}");
+    assert!(
+        (1..=10).contains(&jump),
+        "sequence numbers jumped by {jump}"
+    );
     court.close().await;
 }
 

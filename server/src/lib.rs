@@ -20,6 +20,7 @@
 //! - [`accounts`]: account operations shared by the API and the command line.
 //! - [`store`]: SQLite/PostgreSQL storage behind one interface; migrations.
 //! - [`metrics`]: Prometheus metrics, one registry per server.
+//! - [`sfu`]: the hearing SFU: room model and forwarding decision, WebRTC media, WebSocket signaling.
 //! - [`telemetry`]: structured logs (text or JSON) with a request id on every line.
 
 pub mod accounts;
@@ -34,6 +35,7 @@ pub mod notary;
 pub mod pki;
 pub mod policy;
 pub mod server;
+pub mod sfu;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -10,6 +10,9 @@
 //! - TLS: clients trust the server's development CA and nothing else.
 //! - Accounts: [`TestApp::sign_in_as`] creates an account with the given roles and signs it in
 //!   through the real API, enrolling TOTP when the role requires it.
+//! - Hearings: [`rtc_client`] is a WebRTC participant for the SFU and a server for its signaling.
+
+pub mod rtc_client;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

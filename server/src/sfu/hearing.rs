@@ -1,0 +1,492 @@
+//! One live hearing: its [`RoomState`] and its participants' connections.
+//!
+//! This is the glue between the pure room model and the media plumbing. It knows connections
+//! only through the small [`MediaConnection`] trait (Galène's design: the group logic does not
+//! depend on the WebRTC library), so it can be driven by fakes in tests and by
+//! [`super::peer::WebRtcConnection`] in production.
+//!
+//! Every RTP packet a participant publishes goes through [`Hearing::on_rtp`], which asks
+//! [`may_forward`] about each other participant **for that packet**: a change made with
+//! [`Hearing::update`] applies from the next packet on, with no renegotiation and no delay.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use rtc::rtp;
+
+use super::forward::KeyframeThrottle;
+use super::room::{
+    HearingRole, Location, MediaKind, Participant, ParticipantId, RoomState, may_forward,
+};
+
+/// At most one keyframe request per publisher track in this interval.
+pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What a subscriber's leg did with a forwarded packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Queued for sending.
+    Sent,
+    /// Queued, and it is the first after a gap: a video subscriber needs a keyframe.
+    Resumed,
+    /// Not sent: no leg yet, not negotiated yet, or the subscriber is too slow (queue full).
+    Dropped,
+}
+
+/// What the hearing needs from a participant's media connection. Implementations must not block:
+/// these are called on the forwarding path, for every packet.
+pub trait MediaConnection: Send + Sync + 'static {
+    /// Sends a packet of `publisher`'s `kind` track to this participant (the room allowed it).
+    fn forward(&self, publisher: ParticipantId, kind: MediaKind, packet: &rtp::Packet) -> Delivery;
+    /// The room withheld a packet of `publisher`'s `kind` track from this participant.
+    fn withhold(&self, publisher: ParticipantId, kind: MediaKind);
+    /// `publisher` now publishes a `kind` track: prepare a leg for it (renegotiating).
+    fn track_published(&self, publisher: ParticipantId, kind: MediaKind);
+    /// `publisher` left the hearing: drop its legs.
+    fn publisher_left(&self, publisher: ParticipantId);
+    /// Asks this participant's own `kind` track for a keyframe.
+    fn request_keyframe(&self, kind: MediaKind);
+}
+
+/// Why [`Hearing::admit`] refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdmitError {
+    /// The party already has a live connection to this hearing.
+    #[error("already connected to this hearing")]
+    AlreadyConnected,
+}
+
+/// A hearing's identifier as it appears in URLs.
+pub type HearingKey = String;
+
+/// One live hearing.
+pub struct Hearing {
+    key: HearingKey,
+    room: RwLock<RoomState>,
+    conns: RwLock<BTreeMap<ParticipantId, Arc<dyn MediaConnection>>>,
+    published: Mutex<BTreeSet<(ParticipantId, MediaKind)>>,
+    /// Party (stable name from the join ticket) → participant id.
+    parties: Mutex<HashMap<String, ParticipantId>>,
+    throttle: Mutex<KeyframeThrottle<(ParticipantId, MediaKind)>>,
+    next_id: AtomicU64,
+}
+
+impl std::fmt::Debug for Hearing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hearing")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Hearing {
+    /// A hearing with an empty room.
+    pub fn new(key: HearingKey, room: RoomState) -> Self {
+        Self {
+            key,
+            room: RwLock::new(room),
+            conns: RwLock::new(BTreeMap::new()),
+            published: Mutex::new(BTreeSet::new()),
+            parties: Mutex::new(HashMap::new()),
+            throttle: Mutex::new(KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL)),
+            next_id: AtomicU64::new(1),
+        }
+    }
+
+    /// The hearing's key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// A copy of the room as it is now.
+    pub fn room(&self) -> RoomState {
+        self.room
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Changes the room (move a participant, mute, screen, pause…); forwarding follows from the
+    /// next packet on.
+    pub fn update<R>(&self, change: impl FnOnce(&mut RoomState) -> R) -> R {
+        let mut room = self.room.write().unwrap_or_else(PoisonError::into_inner);
+        change(&mut room)
+    }
+
+    /// Connects `party` (a stable name for the person in this hearing, from the join ticket) as
+    /// `role`. A party seen before gets its old participant id back, with everything the court
+    /// set for it (screens, a locked microphone) still in force; it starts again in the waiting
+    /// room, to be re-admitted. A new party is added to the waiting room.
+    ///
+    /// Screens and locks are keyed by participant id, so this is what keeps a reconnecting
+    /// participant from shedding them.
+    ///
+    /// # Errors
+    /// [`AdmitError::AlreadyConnected`] while the party has a live connection.
+    pub fn admit(&self, party: &str, role: HearingRole) -> Result<ParticipantId, AdmitError> {
+        let mut parties = self.parties.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&id) = parties.get(party) {
+            let mut room = self.room.write().unwrap_or_else(PoisonError::into_inner);
+            let reconnecting = room
+                .participant(id)
+                .is_some_and(|p| p.location == Location::Disconnected);
+            if reconnecting {
+                room.set_role(id, role)
+                    .and_then(|()| room.move_to(id, Location::WaitingRoom))
+                    .map_err(|_| AdmitError::AlreadyConnected)?;
+                return Ok(id);
+            }
+            if room.participant(id).is_some() {
+                return Err(AdmitError::AlreadyConnected);
+            }
+            // Removed by the court meanwhile: joins afresh below.
+        }
+        loop {
+            let id = ParticipantId(self.next_id.fetch_add(1, Ordering::Relaxed));
+            if self
+                .update(|room| room.add(id, Participant::new(role)))
+                .is_ok()
+            {
+                parties.insert(party.to_string(), id);
+                return Ok(id);
+            }
+        }
+    }
+
+    /// Attaches `id`'s media connection and prepares legs for every track already published.
+    pub fn attach(&self, id: ParticipantId, conn: Arc<dyn MediaConnection>) {
+        self.conns
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, conn.clone());
+        let published: Vec<_> = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .copied()
+            .collect();
+        for (publisher, kind) in published {
+            if publisher != id {
+                conn.track_published(publisher, kind);
+            }
+        }
+    }
+
+    /// A participant's connection ended: they stay in the room as
+    /// [`Location::Disconnected`] (keeping what the court set for them) and their tracks are
+    /// removed from everyone's connection.
+    pub fn disconnect(&self, id: ParticipantId) {
+        self.update(|room| room.move_to(id, Location::Disconnected).ok());
+        self.detach(id);
+    }
+
+    /// Removes a participant from the hearing altogether (the court dismissed them).
+    pub fn remove(&self, id: ParticipantId) {
+        self.update(|room| room.remove(id));
+        self.detach(id);
+    }
+
+    fn detach(&self, id: ParticipantId) {
+        self.conns
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
+        self.published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(p, _)| *p != id);
+        {
+            let mut throttle = self.throttle.lock().unwrap_or_else(PoisonError::into_inner);
+            throttle.forget(&(id, MediaKind::Audio));
+            throttle.forget(&(id, MediaKind::Video));
+        }
+        for conn in self.connections() {
+            conn.publisher_left(id);
+        }
+    }
+
+    /// Whether `id` has an attached connection.
+    pub fn is_attached(&self, id: ParticipantId) -> bool {
+        self.conns
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&id)
+    }
+
+    fn connections(&self) -> Vec<Arc<dyn MediaConnection>> {
+        self.conns
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// `publisher` started publishing a `kind` track: every other connection gets a leg for it.
+    pub fn on_track_published(&self, publisher: ParticipantId, kind: MediaKind) {
+        let fresh = self
+            .published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((publisher, kind));
+        if !fresh {
+            return;
+        }
+        let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
+        for (id, conn) in conns.iter() {
+            if *id != publisher {
+                conn.track_published(publisher, kind);
+            }
+        }
+    }
+
+    /// One RTP packet from `publisher`'s `kind` track: forward it to exactly the participants
+    /// the room allows, now.
+    pub fn on_rtp(&self, publisher: ParticipantId, kind: MediaKind, packet: &rtp::Packet) {
+        let mut resumed = false;
+        {
+            let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
+            let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
+            for (&subscriber, conn) in conns.iter() {
+                if subscriber == publisher {
+                    continue;
+                }
+                if may_forward(&room, publisher, subscriber, kind) {
+                    resumed |= conn.forward(publisher, kind, packet) == Delivery::Resumed;
+                } else {
+                    conn.withhold(publisher, kind);
+                }
+            }
+        }
+        if resumed && kind == MediaKind::Video {
+            // Someone starts (or starts again) receiving this video: they need a keyframe.
+            self.request_keyframe(publisher, kind, Instant::now());
+        }
+    }
+
+    /// Whether the room allows `publisher`'s `kind` media to reach `subscriber` at this moment
+    /// (the leg writers ask again just before sending).
+    pub fn may_forward_now(
+        &self,
+        publisher: ParticipantId,
+        subscriber: ParticipantId,
+        kind: MediaKind,
+    ) -> bool {
+        let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
+        may_forward(&room, publisher, subscriber, kind)
+    }
+
+    /// A subscriber asked for a keyframe of `publisher`'s `kind` track (PLI/FIR). Passed on,
+    /// throttled, and only when the subscriber may receive that track at all.
+    pub fn on_keyframe_request(
+        &self,
+        subscriber: ParticipantId,
+        publisher: ParticipantId,
+        kind: MediaKind,
+    ) {
+        if self.may_forward_now(publisher, subscriber, kind) {
+            self.request_keyframe(publisher, kind, Instant::now());
+        }
+    }
+
+    fn request_keyframe(&self, publisher: ParticipantId, kind: MediaKind, now: Instant) {
+        let pass = self
+            .throttle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .allow((publisher, kind), now);
+        if !pass {
+            return;
+        }
+        let conn = self
+            .conns
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&publisher)
+            .cloned();
+        if let Some(conn) = conn {
+            conn.request_keyframe(kind);
+        }
+    }
+}
+
+/// Every live hearing on this server, by key.
+#[derive(Debug, Default)]
+pub struct Hearings {
+    map: Mutex<HashMap<HearingKey, Arc<Hearing>>>,
+}
+
+impl Hearings {
+    /// The hearing with `key`, created (scheduled, empty) if it is not live yet.
+    pub fn get_or_create(&self, key: &str) -> Arc<Hearing> {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Hearing::new(key.to_string(), RoomState::default())))
+            .clone()
+    }
+
+    /// The hearing with `key`, if live.
+    pub fn get(&self, key: &str) -> Option<Arc<Hearing>> {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The hearing driven through fake connections: what reaches whom, per packet.
+
+    use super::*;
+    use crate::sfu::room::{HearingState, Location};
+
+    #[derive(Default)]
+    struct Fake {
+        got: Mutex<Vec<(ParticipantId, MediaKind)>>,
+        withheld: Mutex<usize>,
+        legs: Mutex<Vec<(ParticipantId, MediaKind)>>,
+        keyframes: Mutex<usize>,
+    }
+
+    impl MediaConnection for Fake {
+        fn forward(&self, p: ParticipantId, k: MediaKind, _: &rtp::Packet) -> Delivery {
+            let mut got = self.got.lock().expect("not poisoned in tests");
+            got.push((p, k));
+            if got.len() == 1 {
+                Delivery::Resumed
+            } else {
+                Delivery::Sent
+            }
+        }
+        fn withhold(&self, _: ParticipantId, _: MediaKind) {
+            *self.withheld.lock().expect("not poisoned in tests") += 1;
+        }
+        fn track_published(&self, p: ParticipantId, k: MediaKind) {
+            self.legs
+                .lock()
+                .expect("not poisoned in tests")
+                .push((p, k));
+        }
+        fn publisher_left(&self, p: ParticipantId) {
+            self.legs
+                .lock()
+                .expect("not poisoned in tests")
+                .retain(|(q, _)| *q != p);
+        }
+        fn request_keyframe(&self, _: MediaKind) {
+            *self.keyframes.lock().expect("not poisoned in tests") += 1;
+        }
+    }
+
+    #[test]
+    fn a_state_change_applies_to_the_very_next_packet() {
+        let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
+        let a = h.admit("a", HearingRole::Judge).expect("new");
+        let b = h.admit("b", HearingRole::Witness).expect("new");
+        let (fa, fb) = (Arc::new(Fake::default()), Arc::new(Fake::default()));
+        h.attach(a, fa.clone());
+        h.attach(b, fb.clone());
+        h.on_track_published(a, MediaKind::Video);
+        assert_eq!(*fb.legs.lock().expect("ok"), vec![(a, MediaKind::Video)]);
+        let pkt = rtp::Packet::default();
+        h.on_rtp(a, MediaKind::Video, &pkt);
+        assert!(fb.got.lock().expect("ok").is_empty(), "both still wait");
+        h.update(|r| {
+            r.move_to(a, Location::HearingRoom).expect("known");
+            r.move_to(b, Location::HearingRoom).expect("known");
+        });
+        h.on_rtp(a, MediaKind::Video, &pkt);
+        assert_eq!(fb.got.lock().expect("ok").len(), 1);
+        // The first video packet after a gap asked the publisher for a keyframe.
+        assert_eq!(*fa.keyframes.lock().expect("ok"), 1);
+        h.update(|r| r.move_to(b, Location::WaitingRoom).expect("known"));
+        h.on_rtp(a, MediaKind::Video, &pkt);
+        assert_eq!(fb.got.lock().expect("ok").len(), 1);
+        assert_eq!(*fb.withheld.lock().expect("ok"), 2);
+        assert!(
+            fa.got.lock().expect("ok").is_empty(),
+            "never back to the publisher"
+        );
+    }
+
+    #[test]
+    fn keyframe_requests_are_throttled_and_need_permission() {
+        let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
+        let a = h.admit("a", HearingRole::Judge).expect("new");
+        let b = h.admit("b", HearingRole::Witness).expect("new");
+        let c = h.admit("c", HearingRole::Observer).expect("new");
+        let fa = Arc::new(Fake::default());
+        h.attach(a, fa.clone());
+        h.update(|r| {
+            r.move_to(a, Location::HearingRoom).expect("known");
+            r.move_to(b, Location::HearingRoom).expect("known");
+        });
+        // c waits in the waiting room: its requests are ignored.
+        h.on_keyframe_request(c, a, MediaKind::Video);
+        assert_eq!(*fa.keyframes.lock().expect("ok"), 0);
+        for _ in 0..10 {
+            h.on_keyframe_request(b, a, MediaKind::Video);
+        }
+        assert_eq!(*fa.keyframes.lock().expect("ok"), 1);
+    }
+
+    #[test]
+    fn a_late_joiner_gets_legs_for_tracks_already_published_and_leaving_removes_them() {
+        let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
+        let a = h.admit("a", HearingRole::Judge).expect("new");
+        h.attach(a, Arc::new(Fake::default()));
+        h.on_track_published(a, MediaKind::Audio);
+        h.on_track_published(a, MediaKind::Audio);
+        let b = h.admit("b", HearingRole::Clerk).expect("new");
+        let fb = Arc::new(Fake::default());
+        h.attach(b, fb.clone());
+        assert_eq!(*fb.legs.lock().expect("ok"), vec![(a, MediaKind::Audio)]);
+        h.remove(a);
+        assert!(fb.legs.lock().expect("ok").is_empty());
+        assert!(h.room().participant(a).is_none());
+        assert!(!h.is_attached(a));
+    }
+
+    #[test]
+    fn a_reconnecting_party_keeps_its_id_and_its_screens_and_waits_to_be_readmitted() {
+        let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
+        let witness = h.admit("w", HearingRole::Witness).expect("new");
+        let defendant = h.admit("d", HearingRole::Defendant).expect("new");
+        h.attach(defendant, Arc::new(Fake::default()));
+        h.update(|r| {
+            r.set_screened(defendant, witness, true).expect("known");
+            r.move_to(defendant, Location::HearingRoom).expect("known");
+        });
+        assert_eq!(
+            h.admit("d", HearingRole::Defendant),
+            Err(AdmitError::AlreadyConnected),
+            "one live connection per party"
+        );
+        h.disconnect(defendant);
+        assert!(!h.is_attached(defendant));
+        assert_eq!(
+            h.room().participant(defendant).map(|p| p.location),
+            Some(Location::Disconnected)
+        );
+        assert_eq!(h.admit("d", HearingRole::Defendant), Ok(defendant));
+        let room = h.room();
+        assert!(room.is_screened(defendant, witness));
+        assert_eq!(
+            room.participant(defendant).map(|p| p.location),
+            Some(Location::WaitingRoom)
+        );
+        // Dismissed by the court: a later join is a new participant.
+        h.remove(defendant);
+        let again = h.admit("d", HearingRole::Defendant).expect("new");
+        assert_ne!(again, defendant);
+        assert!(!h.room().is_screened(again, witness));
+    }
+}

@@ -1,0 +1,146 @@
+//! The hearing SFU (selective forwarding unit): who hears and sees whom in a remote hearing.
+//!
+//! ## Module map
+//! - [`room`]: the room model and **the** forwarding decision, [`room::may_forward`]. Pure:
+//!   no IO, no WebRTC types; tested exhaustively as a table.
+//! - [`forward`]: per-leg RTP header rewriting (SSRC, payload type, contiguous sequence numbers)
+//!   and keyframe-request throttling. Pure.
+//! - [`hearing`]: one live hearing: the room plus its participants' connections, seen only
+//!   through the small [`hearing::MediaConnection`] trait; asks `may_forward` per packet.
+//! - [`peer`]: `MediaConnection` over `webrtc` 0.21 (one peer connection per participant).
+//! - [`signal`]: the WebSocket signaling endpoint (`/api/v1/hearings/{id}/signal`), the
+//!   versioned JSON protocol, and the [`signal::Admission`] hook through which the HTTP layer
+//!   decides who joins which hearing in which role ([`signal::JoinTicket`]).
+//!
+//! ## Mounting
+//! Build one [`Sfu`] at start-up (after [`SfuConfig::validate`]) and merge the signaling route
+//! into the application router; the admission hook is where the policy decides who joins which
+//! hearing as whom:
+//!
+//! ```ignore
+//! let sfu = Sfu::new(settings.sfu.clone());            // SfuConfig: ice_ips, udp_ports
+//! let admission = Arc::new(PolicyAdmission { state: app_state.clone() }); // impl signal::Admission
+//! let app = routes().merge(sfu::signal::router(sfu.clone(), admission));
+//! ```
+//!
+//! `PolicyAdmission::admit` reads the caller from the request head (session cookie or token,
+//! with the same extractors as the API), checks the policy, and returns
+//! `JoinTicket::authorised(hearing, party, role)`, with `party` a stable id such as the account
+//! id. The court's controls (admit from the waiting room, move, mute, screen, pause) call
+//! `sfu.hearings().get(id)?.update(|room| …)`; they take effect on the next packet.
+//!
+//! See `docs/protocol.md`, "Hearing signaling", for the wire protocol.
+
+pub mod forward;
+pub mod hearing;
+pub mod peer;
+pub mod room;
+pub mod signal;
+
+use std::net::IpAddr;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+pub use hearing::{Hearing, Hearings};
+
+/// How the SFU binds its media sockets.
+#[derive(Clone, Debug)]
+pub struct SfuConfig {
+    /// The addresses ICE binds and advertises as host candidates, one UDP socket each. Explicit
+    /// addresses only: a wildcard would skip loopback and be expanded to every interface.
+    pub ice_ips: Vec<IpAddr>,
+    /// The UDP ports peer connections may use (one port per connection and address), for
+    /// firewalls. `None`: ephemeral ports.
+    pub udp_ports: Option<RangeInclusive<u16>>,
+}
+
+impl SfuConfig {
+    /// Checks the settings; call at start-up so that a mistake stops the server with a message
+    /// naming the setting rather than failing the first hearing.
+    ///
+    /// # Errors
+    /// No address, a wildcard address (`0.0.0.0`, `::`), or an empty or zero-based port range.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.ice_ips.is_empty() {
+            anyhow::bail!("sfu ice_ips is empty: name the address(es) clients reach the SFU at");
+        }
+        if let Some(ip) = self.ice_ips.iter().find(|ip| ip.is_unspecified()) {
+            anyhow::bail!(
+                "sfu ice_ips contains the wildcard {ip}: name explicit addresses (a wildcard skips loopback and follows every interface)"
+            );
+        }
+        if let Some(r) = &self.udp_ports
+            && (r.is_empty() || *r.start() == 0)
+        {
+            anyhow::bail!(
+                "sfu udp_ports {r:?} is empty or starts at 0: give a range such as 40000..=40999"
+            );
+        }
+        Ok(())
+    }
+
+    /// Loopback only, ephemeral ports: tests and development.
+    pub fn loopback() -> Self {
+        Self {
+            ice_ips: vec![IpAddr::from([127, 0, 0, 1])],
+            udp_ports: None,
+        }
+    }
+}
+
+/// The SFU: configuration plus every live hearing. One per server; cheap to share in an `Arc`.
+#[derive(Debug)]
+pub struct Sfu {
+    config: SfuConfig,
+    hearings: Hearings,
+    port_cursor: AtomicU32,
+    live: Arc<AtomicUsize>,
+}
+
+impl Sfu {
+    /// An SFU with no live hearing.
+    pub fn new(config: SfuConfig) -> Arc<Self> {
+        Arc::new(Self {
+            config,
+            hearings: Hearings::default(),
+            port_cursor: AtomicU32::new(0),
+            live: Arc::new(AtomicUsize::new(0)),
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SfuConfig {
+        &self.config
+    }
+
+    /// The live hearings: the court's controls (admit, move, mute, screen, pause) go through
+    /// [`Hearing::update`].
+    pub fn hearings(&self) -> &Hearings {
+        &self.hearings
+    }
+
+    /// Participant connections whose state is still in memory (for metrics and leak tests: it
+    /// returns to zero once everyone has left and their connections wound down).
+    pub fn live_connections(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn live_counter(&self) -> Arc<AtomicUsize> {
+        self.live.clone()
+    }
+
+    /// The ports to try, in order, for the next connection: the whole range, starting after
+    /// the port handed out last (so concurrent connections rarely collide).
+    pub(crate) fn ports_to_try(&self, range: RangeInclusive<u16>) -> Vec<u16> {
+        let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
+        if hi < lo {
+            return Vec::new();
+        }
+        let len = hi - lo + 1;
+        let start = self.port_cursor.fetch_add(1, Ordering::Relaxed) % len;
+        (0..len)
+            .filter_map(|i| u16::try_from(lo + (start + i) % len).ok())
+            .collect()
+    }
+}

@@ -1,0 +1,830 @@
+//! The [`MediaConnection`] implementation over `webrtc` 0.21: one peer connection per
+//! participant, which receives the participant's audio and video and sends them every other
+//! participant's tracks ("legs").
+//!
+//! ## Shape
+//! - An **actor task** per connection owns the offer/answer state: the client's first offer is
+//!   answered; every later change (a leg added or removed) is a **server-initiated offer**, one
+//!   at a time, queued while one is outstanding. Clients never offer again after the first one
+//!   (protocol v1), so there is no glare to resolve.
+//! - The **forwarding path** does not go through the actor: [`MediaConnection::forward`]
+//!   rewrites the packet for the leg ([`LegRewriter`]) under a short lock and `try_send`s it to
+//!   the leg's writer task; a full queue drops the packet (a slow subscriber never slows the
+//!   others). The writer asks the room once more just before sending, so a backlog queued
+//!   before a change is not delivered after it.
+//! - Keyframe requests (PLI/FIR) from the subscriber reach us only because the
+//!   [`KeyframeRequestMarker`] interceptor marks them for the application; they go to
+//!   [`Hearing::on_keyframe_request`], which throttles them.
+//!
+//! ## Network
+//! ICE binds the configured explicit IP addresses (a wildcard would skip loopback and follow
+//! interface changes we do not want), one UDP socket per address, on a port taken from the
+//! configured range (the crate has no port-range or single-port mode: we try ports ourselves).
+//! mDNS is off: it needs a multicast socket, which containers often lack ("No such device").
+
+use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedPacket};
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use rtc::sansio::Protocol;
+use tokio::sync::{mpsc, watch};
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionState,
+    RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
+};
+use webrtc::rtp_transceiver::RtpSender;
+
+use super::Sfu;
+use super::forward::{LegRewriter, Rewrite};
+use super::hearing::{Delivery, Hearing, MediaConnection};
+use super::room::{MediaKind, ParticipantId};
+
+/// Opus, as Chrome offers it.
+pub const OPUS_PAYLOAD_TYPE: u8 = 111;
+/// VP8, as Chrome offers it.
+pub const VP8_PAYLOAD_TYPE: u8 = 96;
+/// Packets queued per leg before the leg starts dropping (≈ 1 s of 30 fps video).
+const LEG_QUEUE: usize = 256;
+/// How long to wait for ICE gathering before sending a description anyway.
+const GATHER_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Signaling input for a connection, already parsed.
+#[derive(Debug)]
+pub enum RemoteSignal {
+    Offer(String),
+    Answer(String),
+    Candidate(RTCIceCandidateInit),
+}
+
+/// Signaling output of a connection, for the WebSocket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LocalSignal {
+    Offer(String),
+    Answer(String),
+    /// Something the client did could not be applied (bad SDP, answer without offer…).
+    Error {
+        code: &'static str,
+        message: String,
+    },
+    /// The peer connection failed or closed.
+    Closed,
+}
+
+/// A codec the SFU negotiates.
+fn codecs() -> [(RTCRtpCodecParameters, RtpCodecKind); 2] {
+    let video_fb = ["nack", "nack pli", "ccm fir"]
+        .iter()
+        .map(|fb| {
+            let (typ, parameter) = fb.split_once(' ').unwrap_or((fb, ""));
+            RTCPFeedback {
+                typ: typ.to_string(),
+                parameter: parameter.to_string(),
+            }
+        })
+        .collect();
+    [
+        (
+            RTCRtpCodecParameters {
+                rtp_codec: opus_codec(),
+                payload_type: OPUS_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Audio,
+        ),
+        (
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    rtcp_feedback: video_fb,
+                    ..vp8_codec()
+                },
+                payload_type: VP8_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Video,
+        ),
+    ]
+}
+
+fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "audio/opus".to_string(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_string(),
+        rtcp_feedback: vec![],
+    }
+}
+
+fn vp8_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "video/VP8".to_string(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: String::new(),
+        rtcp_feedback: vec![],
+    }
+}
+
+fn kind_of(kind: RtpCodecKind) -> Option<MediaKind> {
+    match kind {
+        RtpCodecKind::Audio => Some(MediaKind::Audio),
+        RtpCodecKind::Video => Some(MediaKind::Video),
+        _ => None,
+    }
+}
+
+/// Marks inbound PLI and FIR for delivery to the application and stops every other inbound RTCP
+/// packet at the end of the chain (the interceptors before this one have acted on it already).
+/// Placed last on the read path; without it `TrackLocal::poll` never yields a keyframe request.
+#[derive(Default)]
+pub struct KeyframeRequestMarker {
+    inbound: VecDeque<TaggedPacket>,
+    outbound: VecDeque<TaggedPacket>,
+}
+
+impl std::fmt::Debug for KeyframeRequestMarker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyframeRequestMarker")
+            .field("queued_in", &self.inbound.len())
+            .field("queued_out", &self.outbound.len())
+            .finish()
+    }
+}
+
+/// Whether an RTCP packet asks for a keyframe.
+pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
+    let any = packet.as_any();
+    any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
+}
+
+impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestMarker {
+    type Rout = TaggedPacket;
+    type Wout = TaggedPacket;
+    type Eout = ();
+    type Error = rtc::shared::error::Error;
+    type Time = Instant;
+
+    fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
+        if let Packet::Rtcp(packets) = &mut msg.message.packet {
+            packets.retain(|p| is_keyframe_request(p.as_ref()));
+            if packets.is_empty() {
+                // An empty RTCP list is reserved; there is nothing for the application anyway.
+                return Ok(());
+            }
+            msg.message.add(Attribute::DeliverToApplication);
+        }
+        self.inbound.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_read(&mut self) -> Option<TaggedPacket> {
+        self.inbound.pop_front()
+    }
+
+    fn handle_write(&mut self, msg: TaggedPacket) -> Result<(), Self::Error> {
+        self.outbound.push_back(msg);
+        Ok(())
+    }
+
+    fn poll_write(&mut self) -> Option<TaggedPacket> {
+        self.outbound.pop_front()
+    }
+}
+
+impl Interceptor for KeyframeRequestMarker {
+    fn bind_local_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_local_stream(&mut self, _: &StreamInfo) {}
+    fn bind_remote_stream(&mut self, _: &StreamInfo) {}
+    fn unbind_remote_stream(&mut self, _: &StreamInfo) {}
+}
+
+/// Slot for [`KeyframeRequestMarker`]: after every built-in interceptor on the read path.
+const MARKER_SLOT: usize = 14_000;
+
+/// One publisher's track as sent to this participant.
+struct Leg {
+    rewriter: LegRewriter,
+    tx: mpsc::Sender<rtp::Packet>,
+    track: Arc<TrackLocalStaticRTP>,
+    sender: Option<Arc<dyn RtpSender>>,
+    rtcp_started: bool,
+}
+
+enum Command {
+    Remote(RemoteSignal),
+    AddLeg(ParticipantId, MediaKind),
+    RemoveLegs(ParticipantId),
+    /// The connection closed: end the actor (it holds the peer connection).
+    Shutdown,
+}
+
+/// A track the participant publishes, with its SSRC (for keyframe requests).
+type InboundTrack = (Arc<dyn TrackRemote>, u32);
+
+/// What the hearing, the handler and the actor share about one participant's connection.
+pub struct Shared {
+    id: ParticipantId,
+    hearing: Weak<Hearing>,
+    legs: Mutex<HashMap<(ParticipantId, MediaKind), Leg>>,
+    inbound: Mutex<HashMap<MediaKind, InboundTrack>>,
+    commands: mpsc::UnboundedSender<Command>,
+    events: mpsc::UnboundedSender<LocalSignal>,
+    gathered: watch::Sender<bool>,
+    _live: LiveGuard,
+}
+
+/// Counts a connection in [`Sfu::live_connections`] while it exists.
+struct LiveGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl LiveGuard {
+    fn new(counter: Arc<std::sync::atomic::AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+impl Drop for LiveGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MediaConnection for Shared {
+    fn forward(&self, publisher: ParticipantId, kind: MediaKind, packet: &rtp::Packet) -> Delivery {
+        let mut legs = self.legs.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(leg) = legs.get_mut(&(publisher, kind)) else {
+            return Delivery::Dropped;
+        };
+        let mut out = packet.clone();
+        match leg.rewriter.rewrite(&mut out.header) {
+            Rewrite::NotReady => Delivery::Dropped,
+            Rewrite::Send { resumed } => match leg.tx.try_send(out) {
+                Ok(()) if resumed => Delivery::Resumed,
+                Ok(()) => Delivery::Sent,
+                Err(_) => {
+                    // Queue full: the subscriber is too slow. Count it as a gap so the
+                    // sequence numbers it sees stay contiguous.
+                    leg.rewriter.withhold();
+                    Delivery::Dropped
+                }
+            },
+        }
+    }
+
+    fn withhold(&self, publisher: ParticipantId, kind: MediaKind) {
+        let mut legs = self.legs.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(leg) = legs.get_mut(&(publisher, kind)) {
+            leg.rewriter.withhold();
+        }
+    }
+
+    fn track_published(&self, publisher: ParticipantId, kind: MediaKind) {
+        let _ = self.commands.send(Command::AddLeg(publisher, kind));
+    }
+
+    fn publisher_left(&self, publisher: ParticipantId) {
+        let _ = self.commands.send(Command::RemoveLegs(publisher));
+    }
+
+    fn request_keyframe(&self, kind: MediaKind) {
+        let inbound = self
+            .inbound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&kind)
+            .cloned();
+        if let Some((track, media_ssrc)) = inbound {
+            tokio::spawn(async move {
+                let pli = PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc,
+                };
+                if let Err(e) = track.write_rtcp(vec![Box::new(pli)]).await {
+                    tracing::debug!(error = %e, "keyframe request not sent");
+                }
+            });
+        }
+    }
+}
+
+struct Handler {
+    shared: Arc<Shared>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for Handler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.shared
+            .gathered
+            .send_replace(state == RTCIceGatheringState::Complete);
+    }
+
+    async fn on_connection_state_change(&self, state: RTCPeerConnectionState) {
+        tracing::debug!(participant = %self.shared.id, %state, "peer connection state");
+        if matches!(
+            state,
+            RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed
+        ) {
+            let _ = self.shared.events.send(LocalSignal::Closed);
+        }
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let Some(kind) = kind_of(track.kind().await) else {
+            return;
+        };
+        let Some(ssrc) = track.ssrcs().await.first().copied() else {
+            tracing::debug!(participant = %self.shared.id, "remote track without SSRC");
+            return;
+        };
+        let id = self.shared.id;
+        self.shared
+            .inbound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(kind, (track.clone(), ssrc));
+        let hearing = self.shared.hearing.clone();
+        if let Some(h) = hearing.upgrade() {
+            h.on_track_published(id, kind);
+        }
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(packet) => {
+                        let Some(h) = hearing.upgrade() else { break };
+                        h.on_rtp(id, kind, &packet);
+                    }
+                    TrackRemoteEvent::OnEnded => break,
+                    _ => {}
+                }
+            }
+        });
+    }
+}
+
+/// A participant's live peer connection.
+pub struct WebRtcConnection {
+    shared: Arc<Shared>,
+    pc: Arc<dyn PeerConnection>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for WebRtcConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebRtcConnection")
+            .field("participant", &self.shared.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebRtcConnection {
+    /// Builds the peer connection for participant `id` of `hearing`. Local descriptions and
+    /// errors come out of `events`; feed the client's messages to [`Self::signal`].
+    ///
+    /// # Errors
+    /// When no socket can be bound on the configured addresses and ports.
+    pub async fn connect(
+        sfu: &Sfu,
+        hearing: &Arc<Hearing>,
+        id: ParticipantId,
+        events: mpsc::UnboundedSender<LocalSignal>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let (commands, commands_rx) = mpsc::unbounded_channel();
+        let (gathered, gathered_rx) = watch::channel(false);
+        let shared = Arc::new(Shared {
+            id,
+            hearing: Arc::downgrade(hearing),
+            legs: Mutex::new(HashMap::new()),
+            inbound: Mutex::new(HashMap::new()),
+            commands,
+            events,
+            gathered,
+            _live: LiveGuard::new(sfu.live_counter()),
+        });
+        let pc = Box::pin(build_peer_connection(sfu, shared.clone())).await?;
+        let conn = Arc::new(Self {
+            shared: shared.clone(),
+            pc: pc.clone(),
+            closed: AtomicBool::new(false),
+        });
+        tokio::spawn(run_actor(shared, pc, commands_rx, gathered_rx));
+        Ok(conn)
+    }
+
+    /// The hearing-facing side of this connection.
+    pub fn media(&self) -> Arc<dyn MediaConnection> {
+        self.shared.clone()
+    }
+
+    /// Passes a client signaling message to the connection.
+    pub fn signal(&self, signal: RemoteSignal) {
+        let _ = self.shared.commands.send(Command::Remote(signal));
+    }
+
+    /// Closes the peer connection (idempotent).
+    pub async fn close(&self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let _ = self.shared.commands.send(Command::Shutdown);
+        self.shared
+            .legs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        self.shared
+            .inbound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(error = %e, "closing the peer connection");
+        }
+    }
+}
+
+async fn build_peer_connection(
+    sfu: &Sfu,
+    shared: Arc<Shared>,
+) -> anyhow::Result<Arc<dyn PeerConnection>> {
+    let config = sfu.config();
+    config.validate()?;
+    let ports: Vec<u16> = match &config.udp_ports {
+        Some(range) => sfu.ports_to_try(range.clone()),
+        None => vec![0],
+    };
+    let mut last_error = None;
+    for port in ports {
+        let mut media = MediaEngine::default();
+        for (codec, kind) in codecs() {
+            media
+                .register_codec(codec, kind)
+                .context("registering a codec")?;
+        }
+        let registry = register_default_interceptors(Registry::new(), &mut media)
+            .context("registering the default interceptors")?
+            .with(Slot::from(MARKER_SLOT), KeyframeRequestMarker::default());
+        let settings = SettingEngineBuilder::new()
+            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+            .build();
+        let addrs: Vec<SocketAddr> = config
+            .ice_ips
+            .iter()
+            .map(|ip| SocketAddr::new(*ip, port))
+            .collect();
+        let built = Box::pin(
+            PeerConnectionBuilder::new()
+                .with_configuration(RTCConfigurationBuilder::new().build())
+                .with_media_engine(media)
+                .with_setting_engine(settings)
+                .with_interceptor_registry(registry)
+                .with_handler(Arc::new(Handler {
+                    shared: shared.clone(),
+                }))
+                .with_udp_addrs(addrs)
+                .build(),
+        )
+        .await;
+        match built {
+            Ok(pc) => return Ok(Arc::new(pc)),
+            Err(e) => last_error = Some(e),
+        }
+    }
+    Err(anyhow::anyhow!(
+        "no UDP socket for WebRTC could be bound on {:?} (setting sfu ice_ips / udp_ports): {}",
+        config.ice_ips,
+        last_error.map_or_else(|| "no port to try".to_string(), |e| e.to_string())
+    ))
+}
+
+/// Offer/answer state of one connection.
+struct Negotiation {
+    /// The client's first offer was answered.
+    started: bool,
+    /// A server offer is waiting for its answer.
+    offering: bool,
+    /// Legs changed since the last offer.
+    dirty: bool,
+    /// Leg changes that arrived before the client's first offer.
+    deferred: Vec<Command>,
+}
+
+async fn run_actor(
+    shared: Arc<Shared>,
+    pc: Arc<dyn PeerConnection>,
+    mut commands: mpsc::UnboundedReceiver<Command>,
+    mut gathered: watch::Receiver<bool>,
+) {
+    let mut neg = Negotiation {
+        started: false,
+        offering: false,
+        dirty: false,
+        deferred: Vec::new(),
+    };
+    while let Some(command) = commands.recv().await {
+        let result = match command {
+            Command::Shutdown => break,
+            Command::Remote(RemoteSignal::Offer(sdp)) => {
+                on_client_offer(&shared, &pc, &mut neg, &mut gathered, sdp).await
+            }
+            Command::Remote(RemoteSignal::Answer(sdp)) => {
+                on_client_answer(&shared, &pc, &mut neg, sdp).await
+            }
+            Command::Remote(RemoteSignal::Candidate(c)) => pc
+                .add_ice_candidate(c)
+                .await
+                .map_err(|e| ("invalid_candidate", e.to_string())),
+            cmd @ (Command::AddLeg(..) | Command::RemoveLegs(_)) if !neg.started => {
+                neg.deferred.push(cmd);
+                Ok(())
+            }
+            Command::AddLeg(publisher, kind) => {
+                add_leg(&shared, &pc, publisher, kind).await;
+                neg.dirty = true;
+                Ok(())
+            }
+            Command::RemoveLegs(publisher) => {
+                remove_legs(&shared, &pc, publisher).await;
+                neg.dirty = true;
+                Ok(())
+            }
+        };
+        if let Err((code, message)) = result {
+            let _ = shared.events.send(LocalSignal::Error { code, message });
+        }
+        if neg.started
+            && neg.dirty
+            && !neg.offering
+            && let Err((code, message)) = offer(&shared, &pc, &mut neg, &mut gathered).await
+        {
+            let _ = shared.events.send(LocalSignal::Error { code, message });
+        }
+    }
+}
+
+type SignalResult = Result<(), (&'static str, String)>;
+
+async fn on_client_offer(
+    shared: &Arc<Shared>,
+    pc: &Arc<dyn PeerConnection>,
+    neg: &mut Negotiation,
+    gathered: &mut watch::Receiver<bool>,
+    sdp: String,
+) -> SignalResult {
+    if neg.started {
+        return Err((
+            "unexpected_offer",
+            "protocol v1: the client offers once, at the start; later offers come from the server"
+                .into(),
+        ));
+    }
+    let offer = RTCSessionDescription::offer(sdp).map_err(|e| ("invalid_sdp", e.to_string()))?;
+    pc.set_remote_description(offer)
+        .await
+        .map_err(|e| ("invalid_sdp", e.to_string()))?;
+    let answer = pc
+        .create_answer(None)
+        .await
+        .map_err(|e| ("negotiation_failed", e.to_string()))?;
+    pc.set_local_description(answer)
+        .await
+        .map_err(|e| ("negotiation_failed", e.to_string()))?;
+    let desc = local_description(pc, gathered).await?;
+    let _ = shared.events.send(LocalSignal::Answer(desc));
+    neg.started = true;
+    after_negotiation(shared).await;
+    for cmd in std::mem::take(&mut neg.deferred) {
+        match cmd {
+            Command::AddLeg(p, k) => add_leg(shared, pc, p, k).await,
+            Command::RemoveLegs(p) => remove_legs(shared, pc, p).await,
+            Command::Remote(_) | Command::Shutdown => {}
+        }
+        neg.dirty = true;
+    }
+    Ok(())
+}
+
+async fn on_client_answer(
+    shared: &Arc<Shared>,
+    pc: &Arc<dyn PeerConnection>,
+    neg: &mut Negotiation,
+    sdp: String,
+) -> SignalResult {
+    if !neg.offering {
+        return Err(("unexpected_answer", "there is no offer to answer".into()));
+    }
+    let answer = RTCSessionDescription::answer(sdp).map_err(|e| ("invalid_sdp", e.to_string()))?;
+    pc.set_remote_description(answer)
+        .await
+        .map_err(|e| ("invalid_sdp", e.to_string()))?;
+    neg.offering = false;
+    after_negotiation(shared).await;
+    Ok(())
+}
+
+async fn offer(
+    shared: &Arc<Shared>,
+    pc: &Arc<dyn PeerConnection>,
+    neg: &mut Negotiation,
+    gathered: &mut watch::Receiver<bool>,
+) -> SignalResult {
+    neg.dirty = false;
+    let offer = pc
+        .create_offer(None)
+        .await
+        .map_err(|e| ("negotiation_failed", e.to_string()))?;
+    pc.set_local_description(offer)
+        .await
+        .map_err(|e| ("negotiation_failed", e.to_string()))?;
+    let desc = local_description(pc, gathered).await?;
+    neg.offering = true;
+    let _ = shared.events.send(LocalSignal::Offer(desc));
+    Ok(())
+}
+
+/// The local description once ICE gathering completed (candidates included: the server does
+/// not trickle), or after [`GATHER_TIMEOUT`] with what there is.
+async fn local_description(
+    pc: &Arc<dyn PeerConnection>,
+    gathered: &mut watch::Receiver<bool>,
+) -> Result<String, (&'static str, String)> {
+    let _ = tokio::time::timeout(GATHER_TIMEOUT, gathered.wait_for(|done| *done)).await;
+    pc.local_description()
+        .await
+        .map(|d| d.sdp)
+        .ok_or(("negotiation_failed", "no local description".to_string()))
+}
+
+/// After a completed offer/answer: learn each new leg's negotiated payload type and start
+/// listening for its keyframe requests (the track is bound now).
+async fn after_negotiation(shared: &Arc<Shared>) {
+    let pending: Vec<_> = {
+        let legs = shared.legs.lock().unwrap_or_else(PoisonError::into_inner);
+        legs.iter()
+            .filter(|(_, leg)| leg.rewriter.payload_type().is_none() || !leg.rtcp_started)
+            .filter_map(|(key, leg)| leg.sender.clone().map(|s| (*key, s, leg.track.clone())))
+            .collect()
+    };
+    for ((publisher, kind), sender, track) in pending {
+        let mime = match kind {
+            MediaKind::Audio => "audio/opus",
+            MediaKind::Video => "video/vp8",
+        };
+        let pt = match sender.get_parameters().await {
+            Ok(params) => params
+                .rtp_parameters
+                .codecs
+                .iter()
+                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
+                .map(|c| c.payload_type),
+            Err(e) => {
+                tracing::debug!(error = %e, "sender parameters not available yet");
+                None
+            }
+        };
+        let start_rtcp = {
+            let mut legs = shared.legs.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(leg) = legs.get_mut(&(publisher, kind)) else {
+                continue;
+            };
+            if let Some(pt) = pt {
+                leg.rewriter.set_payload_type(pt);
+            }
+            let start = pt.is_some() && !leg.rtcp_started;
+            leg.rtcp_started |= start;
+            start
+        };
+        if start_rtcp {
+            let hearing = shared.hearing.clone();
+            let subscriber = shared.id;
+            tokio::spawn(async move {
+                while let Some(event) = track.poll().await {
+                    let TrackLocalEvent::OnRtcpPacket(packets) = event else {
+                        continue;
+                    };
+                    if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
+                        let Some(h) = hearing.upgrade() else { break };
+                        h.on_keyframe_request(subscriber, publisher, kind);
+                    }
+                }
+            });
+        }
+    }
+}
+
+async fn add_leg(
+    shared: &Arc<Shared>,
+    pc: &Arc<dyn PeerConnection>,
+    publisher: ParticipantId,
+    kind: MediaKind,
+) {
+    if shared
+        .legs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .contains_key(&(publisher, kind))
+    {
+        return;
+    }
+    let ssrc = rand::random::<u32>();
+    let (codec, rtp_kind, name) = match kind {
+        MediaKind::Audio => (opus_codec(), RtpCodecKind::Audio, "audio"),
+        MediaKind::Video => (vp8_codec(), RtpCodecKind::Video, "video"),
+    };
+    // The stream id names the publisher, so the client can tell whose track it receives.
+    let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+        publisher.to_string(),
+        format!("{publisher}-{name}"),
+        format!("{publisher}-{name}"),
+        rtp_kind,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec,
+            ..Default::default()
+        }],
+    )));
+    let sender = match pc.add_track(track.clone() as Arc<dyn TrackLocal>).await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, participant = %shared.id, %publisher, "cannot add a leg");
+            None
+        }
+    };
+    let (tx, mut rx) = mpsc::channel::<rtp::Packet>(LEG_QUEUE);
+    let writer = track.clone();
+    let hearing = shared.hearing.clone();
+    let subscriber = shared.id;
+    tokio::spawn(async move {
+        while let Some(packet) = rx.recv().await {
+            // Asked again at the last moment: a packet queued just before the room changed
+            // (the subscriber sent to the waiting room, say) is not sent after the change.
+            let Some(h) = hearing.upgrade() else { break };
+            if !h.may_forward_now(publisher, subscriber, kind) {
+                continue;
+            }
+            drop(h);
+            // Errors before the track is bound, or after close, are expected: drop the packet.
+            let _ = writer.write_rtp(packet).await;
+        }
+    });
+    shared
+        .legs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(
+            (publisher, kind),
+            Leg {
+                rewriter: LegRewriter::new(ssrc),
+                tx,
+                track,
+                sender,
+                rtcp_started: false,
+            },
+        );
+}
+
+async fn remove_legs(shared: &Arc<Shared>, pc: &Arc<dyn PeerConnection>, publisher: ParticipantId) {
+    let removed: Vec<Leg> = {
+        let mut legs = shared.legs.lock().unwrap_or_else(PoisonError::into_inner);
+        let keys: Vec<_> = legs
+            .keys()
+            .filter(|(p, _)| *p == publisher)
+            .copied()
+            .collect();
+        keys.into_iter().filter_map(|k| legs.remove(&k)).collect()
+    };
+    for leg in removed {
+        if let Some(sender) = &leg.sender
+            && let Err(e) = pc.remove_track(sender).await
+        {
+            tracing::debug!(error = %e, "removing a leg");
+        }
+    }
+}

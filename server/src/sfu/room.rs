@@ -1,0 +1,415 @@
+//! The hearing's room model and **the** forwarding decision.
+//!
+//! Everything here is plain data: no sockets, no clock, no WebRTC types. The media plumbing asks
+//! [`may_forward`] for every RTP packet it is about to hand to a subscriber, so a change to the
+//! [`RoomState`] (a participant moved to the waiting room, a microphone muted, a screen put up)
+//! takes effect on the very next packet.
+//!
+//! ## The rules, in court terms
+//!
+//! Media flows from a publisher to a subscriber only when **all** of these hold:
+//!
+//! 1. They are two different participants, both known to the room.
+//! 2. The hearing is live: [`HearingState::Open`], [`HearingState::InSession`] or
+//!    [`HearingState::Paused`]. Before it opens (`Scheduled`) and once it is `Adjourned` or
+//!    `Closed`, nothing flows anywhere, consultation rooms included.
+//! 3. Both are in the same place, and that place carries media: the hearing room or the same
+//!    consultation room. The waiting room carries nothing at all, not even between two people
+//!    waiting there (witnesses waiting to testify must not hear each other); a disconnected
+//!    participant neither sends nor receives.
+//! 4. The publisher's role may speak and be seen: an [`HearingRole::Observer`] (the public, the
+//!    press) only watches and listens; nothing it sends is forwarded.
+//! 5. Audio: the publisher's microphone is live (neither muted by themselves nor locked by the
+//!    court). Video: the publisher's camera is on, and the subscriber is not screened from the
+//!    publisher (screening hides a face, never a voice: the defence must hear a screened witness).
+//! 6. A **paused** hearing (a short recess) keeps the hearing-room connections up but goes quiet:
+//!    only the bench (judge and clerk) is still heard in the hearing room, so the court can say
+//!    "we resume in five minutes" or call the parties back; no video flows there and no one else
+//!    is heard, so that nothing is said in the courtroom off the record. Consultation rooms keep
+//!    working during a pause: a recess is exactly when counsel confers with the client.
+//!
+//! A consultation room is private: only its members receive its media; the judge is no
+//! exception. It can be locked, which stops anyone else from entering it
+//! ([`RoomState::move_to`]); locking never changes what its present members receive.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+/// A participant of one hearing, as the SFU numbers them (not an account id).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ParticipantId(pub u64);
+
+impl fmt::Display for ParticipantId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "p{}", self.0)
+    }
+}
+
+/// A consultation room of one hearing (1, 2, …).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConsultationRoomId(pub u16);
+
+/// Whether a track carries sound or pictures.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// The part a participant plays in the hearing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HearingRole {
+    Judge,
+    Clerk,
+    Prosecutor,
+    DefenceCounsel,
+    Defendant,
+    Witness,
+    Expert,
+    Interpreter,
+    /// The public or the press: receives, never publishes.
+    Observer,
+    /// An official of another state attending under a mutual legal assistance request.
+    RemoteOfficial,
+}
+
+impl HearingRole {
+    /// Every role, for tables.
+    pub const ALL: [HearingRole; 10] = [
+        HearingRole::Judge,
+        HearingRole::Clerk,
+        HearingRole::Prosecutor,
+        HearingRole::DefenceCounsel,
+        HearingRole::Defendant,
+        HearingRole::Witness,
+        HearingRole::Expert,
+        HearingRole::Interpreter,
+        HearingRole::Observer,
+        HearingRole::RemoteOfficial,
+    ];
+
+    /// Whether what this role sends is ever forwarded.
+    pub fn may_publish(self) -> bool {
+        !matches!(self, HearingRole::Observer)
+    }
+
+    /// Whether this role is the bench, still heard in the hearing room during a pause.
+    pub fn is_bench(self) -> bool {
+        matches!(self, HearingRole::Judge | HearingRole::Clerk)
+    }
+}
+
+/// Where a participant is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Location {
+    /// Admitted to the hearing's lobby, waiting to be called in. Carries no media.
+    WaitingRoom,
+    /// The (virtual) courtroom.
+    HearingRoom,
+    /// A private room, e.g. counsel with the client, or the interpreter briefing.
+    Consultation(ConsultationRoomId),
+    /// Known to the hearing but not connected.
+    Disconnected,
+}
+
+/// The hearing's procedural state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum HearingState {
+    /// Planned; not yet opened. No media.
+    Scheduled,
+    /// Opened by the court: participants are admitted and connected, before the session starts.
+    Open,
+    /// In session, on the record.
+    InSession,
+    /// A short recess: only the bench is heard in the hearing room (see the module docs).
+    Paused,
+    /// Adjourned to another day. No media.
+    Adjourned,
+    /// Closed. No media.
+    Closed,
+}
+
+impl HearingState {
+    /// Every state, for tables.
+    pub const ALL: [HearingState; 6] = [
+        HearingState::Scheduled,
+        HearingState::Open,
+        HearingState::InSession,
+        HearingState::Paused,
+        HearingState::Adjourned,
+        HearingState::Closed,
+    ];
+}
+
+/// A participant's microphone as the court sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Mic {
+    /// Heard.
+    #[default]
+    Live,
+    /// Muted by the participant, who may unmute.
+    Muted,
+    /// Muted by the court; the participant cannot unmute.
+    Locked,
+}
+
+/// One participant's state in the room.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Participant {
+    pub role: HearingRole,
+    pub location: Location,
+    pub mic: Mic,
+    pub camera_on: bool,
+}
+
+impl Participant {
+    /// A participant who has just joined: in the waiting room, microphone live, camera on.
+    pub fn new(role: HearingRole) -> Self {
+        Self {
+            role,
+            location: Location::WaitingRoom,
+            mic: Mic::Live,
+            camera_on: true,
+        }
+    }
+}
+
+/// Why a change to the room was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RoomError {
+    /// The participant is not part of this hearing.
+    #[error("no such participant in this hearing")]
+    UnknownParticipant,
+    /// The participant id is taken.
+    #[error("the participant is already part of this hearing")]
+    AlreadyJoined,
+    /// The consultation room is locked and the participant is not in it.
+    #[error("the consultation room is locked")]
+    ConsultationLocked,
+    /// The participant's microphone was locked by the court.
+    #[error("the court has locked this microphone")]
+    MicLocked,
+}
+
+/// Everything [`may_forward`] looks at: one hearing's participants, state and rules.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RoomState {
+    state: HearingState,
+    participants: BTreeMap<ParticipantId, Participant>,
+    /// (subscriber, publisher): the subscriber must not see the publisher.
+    screens: BTreeSet<(ParticipantId, ParticipantId)>,
+    locked_consultations: BTreeSet<ConsultationRoomId>,
+}
+
+impl Default for RoomState {
+    fn default() -> Self {
+        Self::new(HearingState::Scheduled)
+    }
+}
+
+impl RoomState {
+    /// An empty room in `state`.
+    pub fn new(state: HearingState) -> Self {
+        Self {
+            state,
+            participants: BTreeMap::new(),
+            screens: BTreeSet::new(),
+            locked_consultations: BTreeSet::new(),
+        }
+    }
+
+    /// The hearing's procedural state.
+    pub fn state(&self) -> HearingState {
+        self.state
+    }
+
+    /// Moves the hearing to `state` (the workflow that decides which moves are legal lives
+    /// elsewhere; the room only records the result).
+    pub fn set_state(&mut self, state: HearingState) {
+        self.state = state;
+    }
+
+    /// One participant.
+    pub fn participant(&self, id: ParticipantId) -> Option<&Participant> {
+        self.participants.get(&id)
+    }
+
+    /// All participants, by id.
+    pub fn participants(&self) -> impl Iterator<Item = (ParticipantId, &Participant)> {
+        self.participants.iter().map(|(id, p)| (*id, p))
+    }
+
+    /// Adds a participant.
+    ///
+    /// # Errors
+    /// [`RoomError::AlreadyJoined`] when the id is taken.
+    pub fn add(&mut self, id: ParticipantId, participant: Participant) -> Result<(), RoomError> {
+        if self.participants.contains_key(&id) {
+            return Err(RoomError::AlreadyJoined);
+        }
+        self.participants.insert(id, participant);
+        Ok(())
+    }
+
+    /// Removes a participant and every screen that names them.
+    pub fn remove(&mut self, id: ParticipantId) -> Option<Participant> {
+        self.screens.retain(|(s, p)| *s != id && *p != id);
+        self.participants.remove(&id)
+    }
+
+    fn get_mut(&mut self, id: ParticipantId) -> Result<&mut Participant, RoomError> {
+        self.participants
+            .get_mut(&id)
+            .ok_or(RoomError::UnknownParticipant)
+    }
+
+    /// Moves a participant. Entering a locked consultation room is refused; leaving one is not.
+    ///
+    /// # Errors
+    /// [`RoomError::UnknownParticipant`], [`RoomError::ConsultationLocked`].
+    pub fn move_to(&mut self, id: ParticipantId, to: Location) -> Result<(), RoomError> {
+        let locked =
+            matches!(to, Location::Consultation(c) if self.locked_consultations.contains(&c));
+        let p = self.get_mut(id)?;
+        if locked && p.location != to {
+            return Err(RoomError::ConsultationLocked);
+        }
+        p.location = to;
+        Ok(())
+    }
+
+    /// Changes a participant's role.
+    ///
+    /// # Errors
+    /// [`RoomError::UnknownParticipant`].
+    pub fn set_role(&mut self, id: ParticipantId, role: HearingRole) -> Result<(), RoomError> {
+        self.get_mut(id)?.role = role;
+        Ok(())
+    }
+
+    /// The court locks or unlocks a participant's microphone (locking also mutes it).
+    ///
+    /// # Errors
+    /// [`RoomError::UnknownParticipant`].
+    pub fn lock_mic(&mut self, id: ParticipantId, locked: bool) -> Result<(), RoomError> {
+        let p = self.get_mut(id)?;
+        p.mic = if locked { Mic::Locked } else { Mic::Muted };
+        Ok(())
+    }
+
+    /// The participant mutes or unmutes themselves.
+    ///
+    /// # Errors
+    /// [`RoomError::UnknownParticipant`]; [`RoomError::MicLocked`] when unmuting a locked
+    /// microphone.
+    pub fn set_muted(&mut self, id: ParticipantId, muted: bool) -> Result<(), RoomError> {
+        let p = self.get_mut(id)?;
+        match (p.mic, muted) {
+            (Mic::Locked, false) => Err(RoomError::MicLocked),
+            (Mic::Locked, true) => Ok(()),
+            (_, true) => {
+                p.mic = Mic::Muted;
+                Ok(())
+            }
+            (_, false) => {
+                p.mic = Mic::Live;
+                Ok(())
+            }
+        }
+    }
+
+    /// Turns a participant's camera on or off.
+    ///
+    /// # Errors
+    /// [`RoomError::UnknownParticipant`].
+    pub fn set_camera(&mut self, id: ParticipantId, on: bool) -> Result<(), RoomError> {
+        self.get_mut(id)?.camera_on = on;
+        Ok(())
+    }
+
+    /// `subscriber` must not (or may again) see `publisher`'s video.
+    ///
+    /// # Errors
+    /// [`RoomError::UnknownParticipant`] when either is not in the room.
+    pub fn set_screened(
+        &mut self,
+        subscriber: ParticipantId,
+        publisher: ParticipantId,
+        screened: bool,
+    ) -> Result<(), RoomError> {
+        if !self.participants.contains_key(&subscriber)
+            || !self.participants.contains_key(&publisher)
+        {
+            return Err(RoomError::UnknownParticipant);
+        }
+        if screened {
+            self.screens.insert((subscriber, publisher));
+        } else {
+            self.screens.remove(&(subscriber, publisher));
+        }
+        Ok(())
+    }
+
+    /// Whether `subscriber` is screened from seeing `publisher`.
+    pub fn is_screened(&self, subscriber: ParticipantId, publisher: ParticipantId) -> bool {
+        self.screens.contains(&(subscriber, publisher))
+    }
+
+    /// Locks or unlocks a consultation room against newcomers.
+    pub fn set_consultation_locked(&mut self, room: ConsultationRoomId, locked: bool) {
+        if locked {
+            self.locked_consultations.insert(room);
+        } else {
+            self.locked_consultations.remove(&room);
+        }
+    }
+
+    /// Whether a consultation room is locked.
+    pub fn is_consultation_locked(&self, room: ConsultationRoomId) -> bool {
+        self.locked_consultations.contains(&room)
+    }
+}
+
+/// **The** forwarding decision: may `publisher`'s `kind` media reach `subscriber` now?
+///
+/// See the module documentation for the rules. Unknown participants receive and send nothing.
+pub fn may_forward(
+    room: &RoomState,
+    publisher: ParticipantId,
+    subscriber: ParticipantId,
+    kind: MediaKind,
+) -> bool {
+    if publisher == subscriber {
+        return false;
+    }
+    let (Some(publ), Some(subs)) = (room.participant(publisher), room.participant(subscriber))
+    else {
+        return false;
+    };
+    if publ.location != subs.location || !publ.role.may_publish() {
+        return false;
+    }
+    let place_carries_media = match (room.state, publ.location) {
+        (HearingState::Scheduled | HearingState::Adjourned | HearingState::Closed, _) => false,
+        (_, Location::WaitingRoom | Location::Disconnected) => false,
+        (HearingState::Open | HearingState::InSession, Location::HearingRoom) => true,
+        (HearingState::Paused, Location::HearingRoom) => {
+            kind == MediaKind::Audio && publ.role.is_bench()
+        }
+        (
+            HearingState::Open | HearingState::InSession | HearingState::Paused,
+            Location::Consultation(_),
+        ) => true,
+    };
+    if !place_carries_media {
+        return false;
+    }
+    match kind {
+        MediaKind::Audio => publ.mic == Mic::Live,
+        MediaKind::Video => publ.camera_on && !room.is_screened(subscriber, publisher),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,276 @@
+//! Table tests for the forwarding decision.
+//!
+//! The oracle below is written from the rules in the module documentation as a list of reasons
+//! to withhold media, without calling any helper of the implementation (`may_publish`,
+//! `is_bench`, …), so that a slip in one is not copied into the other.
+
+use super::*;
+
+const P: ParticipantId = ParticipantId(1);
+const S: ParticipantId = ParticipantId(2);
+const C1: Location = Location::Consultation(ConsultationRoomId(1));
+const C2: Location = Location::Consultation(ConsultationRoomId(2));
+const LOCATIONS: [Location; 5] = [
+    Location::WaitingRoom,
+    Location::HearingRoom,
+    C1,
+    C2,
+    Location::Disconnected,
+];
+const MICS: [Mic; 3] = [Mic::Live, Mic::Muted, Mic::Locked];
+const KINDS: [MediaKind; 2] = [MediaKind::Audio, MediaKind::Video];
+
+#[derive(Clone, Copy, Debug)]
+struct Case {
+    state: HearingState,
+    pub_role: HearingRole,
+    pub_loc: Location,
+    sub_role: HearingRole,
+    sub_loc: Location,
+    kind: MediaKind,
+    mic: Mic,
+    camera_on: bool,
+    screened: bool,
+}
+
+/// Reasons, in court terms, why P's media must not reach S.
+fn reasons_to_withhold(c: &Case) -> Vec<&'static str> {
+    let mut why = Vec::new();
+    use HearingState as H;
+    if [H::Scheduled, H::Adjourned, H::Closed].contains(&c.state) {
+        why.push("the hearing is not live");
+    }
+    if c.pub_loc != c.sub_loc {
+        why.push("they are in different places");
+    }
+    if c.pub_loc == Location::WaitingRoom || c.sub_loc == Location::WaitingRoom {
+        why.push("the waiting room carries no media");
+    }
+    if c.pub_loc == Location::Disconnected || c.sub_loc == Location::Disconnected {
+        why.push("someone is disconnected");
+    }
+    if c.pub_role == HearingRole::Observer {
+        why.push("observers are never heard or seen");
+    }
+    if c.kind == MediaKind::Audio && c.mic != Mic::Live {
+        why.push("the microphone is muted");
+    }
+    if c.kind == MediaKind::Video && !c.camera_on {
+        why.push("the camera is off");
+    }
+    if c.kind == MediaKind::Video && c.screened {
+        why.push("S is screened from P");
+    }
+    if c.state == H::Paused && c.pub_loc == Location::HearingRoom {
+        if c.kind == MediaKind::Video {
+            why.push("no pictures in the courtroom during a recess");
+        }
+        if c.pub_role != HearingRole::Judge && c.pub_role != HearingRole::Clerk {
+            why.push("only the bench is heard in the courtroom during a recess");
+        }
+    }
+    why
+}
+
+fn room_for(c: &Case) -> RoomState {
+    let mut room = RoomState::new(c.state);
+    room.add(
+        P,
+        Participant {
+            role: c.pub_role,
+            location: c.pub_loc,
+            mic: c.mic,
+            camera_on: c.camera_on,
+        },
+    )
+    .expect("a fresh id");
+    room.add(
+        S,
+        Participant {
+            role: c.sub_role,
+            location: c.sub_loc,
+            mic: Mic::Live,
+            camera_on: true,
+        },
+    )
+    .expect("a fresh id");
+    room.set_screened(S, P, c.screened)
+        .expect("both are present");
+    room
+}
+
+#[test]
+fn every_role_location_state_and_switch_combination_matches_the_rules() {
+    let mut checked = 0usize;
+    let mut allowed = 0usize;
+    for state in HearingState::ALL {
+        for pub_role in HearingRole::ALL {
+            for sub_role in HearingRole::ALL {
+                for pub_loc in LOCATIONS {
+                    for sub_loc in LOCATIONS {
+                        for kind in KINDS {
+                            for mic in MICS {
+                                for camera_on in [true, false] {
+                                    for screened in [false, true] {
+                                        let c = Case {
+                                            state,
+                                            pub_role,
+                                            pub_loc,
+                                            sub_role,
+                                            sub_loc,
+                                            kind,
+                                            mic,
+                                            camera_on,
+                                            screened,
+                                        };
+                                        let why = reasons_to_withhold(&c);
+                                        let room = room_for(&c);
+                                        let got = may_forward(&room, P, S, kind);
+                                        assert_eq!(got, why.is_empty(), "{c:?}: {why:?}");
+                                        // Media never flows back to its own publisher.
+                                        assert!(!may_forward(&room, P, P, kind));
+                                        checked += 1;
+                                        allowed += usize::from(got);
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 6 * 10 * 10 * 5 * 5 * 2 * 3 * 2 * 2);
+    // The table is not vacuous: a good share of cases forward.
+    assert!(allowed > 1_000, "{allowed}");
+}
+
+fn three_in_session() -> RoomState {
+    let mut room = RoomState::new(HearingState::InSession);
+    for (id, role) in [
+        (1, HearingRole::Judge),
+        (2, HearingRole::DefenceCounsel),
+        (3, HearingRole::Defendant),
+    ] {
+        room.add(ParticipantId(id), Participant::new(role))
+            .expect("fresh ids");
+        room.move_to(ParticipantId(id), Location::HearingRoom)
+            .expect("known participant");
+    }
+    room
+}
+
+#[test]
+fn everyone_in_the_hearing_room_receives_everyone_else_in_session() {
+    let room = three_in_session();
+    for a in 1..=3 {
+        for b in 1..=3 {
+            for kind in KINDS {
+                let expected = a != b;
+                assert_eq!(
+                    may_forward(&room, ParticipantId(a), ParticipantId(b), kind),
+                    expected,
+                    "{a}->{b} {kind:?}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn a_consultation_room_is_private_even_from_the_judge() {
+    let mut room = three_in_session();
+    let judge = ParticipantId(1);
+    let counsel = ParticipantId(2);
+    let client = ParticipantId(3);
+    room.move_to(counsel, C1).expect("known");
+    room.move_to(client, C1).expect("known");
+    for kind in KINDS {
+        assert!(may_forward(&room, counsel, client, kind));
+        assert!(may_forward(&room, client, counsel, kind));
+        assert!(!may_forward(&room, counsel, judge, kind));
+        assert!(!may_forward(&room, judge, client, kind));
+    }
+}
+
+#[test]
+fn a_locked_consultation_room_keeps_newcomers_out_but_lets_members_leave() {
+    let mut room = three_in_session();
+    room.move_to(ParticipantId(2), C1).expect("known");
+    room.set_consultation_locked(ConsultationRoomId(1), true);
+    assert_eq!(
+        room.move_to(ParticipantId(1), C1),
+        Err(RoomError::ConsultationLocked)
+    );
+    // Re-entering the room one is already in is not "entering".
+    assert_eq!(room.move_to(ParticipantId(2), C1), Ok(()));
+    assert_eq!(
+        room.move_to(ParticipantId(2), Location::HearingRoom),
+        Ok(())
+    );
+    room.set_consultation_locked(ConsultationRoomId(1), false);
+    assert_eq!(room.move_to(ParticipantId(1), C1), Ok(()));
+}
+
+#[test]
+fn a_court_locked_microphone_cannot_be_unmuted_by_its_owner() {
+    let mut room = three_in_session();
+    let d = ParticipantId(3);
+    room.lock_mic(d, true).expect("known");
+    assert_eq!(room.set_muted(d, false), Err(RoomError::MicLocked));
+    assert!(!may_forward(&room, d, ParticipantId(1), MediaKind::Audio));
+    assert!(may_forward(&room, d, ParticipantId(1), MediaKind::Video));
+    room.lock_mic(d, false).expect("known");
+    // Unlocking leaves it muted; the participant unmutes.
+    assert!(!may_forward(&room, d, ParticipantId(1), MediaKind::Audio));
+    room.set_muted(d, false).expect("no longer locked");
+    assert!(may_forward(&room, d, ParticipantId(1), MediaKind::Audio));
+}
+
+#[test]
+fn removing_a_participant_removes_their_screens_and_their_media() {
+    let mut room = three_in_session();
+    room.set_screened(ParticipantId(3), ParticipantId(2), true)
+        .expect("known");
+    assert!(room.remove(ParticipantId(2)).is_some());
+    assert!(!room.is_screened(ParticipantId(3), ParticipantId(2)));
+    assert!(!may_forward(
+        &room,
+        ParticipantId(2),
+        ParticipantId(3),
+        MediaKind::Audio
+    ));
+    assert_eq!(
+        room.set_screened(ParticipantId(3), ParticipantId(2), true),
+        Err(RoomError::UnknownParticipant)
+    );
+    assert_eq!(
+        room.add(ParticipantId(1), Participant::new(HearingRole::Clerk)),
+        Err(RoomError::AlreadyJoined)
+    );
+}
+
+#[test]
+fn newcomers_wait_in_the_waiting_room_and_receive_nothing() {
+    let mut room = three_in_session();
+    room.add(ParticipantId(9), Participant::new(HearingRole::Witness))
+        .expect("fresh id");
+    room.add(ParticipantId(10), Participant::new(HearingRole::Witness))
+        .expect("fresh id");
+    for other in [1, 2, 3, 10] {
+        for kind in KINDS {
+            assert!(!may_forward(
+                &room,
+                ParticipantId(other),
+                ParticipantId(9),
+                kind
+            ));
+            assert!(!may_forward(
+                &room,
+                ParticipantId(9),
+                ParticipantId(other),
+                kind
+            ));
+        }
+    }
+}

@@ -1,0 +1,726 @@
+//! A WebRTC test participant for the hearing SFU, and a TLS server that serves the signaling
+//! route.
+//!
+//! - [`SfuServer`]: the real TLS accept loop (`assize_server::server::serve`) with the
+//!   development PKI, serving [`assize_server::sfu::signal::router`] with the temporary query
+//!   admission (the application router does not mount signaling yet).
+//! - [`SignalSocket`]: WebSocket-over-TLS to the signaling endpoint, trusting the server's
+//!   development CA only; speaks raw JSON (for hostile-input tests).
+//! - [`RtcClient`]: a participant over `webrtc` 0.21: joins through the real signaling,
+//!   publishes synthetic Opus (every 20 ms) and VP8 (every 33 ms, each packet a keyframe-looking
+//!   frame) RTP, answers the server's renegotiation offers, and counts packets received per
+//!   publisher and kind, and keyframe requests received.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{Context as _, anyhow, bail};
+use assize_server::sfu::peer::KeyframeRequestMarker;
+use assize_server::sfu::room::MediaKind;
+use assize_server::sfu::signal::UnauthenticatedRoleFromQuery;
+use assize_server::sfu::{Sfu, SfuConfig};
+use futures_util::{SinkExt as _, StreamExt as _};
+use rtc::ice::mdns::MulticastDnsMode;
+use rtc::interceptor::Slot;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
+};
+use serde_json::{Value, json};
+use tokio::sync::watch;
+use tokio_tungstenite::tungstenite::Message;
+use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+use webrtc::peer_connection::{
+    MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
+    RTCConfigurationBuilder, RTCIceGatheringState, RTCSessionDescription, Registry,
+    SettingEngineBuilder, register_default_interceptors,
+};
+
+/// A TLS server serving only the SFU signaling route.
+pub struct SfuServer {
+    pub addr: SocketAddr,
+    pub sfu: Arc<Sfu>,
+    ca_cert: PathBuf,
+    _dir: tempfile::TempDir,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for SfuServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SfuServer")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for SfuServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Starts a signaling server on 127.0.0.1 with a fresh development PKI.
+///
+/// # Panics
+/// When the server cannot start: the test cannot go on.
+pub async fn spawn_sfu_server() -> SfuServer {
+    spawn_sfu_server_with(SfuConfig::loopback()).await
+}
+
+/// Starts a signaling server whose SFU uses `config`.
+///
+/// # Panics
+/// When the server cannot start: the test cannot go on.
+pub async fn spawn_sfu_server_with(config: SfuConfig) -> SfuServer {
+    use assize_server::{metrics, pki, server, tls};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let data = pki::DataDir::bootstrap(dir.path()).expect("the development PKI");
+    let tls = Arc::new(tls::server_config(&data.tls_cert, &data.tls_key, &[]).expect("TLS"));
+    let sfu = Sfu::new(config);
+    let router = assize_server::sfu::signal::router::<()>(
+        sfu.clone(),
+        Arc::new(UnauthenticatedRoleFromQuery),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
+    let addr = listener.local_addr().expect("a bound address");
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server::serve(
+        listener,
+        tls,
+        router,
+        Arc::new(metrics::Metrics::new()),
+        server::ServeOptions {
+            handshake_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(1),
+        },
+        async {
+            let _ = rx.await;
+        },
+    ));
+    SfuServer {
+        addr,
+        sfu,
+        ca_cert: data.ca_cert.clone(),
+        _dir: dir,
+        shutdown: Some(tx),
+    }
+}
+
+type Wss =
+    tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket to the signaling endpoint, over TLS.
+pub struct SignalSocket {
+    ws: Wss,
+}
+
+impl std::fmt::Debug for SignalSocket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SignalSocket")
+    }
+}
+
+impl SignalSocket {
+    /// Opens `/api/v1/hearings/{hearing}/signal?role={role}`.
+    ///
+    /// # Errors
+    /// When TLS or the WebSocket handshake fails (e.g. the server refuses the upgrade).
+    pub async fn connect(server: &SfuServer, hearing: &str, role: &str) -> anyhow::Result<Self> {
+        Self::connect_with_query(server, hearing, &format!("role={role}")).await
+    }
+
+    /// Opens `/api/v1/hearings/{hearing}/signal?{query}`.
+    ///
+    /// # Errors
+    /// When TLS or the WebSocket handshake fails (e.g. the server refuses the upgrade).
+    pub async fn connect_with_query(
+        server: &SfuServer,
+        hearing: &str,
+        query: &str,
+    ) -> anyhow::Result<Self> {
+        let mut roots = rustls::RootCertStore::empty();
+        for cert in assize_server::tls::load_certs(&server.ca_cert)? {
+            roots.add(cert)?;
+        }
+        let mut config =
+            rustls::ClientConfig::builder_with_provider(assize_server::tls::provider())
+                .with_safe_default_protocol_versions()?
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+        // WebSocket upgrades are HTTP/1.1.
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let tcp = tokio::net::TcpStream::connect(server.addr).await?;
+        let name = rustls::pki_types::ServerName::IpAddress(server.addr.ip().into());
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .context("TLS handshake")?;
+        let url = format!(
+            "wss://{}/api/v1/hearings/{hearing}/signal?{query}",
+            server.addr
+        );
+        let (ws, _) = tokio_tungstenite::client_async(url, tls)
+            .await
+            .context("WebSocket handshake")?;
+        Ok(Self { ws })
+    }
+
+    /// Sends a text frame as is.
+    ///
+    /// # Errors
+    /// When the socket is closed.
+    pub async fn send_text(&mut self, text: &str) -> anyhow::Result<()> {
+        self.ws.send(Message::text(text)).await?;
+        Ok(())
+    }
+
+    /// Sends a JSON message.
+    ///
+    /// # Errors
+    /// When the socket is closed.
+    pub async fn send_json(&mut self, value: &Value) -> anyhow::Result<()> {
+        self.send_text(&value.to_string()).await
+    }
+
+    /// The next JSON message from the server, within `within`.
+    ///
+    /// # Errors
+    /// On timeout, close, or a non-JSON frame.
+    pub async fn recv_json(&mut self, within: Duration) -> anyhow::Result<Value> {
+        loop {
+            let msg = tokio::time::timeout(within, self.ws.next())
+                .await
+                .map_err(|_| anyhow!("no message within {within:?}"))?
+                .ok_or_else(|| anyhow!("the socket closed"))??;
+            match msg {
+                Message::Text(t) => return Ok(serde_json::from_str(t.as_str())?),
+                Message::Close(frame) => bail!("the server closed the socket: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+}
+
+/// Which payload types a client registers (they differ between browsers).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PayloadTypes {
+    /// Opus 111, VP8 96.
+    Chrome,
+    /// Opus 109, VP8 120.
+    Firefox,
+}
+
+impl PayloadTypes {
+    fn opus(self) -> u8 {
+        match self {
+            PayloadTypes::Chrome => 111,
+            PayloadTypes::Firefox => 109,
+        }
+    }
+
+    fn vp8(self) -> u8 {
+        match self {
+            PayloadTypes::Chrome => 96,
+            PayloadTypes::Firefox => 120,
+        }
+    }
+}
+
+type Counts = Arc<Mutex<HashMap<(u64, MediaKind), u64>>>;
+/// Per received track: the last sequence number and the largest forward jump seen.
+type SeqGaps = Arc<Mutex<HashMap<(u64, MediaKind), (u16, u16)>>>;
+type RemoteTracks = Arc<Mutex<HashMap<(u64, MediaKind), Arc<dyn TrackRemote>>>>;
+
+/// A participant with a real peer connection.
+pub struct RtcClient {
+    /// The participant id the server assigned.
+    pub participant: u64,
+    /// The SDP of the server's answer to this client's offer.
+    pub server_answer: String,
+    pc: Arc<dyn PeerConnection>,
+    counts: Counts,
+    gaps: SeqGaps,
+    remote: RemoteTracks,
+    keyframe_requests: Arc<AtomicU64>,
+    errors: Arc<Mutex<Vec<Value>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for RtcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RtcClient")
+            .field("participant", &self.participant)
+            .finish_non_exhaustive()
+    }
+}
+
+struct ClientHandler {
+    counts: Counts,
+    gaps: SeqGaps,
+    remote: RemoteTracks,
+    gathered: watch::Sender<bool>,
+}
+
+#[async_trait::async_trait]
+impl PeerConnectionEventHandler for ClientHandler {
+    async fn on_ice_gathering_state_change(&self, state: RTCIceGatheringState) {
+        self.gathered
+            .send_replace(state == RTCIceGatheringState::Complete);
+    }
+
+    async fn on_track(&self, track: Arc<dyn TrackRemote>) {
+        let kind = match track.kind().await {
+            RtpCodecKind::Audio => MediaKind::Audio,
+            RtpCodecKind::Video => MediaKind::Video,
+            _ => return,
+        };
+        // The server names each forwarded stream after its publisher: "p7".
+        let stream = track.stream_id().await;
+        let Some(publisher) = stream.strip_prefix('p').and_then(|n| n.parse::<u64>().ok()) else {
+            return;
+        };
+        self.remote
+            .lock()
+            .expect("not poisoned")
+            .insert((publisher, kind), track.clone());
+        let counts = self.counts.clone();
+        let gaps = self.gaps.clone();
+        tokio::spawn(async move {
+            while let Some(event) = track.poll().await {
+                match event {
+                    TrackRemoteEvent::OnRtpPacket(packet) => {
+                        let seq = packet.header.sequence_number;
+                        gaps.lock()
+                            .expect("not poisoned")
+                            .entry((publisher, kind))
+                            .and_modify(|(last, max_jump)| {
+                                let jump = seq.wrapping_sub(*last);
+                                if jump < 0x8000 {
+                                    *max_jump = (*max_jump).max(jump);
+                                    *last = seq;
+                                }
+                            })
+                            .or_insert((seq, 0));
+                        *counts
+                            .lock()
+                            .expect("not poisoned")
+                            .entry((publisher, kind))
+                            .or_default() += 1;
+                    }
+                    TrackRemoteEvent::OnEnded => break,
+                    _ => {}
+                }
+            }
+        });
+    }
+}
+
+fn codec(
+    mime: &str,
+    clock_rate: u32,
+    channels: u16,
+    fmtp: &str,
+    fb: &[(&str, &str)],
+) -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: mime.to_string(),
+        clock_rate,
+        channels,
+        sdp_fmtp_line: fmtp.to_string(),
+        rtcp_feedback: fb
+            .iter()
+            .map(|(t, p)| RTCPFeedback {
+                typ: (*t).to_string(),
+                parameter: (*p).to_string(),
+            })
+            .collect(),
+    }
+}
+
+fn opus() -> RTCRtpCodec {
+    codec("audio/opus", 48_000, 2, "minptime=10;useinbandfec=1", &[])
+}
+
+fn vp8() -> RTCRtpCodec {
+    codec(
+        "video/VP8",
+        90_000,
+        0,
+        "",
+        &[("nack", ""), ("nack", "pli"), ("ccm", "fir")],
+    )
+}
+
+/// A VP8 payload: descriptor (start of partition 0) + a key-frame header (frame tag, start
+/// code, 320x240) + filler. Not decodable, but it looks like a keyframe to anything that peeks.
+fn vp8_keyframe_payload() -> bytes::Bytes {
+    let mut p = vec![
+        0x10, 0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00,
+    ];
+    p.resize(200, 0xA5);
+    bytes::Bytes::from(p)
+}
+
+impl RtcClient {
+    /// Joins `hearing` as `role` through the real signaling and starts publishing.
+    ///
+    /// # Errors
+    /// When any step of signaling or ICE/DTLS set-up fails within a generous time.
+    pub async fn join(
+        server: &SfuServer,
+        hearing: &str,
+        role: &str,
+        payload_types: PayloadTypes,
+    ) -> anyhow::Result<Self> {
+        Self::join_as_party(server, hearing, role, None, payload_types).await
+    }
+
+    /// Joins as a named party (a reconnect with the same party is the same participant).
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn join_as_party(
+        server: &SfuServer,
+        hearing: &str,
+        role: &str,
+        party: Option<&str>,
+        payload_types: PayloadTypes,
+    ) -> anyhow::Result<Self> {
+        let query = match party {
+            Some(p) => format!("role={role}&party={p}"),
+            None => format!("role={role}"),
+        };
+        let mut socket = SignalSocket::connect_with_query(server, hearing, &query).await?;
+        socket.send_json(&json!({"v": 1, "type": "join"})).await?;
+        let joined = socket.recv_json(Duration::from_secs(20)).await?;
+        if joined["type"] != "joined" {
+            bail!("expected joined, got {joined}");
+        }
+        let participant = joined["participant"]
+            .as_u64()
+            .ok_or_else(|| anyhow!("no participant id in {joined}"))?;
+
+        let counts: Counts = Arc::default();
+        let gaps: SeqGaps = Arc::default();
+        let remote: RemoteTracks = Arc::default();
+        let (gathered_tx, mut gathered) = watch::channel(false);
+        let mut media = MediaEngine::default();
+        media.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: opus(),
+                payload_type: payload_types.opus(),
+            },
+            RtpCodecKind::Audio,
+        )?;
+        media.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: vp8(),
+                payload_type: payload_types.vp8(),
+            },
+            RtpCodecKind::Video,
+        )?;
+        let registry = register_default_interceptors(Registry::new(), &mut media)?
+            .with(Slot::from(14_000), KeyframeRequestMarker::default());
+        let pc: Arc<dyn PeerConnection> = Arc::new(
+            Box::pin(
+                PeerConnectionBuilder::new()
+                    .with_configuration(RTCConfigurationBuilder::new().build())
+                    .with_media_engine(media)
+                    .with_setting_engine(
+                        SettingEngineBuilder::new()
+                            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+                            .build(),
+                    )
+                    .with_interceptor_registry(registry)
+                    .with_handler(Arc::new(ClientHandler {
+                        counts: counts.clone(),
+                        gaps: gaps.clone(),
+                        remote: remote.clone(),
+                        gathered: gathered_tx,
+                    }))
+                    .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
+                    .build(),
+            )
+            .await?,
+        );
+
+        let audio_ssrc = rand::random::<u32>();
+        let video_ssrc = rand::random::<u32>();
+        let local = |kind, codec, ssrc, name: &str| {
+            Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                format!("client-{participant}"),
+                format!("client-{participant}-{name}"),
+                name.to_string(),
+                kind,
+                vec![RTCRtpEncodingParameters {
+                    rtp_coding_parameters: RTCRtpCodingParameters {
+                        ssrc: Some(ssrc),
+                        ..Default::default()
+                    },
+                    codec,
+                    ..Default::default()
+                }],
+            )))
+        };
+        let audio = local(RtpCodecKind::Audio, opus(), audio_ssrc, "audio");
+        let video = local(RtpCodecKind::Video, vp8(), video_ssrc, "video");
+        let audio_sender = pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await?;
+        let video_sender = pc.add_track(video.clone() as Arc<dyn TrackLocal>).await?;
+
+        let offer = pc.create_offer(None).await?;
+        pc.set_local_description(offer).await?;
+        let _ = tokio::time::timeout(Duration::from_secs(5), gathered.wait_for(|g| *g)).await;
+        let sdp = pc
+            .local_description()
+            .await
+            .ok_or_else(|| anyhow!("no local offer"))?
+            .sdp;
+        socket
+            .send_json(&json!({"v": 1, "type": "offer", "sdp": sdp}))
+            .await?;
+        let answer = loop {
+            let msg = socket.recv_json(Duration::from_secs(20)).await?;
+            match msg["type"].as_str() {
+                Some("answer") => break msg,
+                Some("error") => bail!("the server refused the offer: {msg}"),
+                _ => continue,
+            }
+        };
+        let answer_sdp = answer["sdp"].as_str().unwrap_or_default().to_string();
+        pc.set_remote_description(RTCSessionDescription::answer(answer_sdp.clone())?)
+            .await?;
+
+        let negotiated_pt = |params: webrtc::error::Result<
+            rtc::rtp_transceiver::rtp_sender::RTCRtpSendParameters,
+        >,
+                             mime: &str| {
+            params.ok().and_then(|p| {
+                p.rtp_parameters
+                    .codecs
+                    .iter()
+                    .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
+                    .map(|c| c.payload_type)
+            })
+        };
+        let audio_pt = negotiated_pt(audio_sender.get_parameters().await, "audio/opus")
+            .ok_or_else(|| anyhow!("opus not negotiated"))?;
+        let video_pt = negotiated_pt(video_sender.get_parameters().await, "video/vp8")
+            .ok_or_else(|| anyhow!("VP8 not negotiated"))?;
+
+        let mut tasks = Vec::new();
+        // Publish: Opus every 20 ms, VP8 every 33 ms.
+        tasks.push(tokio::spawn(publish(
+            audio,
+            audio_ssrc,
+            audio_pt,
+            960,
+            20,
+            bytes::Bytes::from(vec![0xFC; 60]),
+        )));
+        tasks.push(tokio::spawn(publish(
+            video.clone(),
+            video_ssrc,
+            video_pt,
+            3000,
+            33,
+            vp8_keyframe_payload(),
+        )));
+        // Count the keyframe requests the SFU sends for our video.
+        let keyframe_requests = Arc::new(AtomicU64::new(0));
+        let kr = keyframe_requests.clone();
+        tasks.push(tokio::spawn(async move {
+            while let Some(event) = video.poll().await {
+                if let TrackLocalEvent::OnRtcpPacket(packets) = event {
+                    let n = packets
+                        .iter()
+                        .filter(|p| assize_server::sfu::peer::is_keyframe_request(p.as_ref()))
+                        .count();
+                    kr.fetch_add(n as u64, Ordering::Relaxed);
+                }
+            }
+        }));
+        // Signaling: answer the server's renegotiation offers; keep errors for the test.
+        let errors: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let errs = errors.clone();
+        let pc2 = pc.clone();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let Ok(msg) = socket.recv_json(Duration::from_secs(3600)).await else {
+                    break;
+                };
+                match msg["type"].as_str() {
+                    Some("offer") => {
+                        let sdp = msg["sdp"].as_str().unwrap_or_default().to_string();
+                        let result: anyhow::Result<String> = async {
+                            pc2.set_remote_description(RTCSessionDescription::offer(sdp)?)
+                                .await?;
+                            let answer = pc2.create_answer(None).await?;
+                            pc2.set_local_description(answer).await?;
+                            Ok(pc2
+                                .local_description()
+                                .await
+                                .ok_or_else(|| anyhow!("no local answer"))?
+                                .sdp)
+                        }
+                        .await;
+                        match result {
+                            Ok(sdp) => {
+                                if socket
+                                    .send_json(&json!({"v": 1, "type": "answer", "sdp": sdp}))
+                                    .await
+                                    .is_err()
+                                {
+                                    break;
+                                }
+                            }
+                            Err(e) => errs
+                                .lock()
+                                .expect("not poisoned")
+                                .push(json!({"client_error": e.to_string()})),
+                        }
+                    }
+                    Some("error") => errs.lock().expect("not poisoned").push(msg),
+                    _ => {}
+                }
+            }
+        }));
+        Ok(Self {
+            participant,
+            server_answer: answer_sdp,
+            pc,
+            counts,
+            gaps,
+            remote,
+            keyframe_requests,
+            errors,
+            tasks,
+        })
+    }
+
+    /// Packets received so far from `publisher`'s `kind` track.
+    pub fn received(&self, publisher: u64, kind: MediaKind) -> u64 {
+        self.counts
+            .lock()
+            .expect("not poisoned")
+            .get(&(publisher, kind))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The largest forward jump in sequence numbers seen on `publisher`'s `kind` track (1 means
+    /// no packet was ever missing).
+    pub fn max_sequence_jump(&self, publisher: u64, kind: MediaKind) -> u16 {
+        self.gaps
+            .lock()
+            .expect("not poisoned")
+            .get(&(publisher, kind))
+            .map_or(0, |(_, jump)| *jump)
+    }
+
+    /// Sends a picture loss indication (PLI) for `publisher`'s video as received here, as a
+    /// decoder that lost a frame would.
+    ///
+    /// # Errors
+    /// When no video from `publisher` has arrived yet, or the connection is gone.
+    pub async fn send_pli(&self, publisher: u64) -> anyhow::Result<()> {
+        let track = self
+            .remote
+            .lock()
+            .expect("not poisoned")
+            .get(&(publisher, MediaKind::Video))
+            .cloned()
+            .ok_or_else(|| anyhow!("no video from p{publisher} yet"))?;
+        let media_ssrc = track
+            .ssrcs()
+            .await
+            .first()
+            .copied()
+            .ok_or_else(|| anyhow!("the track has no SSRC"))?;
+        track
+            .write_rtcp(vec![Box::new(
+                rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication {
+                    sender_ssrc: 0,
+                    media_ssrc,
+                },
+            )])
+            .await?;
+        Ok(())
+    }
+
+    /// Keyframe requests (PLI/FIR) the SFU sent for this client's video so far.
+    pub fn keyframe_requests(&self) -> u64 {
+        self.keyframe_requests.load(Ordering::Relaxed)
+    }
+
+    /// `error` messages the server sent (and client-side renegotiation failures).
+    pub fn errors(&self) -> Vec<Value> {
+        self.errors.lock().expect("not poisoned").clone()
+    }
+
+    /// Leaves: stops publishing, closes the socket and the peer connection.
+    pub async fn close(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+        let _ = self.pc.close().await;
+    }
+}
+
+async fn publish(
+    track: Arc<TrackLocalStaticRTP>,
+    ssrc: u32,
+    payload_type: u8,
+    ts_step: u32,
+    every_ms: u64,
+    payload: bytes::Bytes,
+) {
+    let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
+    let mut seq: u16 = rand::random();
+    let mut ts: u32 = rand::random();
+    loop {
+        tick.tick().await;
+        let packet = rtp::Packet {
+            header: rtp::Header {
+                version: 2,
+                marker: true,
+                payload_type,
+                sequence_number: seq,
+                timestamp: ts,
+                ssrc,
+                ..Default::default()
+            },
+            payload: payload.clone(),
+        };
+        if track.write_rtp(packet).await.is_err() {
+            // Not bound yet, or closed: keep ticking; close aborts this task.
+        }
+        seq = seq.wrapping_add(1);
+        ts = ts.wrapping_add(ts_step);
+    }
+}
+
+/// Waits until `done` holds, checking every 100 ms, for at most `limit`. Returns whether it did.
+pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -16,8 +16,8 @@ use tokio::net::TcpListener;
 
 use crate::audit::{Actor, AuditEvent, AuditLog, AuditTasks, CheckpointPolicy};
 use crate::auth::Throttle;
-use crate::federation::FederationClient;
 use crate::config::Settings;
+use crate::federation::FederationClient;
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::notary::Notary;
@@ -79,7 +79,9 @@ impl Application {
             client_cas.iter().map(PathBuf::as_path).collect();
         let mut federation_pem = Vec::new();
         for ca in &client_ca_refs {
-            federation_pem.extend(std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?);
+            federation_pem.extend(
+                std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?,
+            );
             federation_pem.push(b'\n');
         }
         let federation_anchors = Arc::new(

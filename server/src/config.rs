@@ -368,7 +368,12 @@ impl Settings {
                 "choose how many new entries trigger a checkpoint, e.g. 1000",
             ));
         }
-        if let Some(bad) = self.federation.checkpoint_peers.iter().find(|u| !u.starts_with("https://")) {
+        if let Some(bad) = self
+            .federation
+            .checkpoint_peers
+            .iter()
+            .find(|u| !u.starts_with("https://"))
+        {
             return Err(ConfigError::new(
                 "federation.checkpoint_peers",
                 format!("{bad:?} is not an https:// URL"),

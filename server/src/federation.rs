@@ -27,23 +27,39 @@ impl FederationClient {
     ///
     /// # Errors
     /// When the identity or a CA file cannot be read.
-    pub fn new(data_dir: &DataDir, peer_ca_files: &[String], peers: Vec<String>) -> anyhow::Result<Self> {
+    pub fn new(
+        data_dir: &DataDir,
+        peer_ca_files: &[String],
+        peers: Vec<String>,
+    ) -> anyhow::Result<Self> {
         check_key_permissions(&data_dir.client_key)?;
-        let mut identity = std::fs::read(&data_dir.client_cert).context("cannot read the federation client certificate")?;
-        identity.extend(std::fs::read(&data_dir.client_key).context("cannot read the federation client key")?);
+        let mut identity = std::fs::read(&data_dir.client_cert)
+            .context("cannot read the federation client certificate")?;
+        identity.extend(
+            std::fs::read(&data_dir.client_key).context("cannot read the federation client key")?,
+        );
         let mut builder = reqwest::Client::builder()
             .use_rustls_tls()
-            .identity(reqwest::Identity::from_pem(&identity).context("the federation identity is unusable")?)
+            .identity(
+                reqwest::Identity::from_pem(&identity)
+                    .context("the federation identity is unusable")?,
+            )
             .https_only(true)
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30));
         for file in peer_ca_files {
-            let pem = std::fs::read(Path::new(file)).with_context(|| format!("cannot read federation.peer_ca_files {file}"))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem).with_context(|| format!("{file} holds no PEM certificate"))? {
+            let pem = std::fs::read(Path::new(file))
+                .with_context(|| format!("cannot read federation.peer_ca_files {file}"))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .with_context(|| format!("{file} holds no PEM certificate"))?
+            {
                 builder = builder.add_root_certificate(cert);
             }
         }
-        Ok(Self { http: builder.build()?, peers })
+        Ok(Self {
+            http: builder.build()?,
+            peers,
+        })
     }
 
     /// The peers checkpoints are pushed to.
@@ -59,7 +75,10 @@ impl FederationClient {
             "signature": base64::engine::general_purpose::STANDARD.encode(&checkpoint.signature),
         });
         for peer in &self.peers {
-            let url = format!("{}/api/v1/federation/checkpoints", peer.trim_end_matches('/'));
+            let url = format!(
+                "{}/api/v1/federation/checkpoints",
+                peer.trim_end_matches('/')
+            );
             match self.http.post(&url).json(&body).send().await {
                 Ok(r) if r.status().is_success() => {
                     tracing::info!(%peer, tree_size = checkpoint.tree_size, "checkpoint handed to peer");
@@ -69,7 +88,9 @@ impl FederationClient {
                     let text = r.text().await.unwrap_or_default();
                     tracing::warn!(%peer, %status, answer = %text.chars().take(300).collect::<String>(), "peer refused our checkpoint");
                 }
-                Err(e) => tracing::warn!(%peer, error = %e, "cannot reach peer to hand over a checkpoint"),
+                Err(e) => {
+                    tracing::warn!(%peer, error = %e, "cannot reach peer to hand over a checkpoint")
+                }
             }
         }
     }

@@ -346,3 +346,44 @@ async fn deleting_the_last_entries_breaks_consistency_with_an_earlier_checkpoint
         "the rewritten log cannot prove consistency with the kept checkpoint"
     );
 }
+
+#[tokio::test]
+async fn concurrent_actions_and_checkpoints_never_lose_an_entry() {
+    let app = spawn_app_with(|s| s.auth.max_failed_logins_per_address = 10_000).await;
+    let (admin, _) = app.sign_in_as(&[Role::Administrator]).await;
+    let before = admin.get("/api/v1/audit/checkpoint").await.body["checkpoint"]["tree_size"]
+        .as_u64()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let c = app.client();
+        tasks.push(tokio::spawn(async move {
+            c.post(
+                "/api/v1/session",
+                json!({"username": format!("nobody{i}"), "password": "wrong password"}),
+            )
+            .await
+            .status
+        }));
+        if i % 10 == 0 {
+            let a = admin.clone();
+            tasks.push(tokio::spawn(async move {
+                a.get("/api/v1/audit/checkpoint").await.status
+            }));
+        }
+    }
+    for t in tasks {
+        let status = t.await.unwrap();
+        assert!(
+            status == 401 || status == 200,
+            "an action failed under concurrency: {status}"
+        );
+    }
+    let after = admin.get("/api/v1/audit/checkpoint").await.body["checkpoint"]["tree_size"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        after >= before + 60,
+        "every failed sign-in is an entry: {before} → {after}"
+    );
+}

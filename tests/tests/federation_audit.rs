@@ -55,7 +55,10 @@ async fn a_peer_keeps_the_checkpoints_we_hand_it() {
         {
             break c;
         }
-        assert!(started.elapsed() < Duration::from_secs(20), "B never received A's checkpoint");
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "B never received A's checkpoint"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(held.note, cp.body["checkpoint"]["note"].as_str().unwrap());
@@ -76,5 +79,9 @@ async fn a_peer_keeps_the_checkpoints_we_hand_it() {
             json!({"note": older_note, "signature": base64::engine::general_purpose::STANDARD.encode(&held.signature)}),
         )
         .await;
-    assert_eq!((r.status, r.code()), (400, "invalid_checkpoint"), "a note that does not match its signature: {r:?}");
+    assert_eq!(
+        (r.status, r.code()),
+        (400, "invalid_checkpoint"),
+        "a note that does not match its signature: {r:?}"
+    );
 }

@@ -110,7 +110,7 @@ impl Store {
         let Some(first) = rows.first() else {
             return Ok(());
         };
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let next: i64 = sqlx::query("SELECT COALESCE(MAX(seq) + 1, 0) AS n FROM audit_entries")
             .fetch_one(&mut *tx)
             .await?

@@ -158,7 +158,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::Conflict`] when the username is taken.
     pub async fn create_user(&self, new: &NewUser<'_>) -> Result<UserRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let id = uuid::Uuid::new_v4().to_string();
         let t = now();
         insert_user(&mut tx, &id, new, t).await?;
@@ -245,7 +245,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] for an unknown user.
     pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = now();
         let done = sqlx::query("UPDATE users SET disabled = $1, updated_at = $2 WHERE id = $3")
             .bind(i64::from(disabled))
@@ -279,7 +279,7 @@ impl Store {
     /// # Errors
     /// [`StoreError::NotFound`] for an unknown user.
     pub async fn reset_totp(&self, user_id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE users SET totp_secret = NULL, totp_pending = NULL, updated_at = $1 WHERE id = $2",
         )
@@ -324,7 +324,7 @@ impl Store {
         step: i64,
         session_hash: &str,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "UPDATE users SET totp_secret = $1, totp_pending = NULL, totp_last_step = $2, \
              updated_at = $3 WHERE id = $4 AND totp_pending = $1",
@@ -590,7 +590,7 @@ impl Store {
         user_id: Option<&str>,
         expires_at: i64,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if purpose == LinkPurpose::FirstAdministrator {
             sqlx::query("DELETE FROM one_time_links WHERE purpose = 'first_administrator' AND used_at IS NULL")
                 .execute(&mut *tx)
@@ -622,7 +622,7 @@ impl Store {
         token_hash: &str,
         new: &NewUser<'_>,
     ) -> Result<UserRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = now();
         let spent = sqlx::query(
             "UPDATE one_time_links SET used_at = $1 WHERE token_hash = $2 AND used_at IS NULL \
@@ -653,7 +653,7 @@ impl Store {
         token_hash: &str,
         password_hash: &str,
     ) -> Result<UserRecord, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let t = now();
         let row = sqlx::query(
             "SELECT user_id FROM one_time_links WHERE token_hash = $1 AND used_at IS NULL \

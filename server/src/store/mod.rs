@@ -132,6 +132,22 @@ impl Store {
         Ok(())
     }
 
+    /// Starts a transaction that will write. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`): a deferred transaction that read first cannot upgrade once another
+    /// connection has committed (WAL mode answers `SQLITE_BUSY` without waiting), whereas an
+    /// immediate one waits its turn under `busy_timeout`.
+    ///
+    /// # Errors
+    /// When the database does not answer within the busy timeout.
+    pub(crate) async fn begin_write(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.kind {
+            DatabaseKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DatabaseKind::Postgres => self.pool.begin().await,
+        }
+    }
+
     /// Which engine this is.
     pub fn kind(&self) -> DatabaseKind {
         self.kind

@@ -136,7 +136,10 @@ pub async fn receive_peer_checkpoint(
         &signature,
         body.note.as_bytes(),
         &state.federation_anchors,
-        &assize_signing::verify::VerifyOptions { now: time::OffsetDateTime::now_utc(), extra_certificates: Vec::new() },
+        &assize_signing::verify::VerifyOptions {
+            now: time::OffsetDateTime::now_utc(),
+            extra_certificates: Vec::new(),
+        },
     );
     if let Some((check, finding)) = report.first_failure() {
         return Err(ApiError::bad_request(

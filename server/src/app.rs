@@ -119,6 +119,7 @@ impl Application {
         let sfu = crate::sfu::Sfu::new(settings.sfu_config()?);
         let state = AppState {
             sfu,
+            hearing_transitions: Arc::default(),
             settings: Arc::new(settings),
             store,
             throttle: Arc::new(throttle),

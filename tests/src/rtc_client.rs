@@ -2,8 +2,9 @@
 //! route.
 //!
 //! - [`SfuServer`]: the real TLS accept loop (`assize_server::server::serve`) with the
-//!   development PKI, serving [`assize_server::sfu::signal::router`] with the temporary query
-//!   admission (the application router does not mount signaling yet).
+//!   development PKI, serving [`assize_server::sfu::signal::router`] with the insecure query
+//!   admission, for the SFU's own tests (the application mounts it with the policy's admission:
+//!   see `TestApp::signal`).
 //! - [`SignalSocket`]: WebSocket-over-TLS to the signaling endpoint, trusting the server's
 //!   development CA only; speaks raw JSON (for hostile-input tests).
 //! - [`RtcClient`]: a participant over `webrtc` 0.21: joins through the real signaling,

@@ -49,6 +49,9 @@ pub struct AppState {
     pub federation_anchors: Arc<assize_signing::verify::TrustAnchors>,
     /// The hearing SFU: live rooms and media.
     pub sfu: Arc<crate::sfu::Sfu>,
+    /// Held while a hearing's state changes, so that the database and the SFU room see the
+    /// changes in the same order. Changes are rare and made by people: one lock suffices.
+    pub hearing_transitions: Arc<tokio::sync::Mutex<()>>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -547,6 +547,7 @@ pub async fn change_state(
     let Some(&(_, to, action, audit_action)) = MOVES.iter().find(|m| m.0 == verb) else {
         return Err(ApiError::not_found("hearing action"));
     };
+    let _serialised = state.hearing_transitions.lock().await;
     let (_permit, hearing, _) = hearing_permit(&state, &caller, &id, action).await?;
     let from = hearing.state;
     transition(from, to).map_err(|e| {
@@ -820,6 +821,15 @@ pub async fn screen(
 
 // --- signaling admission -----------------------------------------------------------------------
 
+/// `scheme://host[:port]` of a URL: what browsers send as `Origin`.
+fn url_origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => &url[..after_scheme + slash],
+        None => url,
+    }
+}
+
 /// [`Admission`] backed by the policy: the upgrade request's credential (an account session or
 /// token, or a hearing-session cookie) must carry [`Action::JoinHearing`] for this hearing, and
 /// the waiting room must be open. The ticket's party is the participant id, stable across
@@ -842,7 +852,7 @@ impl Admission for PolicyAdmission {
         // A browser always names the page that opens a WebSocket; cookies ride along on
         // cross-site sockets too, so refuse any page but ours (SameSite=Strict aside).
         if let Some(origin) = request.headers.get(header::ORIGIN)
-            && origin.as_bytes() != self.state.public_url.as_bytes()
+            && origin.as_bytes() != url_origin(&self.state.public_url).as_bytes()
         {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -864,12 +874,21 @@ impl Admission for PolicyAdmission {
             )
             .with_details(json!({ "state": state_name(record.state) })));
         }
-        let live = self.state.sfu.hearings().get_or_create(hearing);
-        live.update(|room| {
-            if room.state() != record.state {
-                room.set_state(record.state);
-            }
-        });
+        // The room follows the record (after a restart the SFU starts empty).
+        {
+            let _serialised = self.state.hearing_transitions.lock().await;
+            let current = self
+                .state
+                .store
+                .hearing(hearing)
+                .await?
+                .map_or(record.state, |h| h.state);
+            self.state
+                .sfu
+                .hearings()
+                .get_or_create(hearing)
+                .update(|room| room.set_state(current));
+        }
         audit(
             &self.state,
             &caller,
@@ -879,5 +898,20 @@ impl Admission for PolicyAdmission {
         )
         .await?;
         Ok(JoinTicket::authorised(hearing, me.id, me.role))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_origin;
+
+    #[test]
+    fn the_origin_of_a_url_is_its_scheme_and_authority() {
+        assert_eq!(url_origin("https://court.example"), "https://court.example");
+        assert_eq!(
+            url_origin("https://court.example:8443/assize"),
+            "https://court.example:8443"
+        );
+        assert_eq!(url_origin("https://127.0.0.1:1/"), "https://127.0.0.1:1");
     }
 }

@@ -464,7 +464,19 @@ impl RtcClient {
             Some(p) => format!("role={role}&party={p}"),
             None => format!("role={role}"),
         };
-        let mut socket = SignalSocket::connect_with_query(server, hearing, &query).await?;
+        let socket = SignalSocket::connect_with_query(server, hearing, &query).await?;
+        Self::join_on(socket, payload_types).await
+    }
+
+    /// Joins over a signaling socket that is already open (e.g. one the application admitted
+    /// with a cookie: [`crate::TestApp::signal`]).
+    ///
+    /// # Errors
+    /// When joining or the WebRTC set-up fails.
+    pub async fn join_on(
+        mut socket: SignalSocket,
+        payload_types: PayloadTypes,
+    ) -> anyhow::Result<Self> {
         socket.send_json(&json!({"v": 1, "type": "join"})).await?;
         let joined = socket.recv_json(Duration::from_secs(20)).await?;
         if joined["type"] != "joined" {

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use assize_server::policy::Role;
-use assize_tests::rtc_client::{SignalRefusal, SignalSocket};
+use assize_server::sfu::room::MediaKind;
+use assize_tests::rtc_client::{PayloadTypes, RtcClient, SignalRefusal, SignalSocket, wait_until};
 use assize_tests::{Client, PASSWORD, Reply, TestApp, set_cookie, spawn_app_with};
 use serde_json::{Value, json};
 
@@ -518,4 +519,87 @@ async fn the_audit_trail_names_participants_by_id_never_by_label() {
         );
     }
     assert!(!log.contains("Zulu"), "a label never reaches the audit log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_follows_the_judges_controls_for_an_invited_witness() {
+    const AUDIO: MediaKind = MediaKind::Audio;
+    const VIDEO: MediaKind = MediaKind::Video;
+    let app = court().await;
+    let judge = staff(&app, &[Role::Judge]).await;
+    let hearing = book(&judge.client, "2026-CR-0048").await;
+    let (token, _) = invite(&judge.client, &hearing, "witness", "Witness A").await;
+    let witness = redeem(&app, &token).await;
+    let h = format!("/api/v1/hearings/{hearing}");
+    for verb in ["open", "start"] {
+        let r = post(&judge.client, &format!("{h}/{verb}")).await;
+        assert_eq!(r.status, 200, "{verb}: {r:?}");
+    }
+    let socket = app.signal(&hearing, Some(&judge.cookie)).await.unwrap();
+    let j = RtcClient::join_on(socket, PayloadTypes::Chrome)
+        .await
+        .unwrap();
+    let socket = app.signal(&hearing, Some(&witness.cookie)).await.unwrap();
+    let w = RtcClient::join_on(socket, PayloadTypes::Firefox)
+        .await
+        .unwrap();
+
+    // The judge takes the bench (everyone joins in the waiting room).
+    let view = judge.client.get(&h).await;
+    let bench = view.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user_id"] == judge.id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("{h}/participants");
+    let r = post(&judge.client, &format!("{base}/{bench}/admit")).await;
+    assert_eq!(r.status, 204, "{r:?}");
+
+    // The waiting witness neither hears nor is heard.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(w.received(j.participant, AUDIO), 0);
+    assert_eq!(j.received(w.participant, AUDIO), 0);
+
+    // Called in: sound and pictures both ways.
+    let r = post(
+        &judge.client,
+        &format!("{base}/{}/call", witness.participant),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let flowing = wait_until(Duration::from_secs(20), || {
+        [AUDIO, VIDEO]
+            .iter()
+            .all(|k| w.received(j.participant, *k) >= 10 && j.received(w.participant, *k) >= 10)
+    })
+    .await;
+    assert!(flowing, "media flows once the witness is called in");
+
+    // The court locks the witness's microphone: still seen, no longer heard.
+    let r = judge
+        .client
+        .post(
+            &format!("{base}/{}/microphone", witness.participant),
+            json!({"locked": true}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (audio, video) = (
+        j.received(w.participant, AUDIO),
+        j.received(w.participant, VIDEO),
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        j.received(w.participant, AUDIO),
+        audio,
+        "no audio once locked"
+    );
+    assert!(j.received(w.participant, VIDEO) > video, "video goes on");
+    j.close().await;
+    w.close().await;
 }

@@ -304,6 +304,10 @@ async fn an_invitation_works_once_and_never_after_expiry_or_revocation() {
     assert_eq!(r.status, 204);
     let (status, code) = refusal(app.signal(&hearing, Some(&first.cookie)).await);
     assert_eq!((status, code.as_str()), (401, "hearing_session_expired"));
+    // The stale cookie does not stand in the way of a new invitation.
+    let (token, _) = invite(&clerk.client, &hearing, "expert", "Expert 1").await;
+    let r = redeem_with(&first.client, &token).await;
+    assert_eq!(r.status, 200, "{r:?}");
 
     // Only the hash is stored: no column holds the token itself.
     let stored = audit_and_invitations(&app).await;

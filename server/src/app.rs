@@ -116,7 +116,10 @@ impl Application {
             settings.auth.max_failed_logins_per_address,
             Duration::from_secs(settings.auth.lockout_secs),
         );
+        let sfu = crate::sfu::Sfu::new(settings.sfu_config()?);
         let state = AppState {
+            sfu,
+            hearing_transitions: Arc::default(),
             settings: Arc::new(settings),
             store,
             throttle: Arc::new(throttle),

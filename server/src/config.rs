@@ -35,7 +35,31 @@ pub struct Settings {
     pub tsa: TsaSettings,
     pub audit: AuditSettings,
     pub federation: FederationSettings,
+    pub media: MediaSettings,
     pub log: LogSettings,
+}
+
+/// The hearing SFU's media sockets (WebRTC over UDP).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaSettings {
+    /// The IP addresses the SFU binds and advertises to participants (ICE host candidates).
+    /// Explicit addresses only: not `0.0.0.0` or `::`.
+    pub addresses: Vec<String>,
+    /// The lowest UDP port for media (set both or neither; neither: ephemeral ports).
+    pub udp_port_min: Option<u16>,
+    /// The highest UDP port for media.
+    pub udp_port_max: Option<u16>,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        Self {
+            addresses: vec!["127.0.0.1".into()],
+            udp_port_min: None,
+            udp_port_max: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -157,6 +181,7 @@ impl Default for Settings {
             tsa: TsaSettings::default(),
             audit: AuditSettings::default(),
             federation: FederationSettings::default(),
+            media: MediaSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -409,6 +434,7 @@ impl Settings {
                 "set both (your certificate chain and its key) or neither (development certificate)",
             ));
         }
+        self.sfu_config()?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new(
                 "log.level",
@@ -417,6 +443,66 @@ impl Settings {
             ));
         }
         Ok(())
+    }
+
+    /// The SFU's configuration from the `[media]` settings.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming `media.addresses` or `media.udp_port_min/max`.
+    pub fn sfu_config(&self) -> Result<crate::sfu::SfuConfig, ConfigError> {
+        let m = &self.media;
+        if m.addresses.is_empty() {
+            return Err(ConfigError::new(
+                "media.addresses",
+                "is empty",
+                "name the IP address(es) participants reach the server at, e.g. [\"192.0.2.10\"]",
+            ));
+        }
+        let mut ice_ips = Vec::with_capacity(m.addresses.len());
+        for a in &m.addresses {
+            let ip: std::net::IpAddr = a.parse().map_err(|_| {
+                ConfigError::new(
+                    "media.addresses",
+                    format!("{a:?} is not an IP address"),
+                    "give IP addresses such as 192.0.2.10 or 2001:db8::10 (no host names, no ports)",
+                )
+            })?;
+            if ip.is_unspecified() {
+                return Err(ConfigError::new(
+                    "media.addresses",
+                    format!("{a} is a wildcard address"),
+                    "name the explicit address(es) participants reach the server at",
+                ));
+            }
+            ice_ips.push(ip);
+        }
+        let udp_ports = match (m.udp_port_min, m.udp_port_max) {
+            (None, None) => None,
+            (Some(lo), Some(hi)) if lo > 0 && lo <= hi => Some(lo..=hi),
+            (Some(lo), Some(hi)) => {
+                return Err(ConfigError::new(
+                    "media.udp_port_min / media.udp_port_max",
+                    format!("{lo}..{hi} is not a usable range"),
+                    "give 1 <= udp_port_min <= udp_port_max, e.g. 40000 and 40999",
+                ));
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    "media.udp_port_min / media.udp_port_max",
+                    "only one of the two is set",
+                    "set both (the firewall's UDP range for media) or neither (ephemeral ports)",
+                ));
+            }
+        };
+        let config = crate::sfu::SfuConfig { ice_ips, udp_ports };
+        config.validate().map_err(|e| {
+            ConfigError::new(
+                "media",
+                e.to_string(),
+                "correct the [media] settings (see docs/operations.md)",
+            )
+        })?;
+        Ok(config)
     }
 
     /// The parsed `http.listen` address.
@@ -557,6 +643,40 @@ mod tests {
             assert!(Settings::from_toml_str(text).is_err(), "{text:?}");
         }
         Settings::from_toml_str("[http]\nlisten = \"127.0.0.1:9443\"").unwrap();
+    }
+
+    #[test]
+    fn bad_media_settings_name_the_setting() {
+        let cases: &[(&str, &str)] = &[
+            ("[media]\naddresses = []", "media.addresses"),
+            ("[media]\naddresses = [\"0.0.0.0\"]", "media.addresses"),
+            ("[media]\naddresses = [\"example.org\"]", "media.addresses"),
+            (
+                "[media]\nudp_port_min = 40000",
+                "media.udp_port_min / media.udp_port_max",
+            ),
+            (
+                "[media]\nudp_port_min = 5\nudp_port_max = 4",
+                "media.udp_port_min / media.udp_port_max",
+            ),
+            (
+                "[media]\nudp_port_min = 0\nudp_port_max = 4",
+                "media.udp_port_min / media.udp_port_max",
+            ),
+        ];
+        for (toml, setting) in cases {
+            assert_eq!(
+                Settings::from_toml_str(toml).unwrap_err().setting,
+                *setting,
+                "{toml}"
+            );
+        }
+        let ok = Settings::from_toml_str(
+            "[media]\naddresses = [\"192.0.2.10\"]\nudp_port_min = 40000\nudp_port_max = 40999",
+        )
+        .unwrap();
+        let sfu = ok.sfu_config().unwrap();
+        assert_eq!(sfu.udp_ports, Some(40000..=40999));
     }
 
     #[test]

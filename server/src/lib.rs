@@ -17,6 +17,7 @@
 //! - [`audit`]: the tamper-evident log: group-committed entries, Merkle proofs, signed checkpoints,
 //!   export and offline verification.
 //! - [`federation`]: the mutual-TLS client for other states' servers (checkpoints today).
+//! - [`hearings`]: the hearings workflow: **the** table of legal state transitions.
 //! - [`accounts`]: account operations shared by the API and the command line.
 //! - [`store`]: SQLite/PostgreSQL storage behind one interface; migrations.
 //! - [`metrics`]: Prometheus metrics, one registry per server.
@@ -29,6 +30,7 @@ pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod federation;
+pub mod hearings;
 pub mod http;
 pub mod metrics;
 pub mod notary;

@@ -10,6 +10,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::sfu::room::HearingRole;
+
 /// A server-wide role held by a user account. Hearing-scoped roles (witness, counsel…) are not
 /// account roles: they belong to a participant in one hearing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -74,6 +76,13 @@ pub enum Subject {
     },
     /// Another state's server, identified by its mutual-TLS client certificate.
     Authority { authority_id: String },
+    /// Someone without an account who redeemed an invitation: a participant of exactly one
+    /// hearing, in one role, and nothing else.
+    HearingParticipant {
+        hearing_id: String,
+        participant_id: String,
+        role: HearingRole,
+    },
 }
 
 impl Subject {
@@ -118,10 +127,29 @@ pub enum Action {
     ReadAuditCheckpoint,
     /// Server-to-server: hand us a peer's latest checkpoint to keep as evidence.
     SubmitPeerCheckpoint,
+    /// Book a hearing (court staff: judges and clerks; also by API token, for case management).
+    BookHearing,
+    /// List hearings and read one (court staff).
+    ViewHearings,
+    /// Assign accounts to a hearing, invite external participants, list and revoke invitations
+    /// (judge or clerk **of that hearing**).
+    ManageHearingParticipants,
+    /// Open a hearing's waiting room (judge or clerk of that hearing, at a browser).
+    OpenHearing,
+    /// Conduct a hearing: start, resume, adjourn, close; admit, call, send back, remove; mute and
+    /// lock microphones, cameras, screens (the judge of that hearing, at a browser).
+    ConductHearing,
+    /// Interrupt (pause) a hearing: its judge, or the remote official attending under an MLA
+    /// request.
+    InterruptHearing,
+    /// Connect to a hearing's media (signaling): a participant of that hearing.
+    JoinHearing,
+    /// Redeem a hearing invitation: the link itself is the credential.
+    RedeemHearingInvitation,
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 24] = [
         Action::ProbeHealth,
         Action::ReadMetrics,
         Action::RedeemOneTimeLink,
@@ -138,7 +166,28 @@ impl Action {
         Action::ReadAuditLog,
         Action::ReadAuditCheckpoint,
         Action::SubmitPeerCheckpoint,
+        Action::BookHearing,
+        Action::ViewHearings,
+        Action::ManageHearingParticipants,
+        Action::OpenHearing,
+        Action::ConductHearing,
+        Action::InterruptHearing,
+        Action::JoinHearing,
+        Action::RedeemHearingInvitation,
     ];
+
+    /// Whether the action concerns one hearing, so that the caller's standing in that hearing
+    /// ([`decide_in_hearing`]) must also allow it.
+    pub fn is_hearing_scoped(self) -> bool {
+        matches!(
+            self,
+            Action::ManageHearingParticipants
+                | Action::OpenHearing
+                | Action::ConductHearing
+                | Action::InterruptHearing
+                | Action::JoinHearing
+        )
+    }
 }
 
 /// Why a request was refused.
@@ -169,7 +218,7 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
     // Open to everyone, including machines without credentials.
     if matches!(
         action,
-        ProbeHealth | RedeemOneTimeLink | SignIn | RequestTimestamp
+        ProbeHealth | RedeemOneTimeLink | SignIn | RequestTimestamp | RedeemHearingInvitation
     ) {
         return Ok(());
     }
@@ -177,6 +226,12 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
         Subject::Anonymous => Err(Denial::Unauthenticated),
         Subject::Authority { .. } => match action {
             FederationWhoAmI | ReadAuditCheckpoint | SubmitPeerCheckpoint => Ok(()),
+            _ => Err(Denial::Forbidden),
+        },
+        // An invitation holder: join its hearing; a remote official may also interrupt it.
+        Subject::HearingParticipant { role, .. } => match action {
+            JoinHearing => Ok(()),
+            InterruptHearing if *role == HearingRole::RemoteOfficial => Ok(()),
             _ => Err(Denial::Forbidden),
         },
         Subject::User { credential, .. } => {
@@ -189,16 +244,65 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
             }
             let interactive = *credential == Credential::Session;
             let admin = subject.has_role(Role::Administrator);
+            let judge = subject.has_role(Role::Judge);
+            let staff = judge || subject.has_role(Role::Clerk);
             match action {
                 ViewOwnAccount => Ok(()),
                 SignOut | EnrolTotp | ManageOwnApiTokens if interactive => Ok(()),
                 ReadMetrics | ListUsers | ReadAuditLog | ReadAuditCheckpoint if admin => Ok(()),
                 // Changing accounts or whom we trust needs a person at a browser, not a token.
                 ManageUsers | ManageAuthorities if admin && interactive => Ok(()),
+                // Bookings and invitations may come from a case-management system's token…
+                BookHearing | ViewHearings | ManageHearingParticipants if staff => Ok(()),
+                // …but running a hearing needs a person at a browser.
+                OpenHearing | JoinHearing if staff && interactive => Ok(()),
+                ConductHearing | InterruptHearing if judge && interactive => Ok(()),
                 _ => Err(Denial::Forbidden),
             }
         }
     }
+}
+
+/// The second half of the table, for hearing-scoped actions ([`Action::is_hearing_scoped`]):
+/// what the caller's role **in this hearing** (`standing`, `None` when they take no part in it)
+/// allows. Pure. Actions that are not hearing-scoped pass.
+pub fn decide_in_hearing(standing: Option<HearingRole>, action: Action) -> Result<(), Denial> {
+    use Action::*;
+    use HearingRole::*;
+    if !action.is_hearing_scoped() {
+        return Ok(());
+    }
+    let allowed = match (action, standing) {
+        (_, None) => false,
+        (ManageHearingParticipants | OpenHearing, Some(r)) => matches!(r, Judge | Clerk),
+        (ConductHearing, Some(r)) => r == Judge,
+        (InterruptHearing, Some(r)) => matches!(r, Judge | RemoteOfficial),
+        (JoinHearing, Some(_)) => true,
+        _ => false,
+    };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
+/// Asks both halves of the table for a hearing-scoped action: the account-level [`decide`] and
+/// then [`decide_in_hearing`] with the caller's standing in that hearing.
+///
+/// # Errors
+/// The [`Denial`] saying why not.
+pub fn authorize_in_hearing(
+    subject: &Subject,
+    standing: Option<HearingRole>,
+    action: Action,
+) -> Result<Permit, Denial> {
+    decide(subject, action)?;
+    decide_in_hearing(standing, action)?;
+    Ok(Permit {
+        action,
+        _private: (),
+    })
 }
 
 /// Asks the table; on yes returns the proof handlers need.
@@ -227,7 +331,13 @@ mod tests {
 
     /// The expected answer for every action, written out independently of `decide`.
     fn expected(subject: &Subject, action: Action) -> Result<(), Denial> {
-        let open = [ProbeHealth, RedeemOneTimeLink, SignIn, RequestTimestamp];
+        let open = [
+            ProbeHealth,
+            RedeemOneTimeLink,
+            SignIn,
+            RequestTimestamp,
+            RedeemHearingInvitation,
+        ];
         if open.contains(&action) {
             return Ok(());
         }
@@ -240,10 +350,21 @@ mod tests {
                     Err(Denial::Forbidden)
                 }
             }
+            Subject::HearingParticipant { role, .. } => {
+                if action == JoinHearing
+                    || (action == InterruptHearing && *role == HearingRole::RemoteOfficial)
+                {
+                    Ok(())
+                } else {
+                    Err(Denial::Forbidden)
+                }
+            }
             Subject::User {
                 roles, credential, ..
             } => {
                 let admin = roles.contains(&Role::Administrator);
+                let judge = roles.contains(&Role::Judge);
+                let staff = judge || roles.contains(&Role::Clerk);
                 let allowed = match credential {
                     Credential::SessionAwaitingTotpEnrolment => {
                         return if [ViewOwnAccount, SignOut, EnrolTotp].contains(&action) {
@@ -256,11 +377,15 @@ mod tests {
                         ViewOwnAccount | SignOut | EnrolTotp | ManageOwnApiTokens => true,
                         ReadMetrics | ListUsers | ManageAuthorities | ManageUsers => admin,
                         ReadAuditLog | ReadAuditCheckpoint => admin,
+                        BookHearing | ViewHearings | ManageHearingParticipants => staff,
+                        OpenHearing | JoinHearing => staff,
+                        ConductHearing | InterruptHearing => judge,
                         _ => false,
                     },
                     Credential::ApiToken => match action {
                         ViewOwnAccount => true,
                         ReadMetrics | ListUsers | ReadAuditLog | ReadAuditCheckpoint => admin,
+                        BookHearing | ViewHearings | ManageHearingParticipants => staff,
                         _ => false,
                     },
                 };
@@ -282,6 +407,13 @@ mod tests {
             },
             user(&[], Credential::Session),
         ];
+        for role in HearingRole::ALL {
+            subjects.push(Subject::HearingParticipant {
+                hearing_id: "h".into(),
+                participant_id: "p".into(),
+                role,
+            });
+        }
         for credential in [
             Credential::Session,
             Credential::SessionAwaitingTotpEnrolment,
@@ -323,6 +455,44 @@ mod tests {
                 ManageUsers
             ),
             Err(Denial::Forbidden)
+        );
+    }
+
+    #[test]
+    fn standing_in_the_hearing_matches_the_written_table() {
+        use HearingRole::*;
+        for action in Action::ALL {
+            for standing in HearingRole::ALL.map(Some).into_iter().chain([None]) {
+                let expected = match action {
+                    ManageHearingParticipants | OpenHearing => {
+                        matches!(standing, Some(Judge | Clerk))
+                    }
+                    ConductHearing => standing == Some(Judge),
+                    InterruptHearing => matches!(standing, Some(Judge | RemoteOfficial)),
+                    JoinHearing => standing.is_some(),
+                    _ => true,
+                };
+                assert_eq!(
+                    decide_in_hearing(standing, action).is_ok(),
+                    expected,
+                    "{standing:?} {action:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_clerk_account_cannot_conduct_even_if_named_judge_of_the_hearing() {
+        let clerk = user(&[Role::Clerk], Credential::Session);
+        assert_eq!(
+            authorize_in_hearing(&clerk, Some(HearingRole::Judge), ConductHearing).unwrap_err(),
+            Denial::Forbidden
+        );
+        let judge = user(&[Role::Judge], Credential::Session);
+        assert!(authorize_in_hearing(&judge, Some(HearingRole::Judge), ConductHearing).is_ok());
+        assert_eq!(
+            authorize_in_hearing(&judge, None, ConductHearing).unwrap_err(),
+            Denial::Forbidden
         );
     }
 

@@ -10,7 +10,8 @@
 //! - TLS: clients trust the server's development CA and nothing else.
 //! - Accounts: [`TestApp::sign_in_as`] creates an account with the given roles and signs it in
 //!   through the real API, enrolling TOTP when the role requires it.
-//! - Hearings: [`rtc_client`] is a WebRTC participant for the SFU and a server for its signaling.
+//! - Hearings: [`rtc_client`] is a WebRTC participant for the SFU and a server for its signaling;
+//!   [`TestApp::signal`] opens the application's own signaling socket with a cookie.
 
 pub mod rtc_client;
 
@@ -265,6 +266,18 @@ impl Client {
     }
 }
 
+/// The `name=value` pair of cookie `name` that a reply sets, for a `Cookie:` header.
+pub fn set_cookie(reply: &Reply, name: &str) -> Option<String> {
+    reply
+        .headers
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .find(|kv| kv.starts_with(&format!("{name}=")))
+        .map(str::to_string)
+}
+
 /// The current TOTP code for a base32 secret, `steps_ahead` steps from now.
 ///
 /// # Panics
@@ -369,6 +382,26 @@ impl TestApp {
             return (c, Some(secret));
         }
         (c, None)
+    }
+
+    /// Opens this server's signaling socket for `hearing`, presenting `cookie` (a `Cookie:`
+    /// header value such as `__Host-assize_hearing=…`) when given.
+    ///
+    /// # Errors
+    /// [`rtc_client::SignalRefusal::Status`] when admission refuses the upgrade.
+    pub async fn signal(
+        &self,
+        hearing: &str,
+        cookie: Option<&str>,
+    ) -> Result<rtc_client::SignalSocket, rtc_client::SignalRefusal> {
+        let ca = self.data_dir.join("pki/ca.crt");
+        rtc_client::SignalSocket::open(
+            self.addr,
+            &ca,
+            &format!("/api/v1/hearings/{hearing}/signal"),
+            cookie,
+        )
+        .await
     }
 
     /// An API-token client for a new account with `roles`.

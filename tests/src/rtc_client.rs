@@ -2,8 +2,9 @@
 //! route.
 //!
 //! - [`SfuServer`]: the real TLS accept loop (`assize_server::server::serve`) with the
-//!   development PKI, serving [`assize_server::sfu::signal::router`] with the temporary query
-//!   admission (the application router does not mount signaling yet).
+//!   development PKI, serving [`assize_server::sfu::signal::router`] with the insecure query
+//!   admission, for the SFU's own tests (the application mounts it with the policy's admission:
+//!   see `TestApp::signal`).
 //! - [`SignalSocket`]: WebSocket-over-TLS to the signaling endpoint, trusting the server's
 //!   development CA only; speaks raw JSON (for hostile-input tests).
 //! - [`RtcClient`]: a participant over `webrtc` 0.21: joins through the real signaling,
@@ -121,6 +122,21 @@ pub async fn spawn_sfu_server_with(config: SfuConfig) -> SfuServer {
 type Wss =
     tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>;
 
+/// Why a signaling socket did not open.
+#[derive(Debug)]
+pub enum SignalRefusal {
+    /// The server answered the upgrade with this HTTP status and JSON body (the API error).
+    Status(u16, Value),
+    /// Anything else (TLS, network, protocol).
+    Failed(anyhow::Error),
+}
+
+impl From<rustls::Error> for SignalRefusal {
+    fn from(e: rustls::Error) -> Self {
+        SignalRefusal::Failed(e.into())
+    }
+}
+
 /// A WebSocket to the signaling endpoint, over TLS.
 pub struct SignalSocket {
     ws: Wss,
@@ -150,8 +166,32 @@ impl SignalSocket {
         hearing: &str,
         query: &str,
     ) -> anyhow::Result<Self> {
+        let path = format!("/api/v1/hearings/{hearing}/signal?{query}");
+        Self::open(server.addr, &server.ca_cert, &path, None)
+            .await
+            .map_err(|r| match r {
+                SignalRefusal::Status(status, body) => {
+                    anyhow!("the server refused the upgrade: {status} {body}")
+                }
+                SignalRefusal::Failed(e) => e,
+            })
+    }
+
+    /// Opens `wss://{addr}{path}`, trusting `ca_cert` only and presenting `cookie` (a
+    /// `Cookie:` header value) when given: the application's signaling endpoint, admitted by the
+    /// policy.
+    ///
+    /// # Errors
+    /// [`SignalRefusal::Status`] when the server answered the upgrade with an HTTP error.
+    pub async fn open(
+        addr: SocketAddr,
+        ca_cert: &std::path::Path,
+        path: &str,
+        cookie: Option<&str>,
+    ) -> Result<Self, SignalRefusal> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
         let mut roots = rustls::RootCertStore::empty();
-        for cert in assize_server::tls::load_certs(&server.ca_cert)? {
+        for cert in assize_server::tls::load_certs(ca_cert).map_err(SignalRefusal::Failed)? {
             roots.add(cert)?;
         }
         let mut config =
@@ -161,20 +201,42 @@ impl SignalSocket {
                 .with_no_client_auth();
         // WebSocket upgrades are HTTP/1.1.
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        let tcp = tokio::net::TcpStream::connect(server.addr).await?;
-        let name = rustls::pki_types::ServerName::IpAddress(server.addr.ip().into());
+        let tcp = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| SignalRefusal::Failed(e.into()))?;
+        let name = rustls::pki_types::ServerName::IpAddress(addr.ip().into());
         let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
             .connect(name, tcp)
             .await
-            .context("TLS handshake")?;
-        let url = format!(
-            "wss://{}/api/v1/hearings/{hearing}/signal?{query}",
-            server.addr
-        );
-        let (ws, _) = tokio_tungstenite::client_async(url, tls)
-            .await
-            .context("WebSocket handshake")?;
-        Ok(Self { ws })
+            .context("TLS handshake")
+            .map_err(SignalRefusal::Failed)?;
+        let mut request = format!("wss://{addr}{path}")
+            .into_client_request()
+            .map_err(|e| SignalRefusal::Failed(e.into()))?;
+        if let Some(c) = cookie {
+            request.headers_mut().insert(
+                "cookie",
+                c.parse().map_err(
+                    |e: tokio_tungstenite::tungstenite::http::header::InvalidHeaderValue| {
+                        SignalRefusal::Failed(e.into())
+                    },
+                )?,
+            );
+        }
+        match tokio_tungstenite::client_async(request, tls).await {
+            Ok((ws, _)) => Ok(Self { ws }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => {
+                let body = resp
+                    .body()
+                    .as_deref()
+                    .and_then(|b| serde_json::from_slice(b).ok())
+                    .unwrap_or(Value::Null);
+                Err(SignalRefusal::Status(resp.status().as_u16(), body))
+            }
+            Err(e) => Err(SignalRefusal::Failed(
+                anyhow::Error::from(e).context("WebSocket handshake"),
+            )),
+        }
     }
 
     /// Sends a text frame as is.
@@ -402,7 +464,19 @@ impl RtcClient {
             Some(p) => format!("role={role}&party={p}"),
             None => format!("role={role}"),
         };
-        let mut socket = SignalSocket::connect_with_query(server, hearing, &query).await?;
+        let socket = SignalSocket::connect_with_query(server, hearing, &query).await?;
+        Self::join_on(socket, payload_types).await
+    }
+
+    /// Joins over a signaling socket that is already open (e.g. one the application admitted
+    /// with a cookie: [`crate::TestApp::signal`]).
+    ///
+    /// # Errors
+    /// When joining or the WebRTC set-up fails.
+    pub async fn join_on(
+        mut socket: SignalSocket,
+        payload_types: PayloadTypes,
+    ) -> anyhow::Result<Self> {
         socket.send_json(&json!({"v": 1, "type": "join"})).await?;
         let joined = socket.recv_json(Duration::from_secs(20)).await?;
         if joined["type"] != "joined" {

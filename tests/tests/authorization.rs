@@ -10,7 +10,7 @@ use assize_server::policy::Role;
 use assize_tests::{Client, TestApp, spawn_app};
 use serde_json::{Value, json};
 
-const SUBJECTS: [&str; 10] = [
+const SUBJECTS: [&str; 11] = [
     "anonymous",
     "admin",
     "judge",
@@ -21,6 +21,7 @@ const SUBJECTS: [&str; 10] = [
     "enrolling",
     "authority",
     "all_roles",
+    "witness",
 ];
 
 struct Row {
@@ -54,8 +55,18 @@ const FULL_SESSIONS: &[&str] = &["admin", "judge", "clerk", "officer", "all_role
 const ADMIN_ANY: &[&str] = &["admin", "admin_token", "all_roles"];
 const ADMIN_SESSION: &[&str] = &["admin", "all_roles"];
 const ADMIN_ANY_AND_PEERS: &[&str] = &["admin", "admin_token", "all_roles", "authority"];
+/// Court staff (judge and clerk accounts), by session or token.
+const COURT_STAFF: &[&str] = &["judge", "clerk", "judge_token", "all_roles"];
+/// Judge and clerk accounts that take part in the test hearing (booked by `clerk`; `judge` and
+/// `all_roles` assigned as judges), at a browser or, for participants and invitations, by token
+/// too (but `judge_token` is another account, not part of the hearing).
+const HEARING_BENCH: &[&str] = &["judge", "clerk", "all_roles"];
+/// The hearing's judges, at a browser.
+const HEARING_JUDGES: &[&str] = &["judge", "all_roles"];
+/// Whoever takes part in the hearing: its bench and the invited witness.
+const HEARING_PARTIES: &[&str] = &["judge", "clerk", "all_roles", "witness"];
 
-fn rows(victim: &str) -> Vec<Row> {
+fn rows(victim: &str, hearing: &str) -> Vec<Row> {
     let r = |method, path: &str, body: Option<Value>, allowed| Row {
         method,
         path: path.to_string(),
@@ -156,12 +167,140 @@ fn rows(victim: &str) -> Vec<Row> {
             ADMIN_ANY_AND_PEERS,
         ),
         r("GET", "/api/v1/audit/entries/0", None, ADMIN_ANY),
+        r("GET", "/api/v1/hearings", None, COURT_STAFF),
+        r(
+            "POST",
+            "/api/v1/hearings",
+            Some(json!({"case_reference": "", "court": "x", "title": "x", "scheduled_at": 0})),
+            COURT_STAFF,
+        ),
+        r(
+            "GET",
+            &format!("/api/v1/hearings/{hearing}"),
+            None,
+            COURT_STAFF,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/participants"),
+            Some(json!({"user_id": "nobody", "role": "judge"})),
+            HEARING_BENCH,
+        ),
+        r(
+            "GET",
+            &format!("/api/v1/hearings/{hearing}/invitations"),
+            None,
+            HEARING_BENCH,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/invitations"),
+            Some(json!({"role": "judge", "label": "x"})),
+            HEARING_BENCH,
+        ),
+        r(
+            "DELETE",
+            &format!("/api/v1/hearings/{hearing}/invitations/no-such-invitation"),
+            None,
+            HEARING_BENCH,
+        ),
+        r(
+            "POST",
+            "/api/v1/hearing-invitations/redeem",
+            Some(json!({"token": "x"})),
+            EVERYONE,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/open"),
+            Some(json!({})),
+            HEARING_BENCH,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/start"),
+            Some(json!({})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/pause"),
+            Some(json!({})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/participants/nobody/admit"),
+            Some(json!({})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/participants/nobody/call"),
+            Some(json!({})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/participants/nobody/send-back"),
+            Some(json!({})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/participants/nobody/remove"),
+            Some(json!({})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/participants/nobody/microphone"),
+            Some(json!({"locked": true})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/participants/nobody/camera"),
+            Some(json!({"on": false})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/screens"),
+            Some(json!({"subscriber": "a", "publisher": "b", "screened": true})),
+            HEARING_JUDGES,
+        ),
+        // Without upgrade headers: admitted callers get a protocol error, others 401/403.
+        r(
+            "GET",
+            &format!("/api/v1/hearings/{hearing}/signal"),
+            None,
+            HEARING_PARTIES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/resume"),
+            Some(json!({})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/adjourn"),
+            Some(json!({})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/close"),
+            Some(json!({})),
+            HEARING_JUDGES,
+        ),
         // Signing out last: it ends the sessions used above.
         r("DELETE", "/api/v1/session", None, SESSIONS),
     ]
 }
 
-async fn subjects(app: &TestApp) -> Vec<(&'static str, Client)> {
+async fn subjects(app: &TestApp) -> (Vec<(&'static str, Client)>, String) {
     let (admin, _) = app.sign_in_as(&[Role::Administrator]).await;
     let (judge, _) = app.sign_in_as(&[Role::Judge]).await;
     let (clerk, _) = app.sign_in_as(&[Role::Clerk]).await;
@@ -179,7 +318,43 @@ async fn subjects(app: &TestApp) -> Vec<(&'static str, Client)> {
     let authority = app
         .authority_client(&admin, "Ministry of Justice, State B", "BE")
         .await;
-    vec![
+    // A hearing booked by the clerk, with `judge` and `all_roles` as its judges and an invited
+    // witness who redeemed the link.
+    let booked = clerk
+        .post(
+            "/api/v1/hearings",
+            json!({"case_reference": "CR-1", "court": "Court 1", "title": "R v X",
+                   "scheduled_at": 1_900_000_000}),
+        )
+        .await;
+    assert_eq!(booked.status, 201, "{booked:?}");
+    let hearing = booked.body["id"].as_str().unwrap().to_string();
+    for judge_id in [judge.user_id.clone(), all.user_id.clone()] {
+        let r = clerk
+            .post(
+                &format!("/api/v1/hearings/{hearing}/participants"),
+                json!({"user_id": judge_id.unwrap(), "role": "judge"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+    }
+    let invited = clerk
+        .post(
+            &format!("/api/v1/hearings/{hearing}/invitations"),
+            json!({"role": "witness", "label": "Witness A"}),
+        )
+        .await;
+    assert_eq!(invited.status, 201, "{invited:?}");
+    let mut witness = app.client();
+    let redeemed = witness
+        .post(
+            "/api/v1/hearing-invitations/redeem",
+            json!({"token": invited.body["token"]}),
+        )
+        .await;
+    assert_eq!(redeemed.status, 200, "{redeemed:?}");
+    witness.csrf = redeemed.body["csrf_token"].as_str().map(str::to_string);
+    let subjects = vec![
         ("anonymous", app.client()),
         ("admin", admin),
         ("judge", judge),
@@ -190,18 +365,20 @@ async fn subjects(app: &TestApp) -> Vec<(&'static str, Client)> {
         ("enrolling", enrolling),
         ("authority", authority),
         ("all_roles", all),
-    ]
+        ("witness", witness),
+    ];
+    (subjects, hearing)
 }
 
 #[tokio::test]
 async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
     let app = spawn_app().await;
     let victim = app.create_user("victim.user", &[Role::Clerk]).await;
-    let subjects = subjects(&app).await;
+    let (subjects, hearing) = subjects(&app).await;
     assert_eq!(subjects.len(), SUBJECTS.len());
     let mut failures = Vec::new();
     let mut checked = 0;
-    for row in rows(&victim) {
+    for row in rows(&victim, &hearing) {
         for (name, client) in &subjects {
             let reply = client.send(row.method, &row.path, row.body.clone()).await;
             let allowed = row.allowed.contains(name);
@@ -233,13 +410,13 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 27 * SUBJECTS.len());
+    assert_eq!(checked, 49 * SUBJECTS.len());
 }
 
 #[tokio::test]
 async fn sign_in_is_open_to_everyone_but_checks_credentials() {
     let app = spawn_app().await;
-    for (name, c) in subjects(&app).await {
+    for (name, c) in subjects(&app).await.0 {
         // A different unknown account each time, so the per-account throttle stays out of it.
         let r = c
             .post(

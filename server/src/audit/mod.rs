@@ -53,6 +53,8 @@ pub enum Actor {
     User(String),
     /// Another state's server, by authority id.
     Authority(String),
+    /// A hearing participant without an account (redeemed invitation), by participant id.
+    Participant(String),
 }
 
 impl Actor {
@@ -63,6 +65,7 @@ impl Actor {
             Actor::Anonymous => "anonymous".into(),
             Actor::User(id) => format!("user:{id}"),
             Actor::Authority(id) => format!("authority:{id}"),
+            Actor::Participant(id) => format!("participant:{id}"),
         }
     }
 }
@@ -73,6 +76,9 @@ impl From<&Subject> for Actor {
             Subject::Anonymous => Actor::Anonymous,
             Subject::User { user_id, .. } => Actor::User(user_id.clone()),
             Subject::Authority { authority_id } => Actor::Authority(authority_id.clone()),
+            Subject::HearingParticipant { participant_id, .. } => {
+                Actor::Participant(participant_id.clone())
+            }
         }
     }
 }

@@ -17,10 +17,12 @@ use super::AppState;
 use super::error::ApiError;
 use crate::auth;
 use crate::policy::{self, Action, Credential, Permit, Subject};
-use crate::store::{SessionRecord, SessionStage, UserRecord, now};
+use crate::store::{HearingSessionRecord, SessionRecord, SessionStage, UserRecord, now};
 
 /// The session cookie. `__Host-` makes browsers insist on Secure, Path=/ and no Domain.
 pub const SESSION_COOKIE: &str = "__Host-assize_session";
+/// The hearing-session cookie: what a redeemed invitation becomes. Valid for one hearing only.
+pub const HEARING_COOKIE: &str = "__Host-assize_hearing";
 /// The header that must carry the session's CSRF token on POST, PUT, PATCH and DELETE.
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -42,6 +44,8 @@ pub struct Caller {
     pub remote: Option<SocketAddr>,
     /// The session's CSRF token (sessions only), for `GET /api/v1/session`.
     pub csrf_token: Option<String>,
+    /// The hearing session, when the caller holds a redeemed invitation.
+    pub hearing_session: Option<HearingSessionRecord>,
 }
 
 impl Caller {
@@ -130,6 +134,7 @@ impl FromRequestParts<AppState> for Caller {
                 api_token_id: Some(token_id),
                 remote,
                 csrf_token: None,
+                hearing_session: None,
             });
         }
 
@@ -179,6 +184,50 @@ impl FromRequestParts<AppState> for Caller {
                 api_token_id: None,
                 remote,
                 csrf_token: Some(auth::csrf_token_for(cookie)),
+                hearing_session: None,
+            });
+        }
+
+        if let Some(cookie) = cookie_value(parts, HEARING_COOKIE) {
+            let Some(hs) = state
+                .store
+                .hearing_session(&auth::token_hash(cookie))
+                .await?
+            else {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "hearing_session_expired",
+                    "Your access to this hearing has ended or was withdrawn. Ask the court for a \
+                     new invitation.",
+                ));
+            };
+            let csrf = auth::csrf_token_for(cookie);
+            if !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                let presented = parts
+                    .headers
+                    .get(CSRF_HEADER)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                if !auth::token_matches(presented, &auth::token_hash(&csrf)) {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "csrf_failed",
+                        "This request lacks its X-CSRF-Token header. Reload the page and try again.",
+                    ));
+                }
+            }
+            return Ok(Caller {
+                subject: Subject::HearingParticipant {
+                    hearing_id: hs.hearing_id.clone(),
+                    participant_id: hs.participant.id.clone(),
+                    role: hs.participant.role,
+                },
+                user: None,
+                session: None,
+                api_token_id: None,
+                remote,
+                csrf_token: Some(csrf),
+                hearing_session: Some(hs),
             });
         }
 
@@ -194,6 +243,7 @@ impl FromRequestParts<AppState> for Caller {
                 api_token_id: None,
                 remote,
                 csrf_token: None,
+                hearing_session: None,
             });
         }
 
@@ -204,6 +254,7 @@ impl FromRequestParts<AppState> for Caller {
             api_token_id: None,
             remote,
             csrf_token: None,
+            hearing_session: None,
         })
     }
 }

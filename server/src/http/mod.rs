@@ -47,6 +47,11 @@ pub struct AppState {
     pub audit: AuditLog,
     /// The CAs trusted for other states' servers (their client certificates and their seals).
     pub federation_anchors: Arc<assize_signing::verify::TrustAnchors>,
+    /// The hearing SFU: live rooms and media.
+    pub sfu: Arc<crate::sfu::Sfu>,
+    /// Held while a hearing's state changes, so that the database and the SFU room see the
+    /// changes in the same order. Changes are rare and made by people: one lock suffices.
+    pub hearing_transitions: Arc<tokio::sync::Mutex<()>>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -56,7 +61,14 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_secs(state.settings.http.request_timeout_secs);
     let body_limit = state.settings.http.max_body_bytes;
 
+    // Signaling joins through the policy: an assigned judge's or clerk's session, or a redeemed
+    // invitation for that hearing (`routes::hearings::PolicyAdmission`).
+    let signaling = crate::sfu::signal::router(
+        state.sfu.clone(),
+        Arc::new(routes::PolicyAdmission::new(state.clone())),
+    );
     routes::routes()
+        .merge(signaling)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_metrics))

@@ -156,6 +156,18 @@ impl Hearing {
         }
     }
 
+    /// The participant id `party` was given when it joined, if it has joined this hearing and
+    /// has not been removed since. The court's controls address participants through this.
+    pub fn participant_of(&self, party: &str) -> Option<ParticipantId> {
+        let id = *self
+            .parties
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(party)?;
+        let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
+        room.participant(id).is_some().then_some(id)
+    }
+
     /// Attaches `id`'s media connection and prepares legs for every track already published.
     pub fn attach(&self, id: ParticipantId, conn: Arc<dyn MediaConnection>) {
         self.conns

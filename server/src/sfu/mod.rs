@@ -13,20 +13,12 @@
 //!   decides who joins which hearing in which role ([`signal::JoinTicket`]).
 //!
 //! ## Mounting
-//! Build one [`Sfu`] at start-up (after [`SfuConfig::validate`]) and merge the signaling route
-//! into the application router; the admission hook is where the policy decides who joins which
-//! hearing as whom:
-//!
-//! ```ignore
-//! let sfu = Sfu::new(settings.sfu.clone());            // SfuConfig: ice_ips, udp_ports
-//! let admission = Arc::new(PolicyAdmission { state: app_state.clone() }); // impl signal::Admission
-//! let app = routes().merge(sfu::signal::router(sfu.clone(), admission));
-//! ```
-//!
-//! `PolicyAdmission::admit` reads the caller from the request head (session cookie or token,
-//! with the same extractors as the API), checks the policy, and returns
-//! `JoinTicket::authorised(hearing, party, role)`, with `party` a stable id such as the account
-//! id. The court's controls (admit from the waiting room, move, mute, screen, pause) call
+//! The application builds one [`Sfu`] at start-up from the `[media]` settings
+//! (`Settings::sfu_config`, validated) and merges the signaling route into its router with the
+//! policy's admission hook (`http::routes::hearings::PolicyAdmission`): the hearing's judges and
+//! clerks by account session, everyone else by a redeemed invitation for that hearing. The
+//! ticket's party is the hearing participant's id. The court's controls (admit, call, send back,
+//! remove, mute, camera, screen, the hearing's state) call
 //! `sfu.hearings().get(id)?.update(|room| …)`; they take effect on the next packet.
 //!
 //! See `docs/protocol.md`, "Hearing signaling", for the wire protocol.

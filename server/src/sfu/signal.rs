@@ -192,10 +192,8 @@ async fn upgrade(
         .into_response();
     }
     let (mut parts, _body) = request.into_parts();
-    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(ws) => ws,
-        Err(rejection) => return rejection.into_response(),
-    };
+    // Who is asking comes first: a stranger learns nothing, not even whether the upgrade
+    // request was well-formed.
     let ticket = match state.admission.admit(&id, &mut parts).await {
         Ok(t) if t.hearing() == id => t,
         Ok(_) => {
@@ -207,6 +205,10 @@ async fn upgrade(
             .into_response();
         }
         Err(e) => return e.into_response(),
+    };
+    let ws = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(ws) => ws,
+        Err(rejection) => return rejection.into_response(),
     };
     ws.max_message_size(HARD_MESSAGE_LIMIT)
         .max_frame_size(HARD_MESSAGE_LIMIT)

@@ -9,9 +9,11 @@
 //! Steps that change several rows run in one transaction, so a failure leaves nothing half-written.
 
 mod audit;
+mod hearings;
 mod identity;
 
 pub use audit::*;
+pub use hearings::*;
 pub use identity::*;
 
 use std::path::Path;

@@ -2,6 +2,7 @@
 
 mod audit;
 mod authorities;
+mod hearings;
 mod onetime;
 mod probes;
 mod session;
@@ -13,6 +14,8 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use super::AppState;
+
+pub(super) use hearings::PolicyAdmission;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -57,6 +60,34 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/v1/audit/checkpoint", get(audit::latest_checkpoint))
         .route("/api/v1/audit/entries/{seq}", get(audit::entry))
         .route("/api/v1/audit/consistency", get(audit::consistency))
+        .route("/api/v1/hearings", get(hearings::list).post(hearings::book))
+        .route("/api/v1/hearings/{id}", get(hearings::get))
+        .route("/api/v1/hearings/{id}/participants", post(hearings::assign))
+        .route(
+            "/api/v1/hearings/{id}/invitations",
+            get(hearings::invitations).post(hearings::invite),
+        )
+        .route(
+            "/api/v1/hearings/{id}/invitations/{invitation}",
+            axum::routing::delete(hearings::revoke),
+        )
+        .route("/api/v1/hearing-invitations/redeem", post(hearings::redeem))
+        .route("/api/v1/hearings/{id}/screens", post(hearings::screen))
+        // open, start, pause, resume, adjourn, close
+        .route("/api/v1/hearings/{id}/{verb}", post(hearings::change_state))
+        .route(
+            "/api/v1/hearings/{id}/participants/{participant}/microphone",
+            post(hearings::microphone),
+        )
+        .route(
+            "/api/v1/hearings/{id}/participants/{participant}/camera",
+            post(hearings::camera),
+        )
+        // admit, call, send-back, remove
+        .route(
+            "/api/v1/hearings/{id}/participants/{participant}/{verb}",
+            post(hearings::move_participant),
+        )
         .route("/tsa", post(tsa::timestamp))
         .route("/tsa/certs.pem", get(tsa::certificates))
 }

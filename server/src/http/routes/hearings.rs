@@ -1,0 +1,919 @@
+//! Remote hearings over HTTP: booking, participants and invitations, the procedural state
+//! (through **the** transition table in [`crate::hearings`]), the judge's controls over the SFU
+//! room, and [`PolicyAdmission`], which decides who may open the signaling socket.
+//!
+//! Every hearing-scoped handler asks the policy twice, in [`hearing_permit`]: the account-level
+//! table first (so a stranger learns nothing about hearings), then the caller's standing in this
+//! hearing ([`policy::authorize_in_hearing`]). Every change is an audit entry that names
+//! hearings and participants by id only, never by label: a label may name a protected witness.
+//!
+//! ## Invitations (people without an account)
+//! An invitation is a random 256-bit token bound to one hearing and one participant (hence one
+//! role), stored only as SHA-256, single-use and expiring. Redeeming it
+//! (`POST /api/v1/hearing-invitations/redeem`) spends it and sets a separate hearing-session
+//! cookie (`__Host-assize_hearing`, `Secure; HttpOnly; SameSite=Strict`), also stored only as a
+//! hash, which the policy sees as [`Subject::HearingParticipant`]: it can join that one hearing
+//! and nothing else. Revoking the invitation or removing the participant ends that session.
+
+use axum::Json;
+use axum::extract::{FromRequestParts as _, Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::audit::{Actor, AuditEvent};
+use crate::auth;
+use crate::hearings::{accepts_connections, role_name, state_name, transition};
+use crate::http::extract::{ApiJson, Caller, HEARING_COOKIE};
+use crate::http::{ApiError, ApiResult, AppState};
+use crate::policy::{self, Action, Permit, Role, Subject};
+use crate::sfu::room::{
+    HearingRole, HearingState, Location, Mic, ParticipantId, RoomError, RoomState,
+};
+use crate::sfu::signal::{Admission, JoinTicket, parse_role};
+use crate::store::{HearingRecord, NewHearing, ParticipantRecord, StoreError, now};
+
+/// Longest accepted free-text field (case reference, court, title, label).
+const MAX_TEXT: usize = 200;
+/// Invitation lifetime when the request names none, and the longest allowed.
+const DEFAULT_INVITATION_HOURS: u32 = 72;
+const MAX_INVITATION_HOURS: u32 = 30 * 24;
+
+// --- asking the policy -------------------------------------------------------------------
+
+/// The caller's part in `hearing_id`, if any (removed participants have none).
+async fn standing(
+    state: &AppState,
+    caller: &Caller,
+    hearing_id: &str,
+) -> ApiResult<Option<ParticipantRecord>> {
+    let me = match &caller.subject {
+        Subject::User { user_id, .. } => {
+            state
+                .store
+                .participant_by_account(hearing_id, user_id)
+                .await?
+        }
+        Subject::HearingParticipant { hearing_id: h, .. } if h == hearing_id => caller
+            .hearing_session
+            .as_ref()
+            .map(|s| s.participant.clone()),
+        _ => None,
+    };
+    Ok(me.filter(|p| p.removed_at.is_none()))
+}
+
+/// Both halves of the policy for a hearing-scoped `action`: the account-level table, the
+/// hearing's existence, then the caller's standing in it.
+async fn hearing_permit(
+    state: &AppState,
+    caller: &Caller,
+    hearing_id: &str,
+    action: Action,
+) -> ApiResult<(Permit, HearingRecord, Option<ParticipantRecord>)> {
+    let _account_level = caller.authorize(action)?;
+    let hearing = state
+        .store
+        .hearing(hearing_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("hearing"))?;
+    let me = standing(state, caller, hearing_id).await?;
+    let permit = policy::authorize_in_hearing(&caller.subject, me.as_ref().map(|p| p.role), action)
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "You do not take part in this hearing in a role that may do this. Ask the \
+                 hearing's clerk or judge.",
+            )
+        })?;
+    Ok((permit, hearing, me))
+}
+
+async fn audit(
+    state: &AppState,
+    caller: &Caller,
+    action: &'static str,
+    hearing_id: &str,
+    details: Value,
+) -> ApiResult<()> {
+    state
+        .audit
+        .append(
+            AuditEvent::new(
+                Actor::from(&caller.subject),
+                action,
+                format!("hearing:{hearing_id}"),
+            )
+            .with(details),
+        )
+        .await?;
+    Ok(())
+}
+
+fn text_field(value: &str, field: &'static str) -> ApiResult<String> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > MAX_TEXT || v.chars().any(char::is_control) {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            format!("{field} must be 1 to {MAX_TEXT} characters of plain text."),
+        )
+        .with_details(json!({ "field": field })));
+    }
+    Ok(v.to_string())
+}
+
+fn states_json(states: &[HearingState]) -> Value {
+    json!(states.iter().map(|s| state_name(*s)).collect::<Vec<_>>())
+}
+
+fn hearing_json(h: &HearingRecord) -> Value {
+    let mut v = json!(h);
+    v["legal_next_states"] = states_json(crate::hearings::legal_next(h.state));
+    v
+}
+
+// --- booking -----------------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BookHearing {
+    case_reference: String,
+    court: String,
+    title: String,
+    /// Unix seconds (UTC).
+    scheduled_at: i64,
+}
+
+/// `POST /api/v1/hearings`: a judge or clerk books a hearing and takes part in it.
+pub async fn book(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<BookHearing>,
+) -> ApiResult<impl IntoResponse> {
+    let _permit = caller.authorize(Action::BookHearing)?;
+    let user = caller.user()?;
+    let case_reference = text_field(&body.case_reference, "case_reference")?;
+    let court = text_field(&body.court, "court")?;
+    let title = text_field(&body.title, "title")?;
+    if !(0..=253_402_300_799).contains(&body.scheduled_at) {
+        return Err(ApiError::bad_request(
+            "invalid_field",
+            "scheduled_at must be a time in Unix seconds (UTC).",
+        )
+        .with_details(json!({ "field": "scheduled_at" })));
+    }
+    let role = if user.roles.contains(&Role::Judge) {
+        HearingRole::Judge
+    } else {
+        HearingRole::Clerk
+    };
+    let hearing = state
+        .store
+        .create_hearing(
+            &NewHearing {
+                case_reference: &case_reference,
+                court: &court,
+                title: &title,
+                scheduled_at: body.scheduled_at,
+            },
+            &user.id,
+            role,
+            &user.display_name,
+        )
+        .await?;
+    audit(
+        &state,
+        &caller,
+        "hearing.book",
+        &hearing.id,
+        json!({ "case_reference": hearing.case_reference, "court": hearing.court,
+                "scheduled_at": hearing.scheduled_at, "booker_role": role_name(role) }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(hearing_json(&hearing))))
+}
+
+/// `GET /api/v1/hearings`
+pub async fn list(State(state): State<AppState>, caller: Caller) -> ApiResult<Json<Value>> {
+    let _permit = caller.authorize(Action::ViewHearings)?;
+    let hearings: Vec<Value> = state
+        .store
+        .list_hearings()
+        .await?
+        .iter()
+        .map(hearing_json)
+        .collect();
+    Ok(Json(json!({ "hearings": hearings })))
+}
+
+/// `GET /api/v1/hearings/{id}`: the hearing, its participants and where each is in the room.
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let _permit = caller.authorize(Action::ViewHearings)?;
+    let hearing = state
+        .store
+        .hearing(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("hearing"))?;
+    let live = state.sfu.hearings().get(&id);
+    let room = live.as_ref().map(|h| h.room());
+    let participants: Vec<Value> = state
+        .store
+        .participants(&id)
+        .await?
+        .iter()
+        .map(|p| {
+            let mut v = json!(p);
+            let seat = live
+                .as_ref()
+                .zip(room.as_ref())
+                .and_then(|(h, r)| r.participant(h.participant_of(&p.id)?));
+            v["location"] = json!(seat.map_or("not_connected", |s| location_name(s.location)));
+            v["microphone"] = json!(seat.map(|s| match s.mic {
+                Mic::Live => "live",
+                Mic::Muted => "muted",
+                Mic::Locked => "locked",
+            }));
+            v["camera_on"] = json!(seat.map(|s| s.camera_on));
+            v
+        })
+        .collect();
+    let mut v = hearing_json(&hearing);
+    v["participants"] = json!(participants);
+    Ok(Json(v))
+}
+
+fn location_name(l: Location) -> &'static str {
+    match l {
+        Location::WaitingRoom => "waiting_room",
+        Location::HearingRoom => "hearing_room",
+        Location::Consultation(_) => "consultation_room",
+        Location::Disconnected => "disconnected",
+    }
+}
+
+// --- participants and invitations ----------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AssignAccount {
+    user_id: String,
+    role: String,
+}
+
+/// `POST /api/v1/hearings/{id}/participants`: a judge's or clerk's account takes part.
+pub async fn assign(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<AssignAccount>,
+) -> ApiResult<impl IntoResponse> {
+    let _permit = hearing_permit(&state, &caller, &id, Action::ManageHearingParticipants).await?;
+    let (role, needs) = match parse_role(&body.role) {
+        Some(HearingRole::Judge) => (HearingRole::Judge, Role::Judge),
+        Some(HearingRole::Clerk) => (HearingRole::Clerk, Role::Clerk),
+        _ => {
+            return Err(ApiError::bad_request(
+                "invalid_role",
+                "Accounts take part as judge or clerk; invite everyone else \
+                 (POST /api/v1/hearings/{id}/invitations).",
+            )
+            .with_details(json!({ "field": "role" })));
+        }
+    };
+    let account = state
+        .store
+        .user_by_id(&body.user_id)
+        .await?
+        .filter(|u| !u.disabled)
+        .ok_or_else(|| ApiError::not_found("account"))?;
+    if !account.roles.contains(&needs) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "role_mismatch",
+            format!(
+                "This account does not hold the {needs} role. Ask an administrator, or choose \
+                 another account."
+            ),
+        ));
+    }
+    let p = state
+        .store
+        .add_participant(&id, Some(&account.id), role, &account.display_name)
+        .await?;
+    audit(
+        &state,
+        &caller,
+        "participant.assign",
+        &id,
+        json!({ "participant": p.id, "user": account.id, "role": role_name(role) }),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(json!(p))))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Invite {
+    role: String,
+    /// How the court refers to the person in this hearing ("Witness A").
+    label: String,
+    #[serde(default)]
+    expires_in_hours: Option<u32>,
+}
+
+/// `POST /api/v1/hearings/{id}/invitations`: returns the single-use link once.
+pub async fn invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Invite>,
+) -> ApiResult<impl IntoResponse> {
+    let (_permit, hearing, _) =
+        hearing_permit(&state, &caller, &id, Action::ManageHearingParticipants).await?;
+    if hearing.state == HearingState::Closed {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "hearing_closed",
+            "This hearing is closed; nobody can be invited to it any more.",
+        ));
+    }
+    let role = match parse_role(&body.role) {
+        Some(HearingRole::Judge | HearingRole::Clerk) | None => {
+            return Err(ApiError::bad_request(
+                "invalid_role",
+                "Invite as prosecutor, defence_counsel, defendant, witness, expert, interpreter, \
+                 observer or remote_official; judges and clerks take part with their accounts.",
+            )
+            .with_details(json!({ "field": "role" })));
+        }
+        Some(r) => r,
+    };
+    let label = text_field(&body.label, "label")?;
+    let hours = body.expires_in_hours.unwrap_or(DEFAULT_INVITATION_HOURS);
+    if !(1..=MAX_INVITATION_HOURS).contains(&hours) {
+        return Err(ApiError::bad_request(
+            "invalid_expiry",
+            format!("expires_in_hours must be between 1 and {MAX_INVITATION_HOURS}."),
+        )
+        .with_details(json!({ "field": "expires_in_hours" })));
+    }
+    let token = auth::random_token();
+    let invitation = state
+        .store
+        .create_invitation(
+            &id,
+            role,
+            &label,
+            &auth::token_hash(&token),
+            &caller.user()?.id,
+            now() + i64::from(hours) * 3600,
+        )
+        .await?;
+    audit(
+        &state,
+        &caller,
+        "invitation.create",
+        &id,
+        json!({ "invitation": invitation.id, "participant": invitation.participant_id,
+                "role": role_name(role), "expires_at": invitation.expires_at }),
+    )
+    .await?;
+    // The token travels in the fragment, which browsers never send to a server or a log.
+    let link = format!("{}/join#{token}", state.public_url);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "token": token, "link": link, "invitation": invitation })),
+    ))
+}
+
+/// `GET /api/v1/hearings/{id}/invitations`
+pub async fn invitations(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let _permit = hearing_permit(&state, &caller, &id, Action::ManageHearingParticipants).await?;
+    let list = state.store.invitations(&id).await?;
+    Ok(Json(json!({ "invitations": list })))
+}
+
+/// `DELETE /api/v1/hearings/{id}/invitations/{invitation}`: also ends the session it became.
+pub async fn revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, invitation)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let _permit = hearing_permit(&state, &caller, &id, Action::ManageHearingParticipants).await?;
+    state.store.revoke_invitation(&id, &invitation).await?;
+    audit(
+        &state,
+        &caller,
+        "invitation.revoke",
+        &id,
+        json!({ "invitation": invitation }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Redeem {
+    token: String,
+}
+
+/// `POST /api/v1/hearing-invitations/redeem`: spends the invitation, sets the hearing-session
+/// cookie.
+pub async fn redeem(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<Redeem>,
+) -> ApiResult<Response> {
+    // The invitation is the credential, whoever presents it: like signing in, this reads no
+    // other credential, so a stale hearing cookie in the browser does not stand in the way of
+    // a new invitation (the new cookie replaces it).
+    let _permit = policy::authorize(&Subject::Anonymous, Action::RedeemHearingInvitation)?;
+    let unusable = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invitation_unusable",
+            "This invitation link is unknown, already used, withdrawn or expired. Ask the court \
+             for a new one.",
+        )
+    };
+    if body.token.is_empty() || body.token.len() > 256 {
+        return Err(unusable());
+    }
+    let session_token = auth::random_token();
+    let max_secs = state.settings.auth.session_max_hours * 3600;
+    let (invitation, session) = match state
+        .store
+        .redeem_invitation(
+            &auth::token_hash(&body.token),
+            &auth::token_hash(&session_token),
+            max_secs,
+        )
+        .await
+    {
+        Ok(done) => done,
+        Err(StoreError::NotFound(_)) => return Err(unusable()),
+        Err(e) => return Err(e.into()),
+    };
+    state
+        .audit
+        .append(
+            AuditEvent::new(
+                Actor::Participant(invitation.participant_id.clone()),
+                "invitation.redeem",
+                format!("hearing:{}", invitation.hearing_id),
+            )
+            .with(
+                json!({ "invitation": invitation.id, "participant": invitation.participant_id,
+                          "role": role_name(invitation.role) }),
+            ),
+        )
+        .await?;
+    let cookie = format!(
+        "{HEARING_COOKIE}={session_token}; Path=/; Secure; HttpOnly; SameSite=Strict; Max-Age={max_secs}"
+    );
+    let mut resp = Json(json!({
+        "hearing_id": session.hearing_id,
+        "participant_id": session.participant.id,
+        "role": role_name(session.participant.role),
+        "csrf_token": auth::csrf_token_for(&session_token),
+        "expires_at": session.expires_at,
+        "signal_path": format!("/api/v1/hearings/{}/signal", session.hearing_id),
+    }))
+    .into_response();
+    resp.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(e.into()))?,
+    );
+    Ok(resp)
+}
+
+// --- procedural state ------------------------------------------------------------------------
+
+/// The state changes, by endpoint: (path verb, target state, policy action, audit action).
+const MOVES: [(&str, HearingState, Action, &str); 6] = [
+    (
+        "open",
+        HearingState::Open,
+        Action::OpenHearing,
+        "hearing.open",
+    ),
+    (
+        "start",
+        HearingState::InSession,
+        Action::ConductHearing,
+        "hearing.start",
+    ),
+    (
+        "pause",
+        HearingState::Paused,
+        Action::InterruptHearing,
+        "hearing.pause",
+    ),
+    (
+        "resume",
+        HearingState::InSession,
+        Action::ConductHearing,
+        "hearing.resume",
+    ),
+    (
+        "adjourn",
+        HearingState::Adjourned,
+        Action::ConductHearing,
+        "hearing.adjourn",
+    ),
+    (
+        "close",
+        HearingState::Closed,
+        Action::ConductHearing,
+        "hearing.close",
+    ),
+];
+
+/// `POST /api/v1/hearings/{id}/{open|start|pause|resume|adjourn|close}`
+pub async fn change_state(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, verb)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let Some(&(_, to, action, audit_action)) = MOVES.iter().find(|m| m.0 == verb) else {
+        return Err(ApiError::not_found("hearing action"));
+    };
+    let _serialised = state.hearing_transitions.lock().await;
+    let (_permit, hearing, _) = hearing_permit(&state, &caller, &id, action).await?;
+    let from = hearing.state;
+    transition(from, to).map_err(|e| {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "illegal_transition",
+            format!(
+                "A hearing that is {} cannot become {}. From here it can become: {}.",
+                state_name(from),
+                state_name(to),
+                if e.legal.is_empty() {
+                    "nothing (it is final)".to_string()
+                } else {
+                    e.legal
+                        .iter()
+                        .map(|s| state_name(*s))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                }
+            ),
+        )
+        .with_details(json!({ "from": state_name(from), "to": state_name(to),
+                              "legal_next_states": states_json(e.legal) }))
+    })?;
+    if !state.store.set_hearing_state(&id, from, to).await? {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "state_changed",
+            "The hearing's state changed meanwhile. Reload it and try again.",
+        ));
+    }
+    // The room follows the record; forwarding changes from the next packet on.
+    state
+        .sfu
+        .hearings()
+        .get_or_create(&id)
+        .update(|room| room.set_state(to));
+    audit(
+        &state,
+        &caller,
+        audit_action,
+        &id,
+        json!({ "from": state_name(from), "to": state_name(to) }),
+    )
+    .await?;
+    let mut updated = hearing;
+    updated.state = to;
+    Ok(Json(hearing_json(&updated)))
+}
+
+// --- the judge's controls --------------------------------------------------------------------
+
+fn room_error(e: &RoomError) -> ApiError {
+    match e {
+        RoomError::ConsultationLocked => ApiError::new(
+            StatusCode::CONFLICT,
+            "consultation_locked",
+            "That consultation room is locked.",
+        ),
+        _ => ApiError::new(
+            StatusCode::CONFLICT,
+            "participant_not_connected",
+            "This participant is not connected to the hearing now.",
+        ),
+    }
+}
+
+/// The hearing's target participant and their place in the live room, after the judge's permit.
+async fn live_target(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    participant: &str,
+) -> ApiResult<(
+    ParticipantRecord,
+    std::sync::Arc<crate::sfu::Hearing>,
+    ParticipantId,
+)> {
+    let _permit = hearing_permit(state, caller, id, Action::ConductHearing).await?;
+    let target = state
+        .store
+        .participant(id, participant)
+        .await?
+        .filter(|p| p.removed_at.is_none())
+        .ok_or_else(|| ApiError::not_found("participant in this hearing"))?;
+    let live = state.sfu.hearings().get(id);
+    let Some((hearing, sid)) = live.and_then(|h| h.participant_of(&target.id).map(|sid| (h, sid)))
+    else {
+        return Err(room_error(&RoomError::UnknownParticipant));
+    };
+    Ok((target, hearing, sid))
+}
+
+/// The room changes, by endpoint: (path verb, audit action).
+const MOVES_IN_ROOM: [(&str, &str); 3] = [
+    ("admit", "participant.admit"),
+    ("call", "participant.call"),
+    ("send-back", "participant.send_back"),
+];
+
+/// `POST /api/v1/hearings/{id}/participants/{participant}/{admit|call|send-back|remove}`
+pub async fn move_participant(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, participant, verb)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    if verb == "remove" {
+        return remove_participant(&state, &caller, &id, &participant).await;
+    }
+    let Some(&(_, audit_action)) = MOVES_IN_ROOM.iter().find(|m| m.0 == verb) else {
+        return Err(ApiError::not_found("participant action"));
+    };
+    let (target, hearing, sid) = live_target(&state, &caller, &id, &participant).await?;
+    if verb == "call" && !matches!(target.role, HearingRole::Witness | HearingRole::Expert) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_callable",
+            "Only witnesses and experts are called; admit other participants \
+             (…/participants/{id}/admit).",
+        ));
+    }
+    let to = if verb == "send-back" {
+        Location::WaitingRoom
+    } else {
+        Location::HearingRoom
+    };
+    hearing
+        .update(|room: &mut RoomState| room.move_to(sid, to))
+        .map_err(|e| room_error(&e))?;
+    audit(
+        &state,
+        &caller,
+        audit_action,
+        &id,
+        json!({ "participant": target.id, "role": role_name(target.role) }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_participant(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    participant: &str,
+) -> ApiResult<StatusCode> {
+    let _permit = hearing_permit(state, caller, id, Action::ConductHearing).await?;
+    let target = state
+        .store
+        .participant(id, participant)
+        .await?
+        .ok_or_else(|| ApiError::not_found("participant in this hearing"))?;
+    state.store.remove_participant(id, &target.id).await?;
+    if let Some(live) = state.sfu.hearings().get(id)
+        && let Some(sid) = live.participant_of(&target.id)
+    {
+        live.remove(sid);
+    }
+    audit(
+        state,
+        caller,
+        "participant.remove",
+        id,
+        json!({ "participant": target.id, "role": role_name(target.role) }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Microphone {
+    locked: bool,
+}
+
+/// `POST /api/v1/hearings/{id}/participants/{participant}/microphone`: lock (and mute) or
+/// release a microphone.
+pub async fn microphone(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, participant)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Microphone>,
+) -> ApiResult<StatusCode> {
+    let (target, hearing, sid) = live_target(&state, &caller, &id, &participant).await?;
+    hearing
+        .update(|room| room.lock_mic(sid, body.locked))
+        .map_err(|e| room_error(&e))?;
+    audit(
+        &state,
+        &caller,
+        if body.locked {
+            "participant.mic_lock"
+        } else {
+            "participant.mic_release"
+        },
+        &id,
+        json!({ "participant": target.id }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Camera {
+    on: bool,
+}
+
+/// `POST /api/v1/hearings/{id}/participants/{participant}/camera`
+pub async fn camera(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, participant)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Camera>,
+) -> ApiResult<StatusCode> {
+    let (target, hearing, sid) = live_target(&state, &caller, &id, &participant).await?;
+    hearing
+        .update(|room| room.set_camera(sid, body.on))
+        .map_err(|e| room_error(&e))?;
+    audit(
+        &state,
+        &caller,
+        if body.on {
+            "participant.camera_on"
+        } else {
+            "participant.camera_off"
+        },
+        &id,
+        json!({ "participant": target.id }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Screen {
+    /// Who must not see…
+    subscriber: String,
+    /// …whose video.
+    publisher: String,
+    screened: bool,
+}
+
+/// `POST /api/v1/hearings/{id}/screens`: `subscriber` may not (or may again) see `publisher`.
+pub async fn screen(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Screen>,
+) -> ApiResult<StatusCode> {
+    let (_, hearing, subscriber) = live_target(&state, &caller, &id, &body.subscriber).await?;
+    let (_, _, publisher) = live_target(&state, &caller, &id, &body.publisher).await?;
+    hearing
+        .update(|room| room.set_screened(subscriber, publisher, body.screened))
+        .map_err(|e| room_error(&e))?;
+    audit(
+        &state,
+        &caller,
+        if body.screened {
+            "screen.set"
+        } else {
+            "screen.lift"
+        },
+        &id,
+        json!({ "subscriber": body.subscriber, "publisher": body.publisher }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// --- signaling admission -----------------------------------------------------------------------
+
+/// `scheme://host[:port]` of a URL: what browsers send as `Origin`.
+fn url_origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    match url[after_scheme..].find('/') {
+        Some(slash) => &url[..after_scheme + slash],
+        None => url,
+    }
+}
+
+/// [`Admission`] backed by the policy: the upgrade request's credential (an account session or
+/// token, or a hearing-session cookie) must carry [`Action::JoinHearing`] for this hearing, and
+/// the waiting room must be open. The ticket's party is the participant id, stable across
+/// reconnects, so what the court set for a participant stays in force.
+#[derive(Clone, Debug)]
+pub struct PolicyAdmission {
+    state: AppState,
+}
+
+impl PolicyAdmission {
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+#[async_trait::async_trait]
+impl Admission for PolicyAdmission {
+    async fn admit(&self, hearing: &str, request: &mut Parts) -> Result<JoinTicket, ApiError> {
+        let caller = Caller::from_request_parts(request, &self.state).await?;
+        // A browser always names the page that opens a WebSocket; cookies ride along on
+        // cross-site sockets too, so refuse any page but ours (SameSite=Strict aside).
+        if let Some(origin) = request.headers.get(header::ORIGIN)
+            && origin.as_bytes() != url_origin(&self.state.public_url).as_bytes()
+        {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "origin_refused",
+                "Open the hearing from this server's own pages.",
+            ));
+        }
+        let (_permit, record, me) =
+            hearing_permit(&self.state, &caller, hearing, Action::JoinHearing).await?;
+        let me = me.ok_or_else(|| ApiError::from(policy::Denial::Forbidden))?;
+        if !accepts_connections(record.state) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "hearing_not_open",
+                format!(
+                    "This hearing is {}; you can connect once the court opens its waiting room.",
+                    state_name(record.state)
+                ),
+            )
+            .with_details(json!({ "state": state_name(record.state) })));
+        }
+        // The room follows the record (after a restart the SFU starts empty).
+        {
+            let _serialised = self.state.hearing_transitions.lock().await;
+            let current = self
+                .state
+                .store
+                .hearing(hearing)
+                .await?
+                .map_or(record.state, |h| h.state);
+            self.state
+                .sfu
+                .hearings()
+                .get_or_create(hearing)
+                .update(|room| room.set_state(current));
+        }
+        audit(
+            &self.state,
+            &caller,
+            "participant.connect",
+            hearing,
+            json!({ "participant": me.id, "role": role_name(me.role) }),
+        )
+        .await?;
+        Ok(JoinTicket::authorised(hearing, me.id, me.role))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_origin;
+
+    #[test]
+    fn the_origin_of_a_url_is_its_scheme_and_authority() {
+        assert_eq!(url_origin("https://court.example"), "https://court.example");
+        assert_eq!(
+            url_origin("https://court.example:8443/assize"),
+            "https://court.example:8443"
+        );
+        assert_eq!(url_origin("https://127.0.0.1:1/"), "https://127.0.0.1:1");
+    }
+}

@@ -1,0 +1,609 @@
+//! Remote hearings, the court's workflow around the SFU, against the real server: booking,
+//! invitations (single-use, expiring, revocable, bound to one hearing), admission to the
+//! signaling socket by the policy, the judge's controls, and the transition table over HTTP.
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use assize_server::policy::Role;
+use assize_server::sfu::room::MediaKind;
+use assize_tests::rtc_client::{PayloadTypes, RtcClient, SignalRefusal, SignalSocket, wait_until};
+use assize_tests::{Client, PASSWORD, Reply, TestApp, set_cookie, spawn_app_with};
+use serde_json::{Value, json};
+
+const REPLY: Duration = Duration::from_secs(10);
+const SESSION_COOKIE: &str = "__Host-assize_session";
+const HEARING_COOKIE: &str = "__Host-assize_hearing";
+
+/// A server whose staff sign in with a password only, so the test can hold their cookies.
+async fn court() -> TestApp {
+    spawn_app_with(|s| s.auth.totp_required_roles = vec![]).await
+}
+
+/// A signed-in account: its client, its session cookie (`name=value`) and its id.
+struct Staff {
+    client: Client,
+    cookie: String,
+    id: String,
+}
+
+async fn staff(app: &TestApp, roles: &[Role]) -> Staff {
+    let username = format!("s{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    let id = app.create_user(&username, roles).await;
+    let mut client = app.client();
+    let r = client.sign_in(&username, PASSWORD, None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let cookie = set_cookie(&r, SESSION_COOKIE).unwrap();
+    Staff { client, cookie, id }
+}
+
+/// An invited person after redeeming: their client (with CSRF token) and hearing cookie.
+struct Invited {
+    client: Client,
+    cookie: String,
+    participant: String,
+}
+
+async fn book(clerk: &Client, case: &str) -> String {
+    let r = clerk
+        .post(
+            "/api/v1/hearings",
+            json!({"case_reference": case, "court": "Tribunal de Bruxelles", "title": "R v X",
+                   "scheduled_at": 1_900_000_000}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body["state"], "scheduled");
+    r.body["id"].as_str().unwrap().to_string()
+}
+
+async fn assign_judge(clerk: &Client, hearing: &str, judge: &Staff) {
+    let r = clerk
+        .post(
+            &format!("/api/v1/hearings/{hearing}/participants"),
+            json!({"user_id": judge.id, "role": "judge"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+}
+
+/// Invites someone; returns the token and the invitation id.
+async fn invite(clerk: &Client, hearing: &str, role: &str, label: &str) -> (String, String) {
+    let r = clerk
+        .post(
+            &format!("/api/v1/hearings/{hearing}/invitations"),
+            json!({"role": role, "label": label}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let token = r.body["token"].as_str().unwrap().to_string();
+    assert_eq!(token.len(), 43, "256 random bits, base64url");
+    assert!(
+        r.body["link"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("#{token}"))
+    );
+    (
+        token,
+        r.body["invitation"]["id"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn redeem_with(client: &Client, token: &str) -> Reply {
+    client
+        .post(
+            "/api/v1/hearing-invitations/redeem",
+            json!({ "token": token }),
+        )
+        .await
+}
+
+async fn redeem(app: &TestApp, token: &str) -> Invited {
+    let mut client = app.client();
+    let r = redeem_with(&client, token).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    client.csrf = r.body["csrf_token"].as_str().map(str::to_string);
+    Invited {
+        client,
+        cookie: set_cookie(&r, HEARING_COOKIE).unwrap(),
+        participant: r.body["participant_id"].as_str().unwrap().to_string(),
+    }
+}
+
+async fn post(c: &Client, path: &str) -> Reply {
+    c.post(path, json!({})).await
+}
+
+fn refusal(r: Result<SignalSocket, SignalRefusal>) -> (u16, String) {
+    match r {
+        Ok(_) => panic!("the socket opened"),
+        Err(SignalRefusal::Status(status, body)) => (
+            status,
+            body["error"]["code"].as_str().unwrap_or("").to_string(),
+        ),
+        Err(SignalRefusal::Failed(e)) => panic!("no HTTP answer: {e:#}"),
+    }
+}
+
+async fn join(app: &TestApp, hearing: &str, cookie: &str) -> (SignalSocket, Value) {
+    let mut s = app
+        .signal(hearing, Some(cookie))
+        .await
+        .unwrap_or_else(|e| panic!("the socket opens: {e:?}"));
+    s.send_json(&json!({"v": 1, "type": "join"})).await.unwrap();
+    let joined = s.recv_json(REPLY).await.unwrap();
+    assert_eq!(joined["type"], "joined", "{joined}");
+    (s, joined)
+}
+
+fn participant<'a>(hearing: &'a Value, id: &str) -> &'a Value {
+    hearing["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clerk_books_invites_a_witness_who_joins_as_a_witness_and_the_judge_calls_them() {
+    let app = court().await;
+    let clerk = staff(&app, &[Role::Clerk]).await;
+    let judge = staff(&app, &[Role::Judge]).await;
+    let hearing = book(&clerk.client, "2026-CR-0042").await;
+    assign_judge(&clerk.client, &hearing, &judge).await;
+    let (token, _) = invite(&clerk.client, &hearing, "witness", "Witness A").await;
+    let witness = redeem(&app, &token).await;
+
+    // Before the waiting room opens, nobody connects.
+    let (status, code) = refusal(app.signal(&hearing, Some(&witness.cookie)).await);
+    assert_eq!((status, code.as_str()), (409, "hearing_not_open"));
+
+    let r = post(&clerk.client, &format!("/api/v1/hearings/{hearing}/open")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["state"], "open");
+
+    let (_w, joined) = join(&app, &hearing, &witness.cookie).await;
+    assert_eq!(joined["hearing"], hearing.as_str());
+    let (_j, _) = join(&app, &hearing, &judge.cookie).await;
+
+    // The witness waits in the waiting room, as a witness.
+    let view = judge
+        .client
+        .get(&format!("/api/v1/hearings/{hearing}"))
+        .await;
+    assert_eq!(view.status, 200, "{view:?}");
+    let w = participant(&view.body, &witness.participant);
+    assert_eq!(w["role"], "witness");
+    assert_eq!(w["location"], "waiting_room");
+
+    // The judge starts the session and calls the witness in; a judge is not "called".
+    let r = post(&judge.client, &format!("/api/v1/hearings/{hearing}/start")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let base = format!("/api/v1/hearings/{hearing}/participants");
+    let r = post(
+        &judge.client,
+        &format!("{base}/{}/call", witness.participant),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let judge_participant = view.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user_id"] == judge.id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = post(&judge.client, &format!("{base}/{judge_participant}/call")).await;
+    assert_eq!((r.status, r.code()), (409, "not_callable"));
+
+    // Microphone lock and camera off reach the room.
+    let r = judge
+        .client
+        .post(
+            &format!("{base}/{}/microphone", witness.participant),
+            json!({"locked": true}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = judge
+        .client
+        .post(
+            &format!("{base}/{}/camera", witness.participant),
+            json!({"on": false}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let view = judge
+        .client
+        .get(&format!("/api/v1/hearings/{hearing}"))
+        .await;
+    let w = participant(&view.body, &witness.participant);
+    assert_eq!(w["location"], "hearing_room");
+    assert_eq!(w["microphone"], "locked");
+    assert_eq!(w["camera_on"], false);
+
+    // Back to the waiting room, then dismissed: the witness's access ends.
+    let r = post(
+        &judge.client,
+        &format!("{base}/{}/send-back", witness.participant),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = post(
+        &judge.client,
+        &format!("{base}/{}/remove", witness.participant),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let (status, code) = refusal(app.signal(&hearing, Some(&witness.cookie)).await);
+    assert_eq!((status, code.as_str()), (401, "hearing_session_expired"));
+}
+
+#[tokio::test]
+async fn an_invitation_works_once_and_never_after_expiry_or_revocation() {
+    let app = court().await;
+    let clerk = staff(&app, &[Role::Clerk]).await;
+    let hearing = book(&clerk.client, "2026-CR-0043").await;
+
+    // Once.
+    let (token, _) = invite(&clerk.client, &hearing, "expert", "Expert 1").await;
+    let first = redeem(&app, &token).await;
+    let again = redeem_with(&app.client(), &token).await;
+    assert_eq!((again.status, again.code()), (404, "invitation_unusable"));
+
+    // Not after expiry.
+    let (token, id) = invite(&clerk.client, &hearing, "witness", "Witness B").await;
+    app.sql(&format!(
+        "UPDATE hearing_invitations SET expires_at = 1 WHERE id = '{id}'"
+    ))
+    .await;
+    let late = redeem_with(&app.client(), &token).await;
+    assert_eq!((late.status, late.code()), (404, "invitation_unusable"));
+
+    // Not after revocation.
+    let (token, id) = invite(&clerk.client, &hearing, "witness", "Witness C").await;
+    let r = clerk
+        .client
+        .delete(&format!("/api/v1/hearings/{hearing}/invitations/{id}"))
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let revoked = redeem_with(&app.client(), &token).await;
+    assert_eq!(
+        (revoked.status, revoked.code()),
+        (404, "invitation_unusable")
+    );
+
+    // Revoking a redeemed invitation ends the session it became.
+    let list = clerk
+        .client
+        .get(&format!("/api/v1/hearings/{hearing}/invitations"))
+        .await;
+    assert_eq!(list.status, 200);
+    let spent = list.body["invitations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["participant_id"] == first.participant.as_str())
+        .unwrap();
+    assert!(spent["redeemed_at"].is_i64());
+    assert!(spent.get("token").is_none() && spent.get("token_hash").is_none());
+    post(&clerk.client, &format!("/api/v1/hearings/{hearing}/open")).await;
+    let (_s, _) = join(&app, &hearing, &first.cookie).await;
+    let r = clerk
+        .client
+        .delete(&format!(
+            "/api/v1/hearings/{hearing}/invitations/{}",
+            spent["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(r.status, 204);
+    let (status, code) = refusal(app.signal(&hearing, Some(&first.cookie)).await);
+    assert_eq!((status, code.as_str()), (401, "hearing_session_expired"));
+    // The stale cookie does not stand in the way of a new invitation.
+    let (token, _) = invite(&clerk.client, &hearing, "expert", "Expert 1").await;
+    let r = redeem_with(&first.client, &token).await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // Only the hash is stored: no column holds the token itself.
+    let stored = audit_and_invitations(&app).await;
+    assert!(!stored.contains(&token));
+}
+
+/// Every audit entry's body and every invitation row, as one text to search.
+async fn audit_and_invitations(app: &TestApp) -> String {
+    use sqlx::{Connection as _, Row as _};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    let mut text = String::new();
+    for row in sqlx::query("SELECT body FROM audit_entries")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+    {
+        text.push_str(&row.get::<String, _>(0));
+        text.push('\n');
+    }
+    for row in sqlx::query("SELECT id, token_hash FROM hearing_invitations")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap()
+    {
+        text.push_str(&row.get::<String, _>(0));
+        text.push_str(&row.get::<String, _>(1));
+        text.push('\n');
+    }
+    let _ = conn.close().await;
+    text
+}
+
+#[tokio::test]
+async fn an_invitation_for_one_hearing_does_not_admit_to_another() {
+    let app = court().await;
+    let clerk = staff(&app, &[Role::Clerk]).await;
+    let a = book(&clerk.client, "A").await;
+    let b = book(&clerk.client, "B").await;
+    for h in [&a, &b] {
+        let r = post(&clerk.client, &format!("/api/v1/hearings/{h}/open")).await;
+        assert_eq!(r.status, 200);
+    }
+    let (token, _) = invite(&clerk.client, &a, "witness", "Witness A").await;
+    let witness = redeem(&app, &token).await;
+    let (status, code) = refusal(app.signal(&b, Some(&witness.cookie)).await);
+    assert_eq!((status, code.as_str()), (403, "forbidden"));
+    // …nor to the API beyond joining its own hearing.
+    let r = witness.client.get(&format!("/api/v1/hearings/{a}")).await;
+    assert_eq!(r.status, 403);
+    let r = witness.client.get("/api/v1/session").await;
+    assert_eq!(r.status, 403);
+    let (_s, joined) = join(&app, &a, &witness.cookie).await;
+    assert_eq!(joined["hearing"], a.as_str());
+}
+
+#[tokio::test]
+async fn strangers_and_staff_of_other_hearings_are_refused_at_the_signaling_door() {
+    let app = court().await;
+    let clerk = staff(&app, &[Role::Clerk]).await;
+    let hearing = book(&clerk.client, "2026-CR-0044").await;
+    post(&clerk.client, &format!("/api/v1/hearings/{hearing}/open")).await;
+
+    let (status, _) = refusal(app.signal(&hearing, None).await);
+    assert_eq!(status, 401);
+    let other_judge = staff(&app, &[Role::Judge]).await;
+    let (status, _) = refusal(app.signal(&hearing, Some(&other_judge.cookie)).await);
+    assert_eq!(status, 403);
+    let officer = staff(&app, &[Role::Officer]).await;
+    let (status, _) = refusal(app.signal(&hearing, Some(&officer.cookie)).await);
+    assert_eq!(status, 403);
+    let forged = format!("{HEARING_COOKIE}=not-a-real-session");
+    let (status, code) = refusal(app.signal(&hearing, Some(&forged)).await);
+    assert_eq!((status, code.as_str()), (401, "hearing_session_expired"));
+    // The clerk who booked it is part of it.
+    let (_s, _) = join(&app, &hearing, &clerk.cookie).await;
+}
+
+#[tokio::test]
+async fn a_defendant_cannot_use_the_judges_controls_but_a_remote_official_may_interrupt() {
+    let app = court().await;
+    let clerk = staff(&app, &[Role::Clerk]).await;
+    let judge = staff(&app, &[Role::Judge]).await;
+    let hearing = book(&clerk.client, "2026-CR-0045").await;
+    assign_judge(&clerk.client, &hearing, &judge).await;
+    let (token, _) = invite(&clerk.client, &hearing, "defendant", "Defendant").await;
+    let defendant = redeem(&app, &token).await;
+    let (token, _) = invite(&clerk.client, &hearing, "remote_official", "Official").await;
+    let official = redeem(&app, &token).await;
+    post(&clerk.client, &format!("/api/v1/hearings/{hearing}/open")).await;
+
+    let h = format!("/api/v1/hearings/{hearing}");
+    for path in [
+        format!("{h}/start"),
+        format!("{h}/pause"),
+        format!("{h}/close"),
+        format!("{h}/participants/{}/admit", defendant.participant),
+        format!("{h}/participants/{}/remove", official.participant),
+    ] {
+        let r = post(&defendant.client, &path).await;
+        assert_eq!(r.status, 403, "{path}: {r:?}");
+    }
+    let r = defendant
+        .client
+        .post(
+            &format!("{h}/invitations"),
+            json!({"role": "witness", "label": "Someone"}),
+        )
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+    // The clerk opens, but only the judge conducts.
+    let r = post(&clerk.client, &format!("{h}/start")).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = post(&judge.client, &format!("{h}/start")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    // The remote official interrupts, but cannot resume.
+    let r = post(&official.client, &format!("{h}/pause")).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["state"], "paused");
+    let r = post(&official.client, &format!("{h}/resume")).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    // Without its CSRF token, the official's session cannot change anything.
+    let mut no_csrf = official.client.clone();
+    no_csrf.csrf = None;
+    let r = post(&no_csrf, &format!("{h}/pause")).await;
+    assert_eq!((r.status, r.code()), (403, "csrf_failed"));
+}
+
+#[tokio::test]
+async fn illegal_transitions_answer_409_with_the_legal_next_states() {
+    let app = court().await;
+    let judge = staff(&app, &[Role::Judge]).await;
+    let hearing = book(&judge.client, "2026-CR-0046").await;
+    let h = format!("/api/v1/hearings/{hearing}");
+
+    let r = post(&judge.client, &format!("{h}/start")).await;
+    assert_eq!((r.status, r.code()), (409, "illegal_transition"));
+    assert_eq!(
+        r.body["error"]["details"]["legal_next_states"],
+        json!(["open"])
+    );
+    assert_eq!(r.body["error"]["details"]["from"], "scheduled");
+
+    for (verb, state) in [
+        ("open", "open"),
+        ("start", "in_session"),
+        ("pause", "paused"),
+        ("resume", "in_session"),
+        ("adjourn", "adjourned"),
+        ("open", "open"),
+        ("close", "closed"),
+    ] {
+        let r = post(&judge.client, &format!("{h}/{verb}")).await;
+        assert_eq!(r.status, 200, "{verb}: {r:?}");
+        assert_eq!(r.body["state"], state);
+    }
+    let r = post(&judge.client, &format!("{h}/resume")).await;
+    assert_eq!((r.status, r.code()), (409, "illegal_transition"));
+    assert_eq!(r.body["error"]["details"]["legal_next_states"], json!([]));
+    let r = post(&judge.client, &format!("{h}/recess")).await;
+    assert_eq!(r.status, 404);
+
+    // Every move is in the audit trail, under the hearing's id.
+    let log = audit_and_invitations(&app).await;
+    for action in [
+        "hearing.book",
+        "hearing.open",
+        "hearing.start",
+        "hearing.pause",
+        "hearing.resume",
+        "hearing.adjourn",
+        "hearing.close",
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(action) && l.contains(&format!("hearing:{hearing}"))),
+            "{action} is audited"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_audit_trail_names_participants_by_id_never_by_label() {
+    let app = court().await;
+    let judge = staff(&app, &[Role::Judge]).await;
+    let hearing = book(&judge.client, "2026-CR-0047").await;
+    let (token, _) = invite(&judge.client, &hearing, "witness", "Protected Witness Zulu").await;
+    let witness = redeem(&app, &token).await;
+    post(&judge.client, &format!("/api/v1/hearings/{hearing}/open")).await;
+    let (_s, _) = join(&app, &hearing, &witness.cookie).await;
+    let r = post(
+        &judge.client,
+        &format!(
+            "/api/v1/hearings/{hearing}/participants/{}/admit",
+            witness.participant
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let log = audit_and_invitations(&app).await;
+    for action in [
+        "invitation.create",
+        "invitation.redeem",
+        "participant.connect",
+        "participant.admit",
+    ] {
+        assert!(
+            log.lines()
+                .any(|l| l.contains(action) && l.contains(&witness.participant)),
+            "{action} names the participant by id"
+        );
+    }
+    assert!(!log.contains("Zulu"), "a label never reaches the audit log");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_follows_the_judges_controls_for_an_invited_witness() {
+    const AUDIO: MediaKind = MediaKind::Audio;
+    const VIDEO: MediaKind = MediaKind::Video;
+    let app = court().await;
+    let judge = staff(&app, &[Role::Judge]).await;
+    let hearing = book(&judge.client, "2026-CR-0048").await;
+    let (token, _) = invite(&judge.client, &hearing, "witness", "Witness A").await;
+    let witness = redeem(&app, &token).await;
+    let h = format!("/api/v1/hearings/{hearing}");
+    for verb in ["open", "start"] {
+        let r = post(&judge.client, &format!("{h}/{verb}")).await;
+        assert_eq!(r.status, 200, "{verb}: {r:?}");
+    }
+    let socket = app.signal(&hearing, Some(&judge.cookie)).await.unwrap();
+    let j = RtcClient::join_on(socket, PayloadTypes::Chrome)
+        .await
+        .unwrap();
+    let socket = app.signal(&hearing, Some(&witness.cookie)).await.unwrap();
+    let w = RtcClient::join_on(socket, PayloadTypes::Firefox)
+        .await
+        .unwrap();
+
+    // The judge takes the bench (everyone joins in the waiting room).
+    let view = judge.client.get(&h).await;
+    let bench = view.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user_id"] == judge.id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let base = format!("{h}/participants");
+    let r = post(&judge.client, &format!("{base}/{bench}/admit")).await;
+    assert_eq!(r.status, 204, "{r:?}");
+
+    // The waiting witness neither hears nor is heard.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(w.received(j.participant, AUDIO), 0);
+    assert_eq!(j.received(w.participant, AUDIO), 0);
+
+    // Called in: sound and pictures both ways.
+    let r = post(
+        &judge.client,
+        &format!("{base}/{}/call", witness.participant),
+    )
+    .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let flowing = wait_until(Duration::from_secs(20), || {
+        [AUDIO, VIDEO]
+            .iter()
+            .all(|k| w.received(j.participant, *k) >= 10 && j.received(w.participant, *k) >= 10)
+    })
+    .await;
+    assert!(flowing, "media flows once the witness is called in");
+
+    // The court locks the witness's microphone: still seen, no longer heard.
+    let r = judge
+        .client
+        .post(
+            &format!("{base}/{}/microphone", witness.participant),
+            json!({"locked": true}),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (audio, video) = (
+        j.received(w.participant, AUDIO),
+        j.received(w.participant, VIDEO),
+    );
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(
+        j.received(w.participant, AUDIO),
+        audio,
+        "no audio once locked"
+    );
+    assert!(j.received(w.participant, VIDEO) > video, "video goes on");
+    j.close().await;
+    w.close().await;
+}

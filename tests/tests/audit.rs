@@ -387,3 +387,37 @@ async fn concurrent_actions_and_checkpoints_never_lose_an_entry() {
         "every failed sign-in is an entry: {before} → {after}"
     );
 }
+
+#[tokio::test]
+async fn proofs_for_trees_the_server_never_had_are_refused_precisely() {
+    let app = spawn_app().await;
+    let (admin, _) = app.sign_in_as(&[Role::Administrator]).await;
+    let size = admin.get("/api/v1/audit/checkpoint").await.body["checkpoint"]["tree_size"]
+        .as_u64()
+        .unwrap();
+    for path in [
+        format!("/api/v1/audit/entries/0?tree_size={}", size + 1000),
+        format!("/api/v1/audit/entries/{}?tree_size={size}", size + 5),
+        format!("/api/v1/audit/consistency?from={}&to={size}", size + 1),
+        format!("/api/v1/audit/consistency?from=0&to={size}"),
+        "/api/v1/audit/consistency?from=18446744073709551615".to_string(),
+    ] {
+        let r = admin.get(&path).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_proof_request"),
+            "{path}: {r:?}"
+        );
+        assert!(
+            r.body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("No such proof"),
+            "{r:?}"
+        );
+    }
+    let r = admin.get("/api/v1/audit/entries/not-a-number").await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"), "{r:?}");
+    let r = admin.get("/api/v1/audit/consistency?from=abc").await;
+    assert_eq!((r.status, r.code()), (400, "invalid_request"), "{r:?}");
+}

@@ -71,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         .merge(signaling)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_metrics))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(
@@ -128,6 +129,31 @@ async fn track_metrics(State(state): State<AppState>, req: Request, next: Next) 
         .get_or_create(&labels)
         .observe(started.elapsed().as_secs_f64());
     resp
+}
+
+/// Turns the plain-text rejections of axum's own extractors (a malformed path parameter or query
+/// string, say) into the API's JSON error shape, so every 4xx a client sees has a stable code.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if !status.is_client_error() || is_json || resp.headers().contains_key(header::UPGRADE) {
+        return resp;
+    }
+    let text = match axum::body::to_bytes(resp.into_body(), 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+        Err(_) => String::new(),
+    };
+    let message = if text.trim().is_empty() {
+        "The request is not valid for this address (see docs/protocol.md).".to_string()
+    } else {
+        format!("The request is not valid: {}", text.trim())
+    };
+    ApiError::new(status, "invalid_request", message).into_response()
 }
 
 async fn fallback() -> ApiError {

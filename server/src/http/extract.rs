@@ -49,6 +49,19 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// A caller known only by `subject`; the credential-specific fields start empty.
+    fn bare(subject: Subject, remote: Option<SocketAddr>) -> Self {
+        Caller {
+            subject,
+            user: None,
+            session: None,
+            api_token_id: None,
+            remote,
+            csrf_token: None,
+            hearing_session: None,
+        }
+    }
+
     /// Asks the policy whether this caller may perform `action`.
     ///
     /// # Errors
@@ -234,28 +247,15 @@ impl FromRequestParts<AppState> for Caller {
         if let Some(fp) = conn.as_ref().and_then(|c| c.client_cert_sha256.as_deref())
             && let Some(authority) = state.store.authority_by_fingerprint(fp).await?
         {
-            return Ok(Caller {
-                subject: Subject::Authority {
+            return Ok(Caller::bare(
+                Subject::Authority {
                     authority_id: authority.id,
                 },
-                user: None,
-                session: None,
-                api_token_id: None,
                 remote,
-                csrf_token: None,
-                hearing_session: None,
-            });
+            ));
         }
 
-        Ok(Caller {
-            subject: Subject::Anonymous,
-            user: None,
-            session: None,
-            api_token_id: None,
-            remote,
-            csrf_token: None,
-            hearing_session: None,
-        })
+        Ok(Caller::bare(Subject::Anonymous, remote))
     }
 }
 

@@ -163,9 +163,7 @@ impl Store {
         let t = now();
         insert_user(&mut tx, &id, new, t).await?;
         tx.commit().await?;
-        self.user_by_id(&id)
-            .await?
-            .ok_or(StoreError::NotFound("user"))
+        self.existing_user(&id).await
     }
 
     /// Looks an account up by its username (exact match; usernames are stored lower-case).
@@ -173,18 +171,15 @@ impl Store {
     /// # Errors
     /// On database failure.
     pub async fn user_by_username(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users u WHERE u.username = $1"
-        ))
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
-        match row {
-            Some(r) => Ok(Some(self.with_roles(user_from_row(&r)?).await?)),
-            None => Ok(None),
-        }
+        self.user_where(
+            concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM users u WHERE u.username = $1"
+            ),
+            username,
+        )
+        .await
     }
 
     /// Looks an account up by id.
@@ -192,14 +187,29 @@ impl Store {
     /// # Errors
     /// On database failure.
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users u WHERE u.id = $1"
-        ))
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        self.user_where(
+            concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = $1"),
+            id,
+        )
+        .await
+    }
+
+    /// An account that must exist (just created or just changed).
+    async fn existing_user(&self, id: &str) -> Result<UserRecord, StoreError> {
+        self.user_by_id(id)
+            .await?
+            .ok_or(StoreError::NotFound("user"))
+    }
+
+    async fn user_where(
+        &self,
+        sql: &'static str,
+        value: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let row = sqlx::query(sql)
+            .bind(value)
+            .fetch_optional(&self.pool)
+            .await?;
         match row {
             Some(r) => Ok(Some(self.with_roles(user_from_row(&r)?).await?)),
             None => Ok(None),
@@ -638,9 +648,7 @@ impl Store {
         let id = uuid::Uuid::new_v4().to_string();
         insert_user(&mut tx, &id, new, t).await?;
         tx.commit().await?;
-        self.user_by_id(&id)
-            .await?
-            .ok_or(StoreError::NotFound("user"))
+        self.existing_user(&id).await
     }
 
     /// Redeems a set-password link: sets the password and spends the link atomically. Ends the
@@ -690,9 +698,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.user_by_id(&user_id)
-            .await?
-            .ok_or(StoreError::NotFound("user"))
+        self.existing_user(&user_id).await
     }
 
     // --- authorities ----------------------------------------------------------------------

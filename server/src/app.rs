@@ -36,6 +36,8 @@ pub struct Application {
     data_dir: DataDir,
     setup_link: Option<String>,
     audit_tasks: AuditTasks,
+    /// The client MLA deliveries go out with (this server's federation identity).
+    mla_client: FederationClient,
 }
 
 impl Application {
@@ -117,7 +119,20 @@ impl Application {
             Duration::from_secs(settings.auth.lockout_secs),
         );
         let sfu = crate::sfu::Sfu::new(settings.sfu_config()?);
+        let vault = crate::vault::Vault::load_or_create(&settings.data_dir)
+            .context("cannot load the attachment master key")?;
+        let mla_client =
+            FederationClient::new(&data_dir, &settings.federation.peer_ca_files, Vec::new())?;
+        let mla = Arc::new(crate::mla::Mla::new(
+            store.clone(),
+            notary.clone(),
+            vault,
+            audit.clone(),
+            federation_anchors.clone(),
+            settings.mla.clone(),
+        ));
         let state = AppState {
+            mla,
             sfu,
             hearing_transitions: Arc::default(),
             settings: Arc::new(settings),
@@ -137,6 +152,7 @@ impl Application {
             data_dir,
             setup_link,
             audit_tasks,
+            mla_client,
         })
     }
 
@@ -186,10 +202,14 @@ impl Application {
             self.state.settings.auth.session_idle_minutes * 60,
         ));
         let audit = self.state.audit.clone();
+        let delivery = tokio::spawn(self.state.mla.clone().run_delivery(self.mla_client));
+        let deadlines = tokio::spawn(self.state.mla.clone().run_deadline_watch());
         let router = http::router(self.state);
         let result =
             server::serve(self.listener, self.tls, router, metrics, options, shutdown).await;
         janitor.abort();
+        delivery.abort();
+        deadlines.abort();
         // Seal what the log holds before stopping, so the last entries are covered.
         if let Err(e) = audit
             .append(AuditEvent::new(Actor::System, "server.stop", "server"))

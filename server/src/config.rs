@@ -36,7 +36,36 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub federation: FederationSettings,
     pub media: MediaSettings,
+    pub mla: MlaSettings,
     pub log: LogSettings,
+}
+
+/// Mutual legal assistance: limits on what other servers and officers send, and delivery.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MlaSettings {
+    /// Largest attachment accepted, in bytes.
+    pub max_attachment_bytes: u64,
+    /// Largest message another server may deliver (document, seal and attachments, base64).
+    pub max_message_bytes: u64,
+    /// Longest wait between two delivery attempts to a server that does not answer.
+    pub retry_max_secs: u64,
+    /// A delivered message whose seal's time-stamp is older than this is refused as stale.
+    pub max_message_age_secs: u64,
+    /// How often deadlines are checked for notices.
+    pub deadline_check_secs: u64,
+}
+
+impl Default for MlaSettings {
+    fn default() -> Self {
+        Self {
+            max_attachment_bytes: 25 * 1024 * 1024,
+            max_message_bytes: 100 * 1024 * 1024,
+            retry_max_secs: 300,
+            max_message_age_secs: 30 * 24 * 3600,
+            deadline_check_secs: 300,
+        }
+    }
 }
 
 /// The hearing SFU's media sockets (WebRTC over UDP).
@@ -182,6 +211,7 @@ impl Default for Settings {
             audit: AuditSettings::default(),
             federation: FederationSettings::default(),
             media: MediaSettings::default(),
+            mla: MlaSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -327,6 +357,39 @@ impl Settings {
                 format!("{:?} is not an https:// URL", self.public_url),
                 "Assize is only served over HTTPS: set e.g. https://assize.court.example",
             ));
+        }
+        let m = &self.mla;
+        if !(1024..=1024 * 1024 * 1024).contains(&m.max_attachment_bytes) {
+            return Err(ConfigError::new(
+                "mla.max_attachment_bytes",
+                format!("{} is outside 1024..=1073741824", m.max_attachment_bytes),
+                "choose a limit between 1 KiB and 1 GiB (default 26214400)",
+            ));
+        }
+        if m.max_message_bytes < m.max_attachment_bytes.saturating_mul(4) / 3 + 65_536
+            || m.max_message_bytes > 4 * 1024 * 1024 * 1024
+        {
+            return Err(ConfigError::new(
+                "mla.max_message_bytes",
+                format!(
+                    "{} cannot carry one attachment of mla.max_attachment_bytes in base64",
+                    m.max_message_bytes
+                ),
+                "set it to at least 4/3 of mla.max_attachment_bytes plus 64 KiB, and at most 4 GiB",
+            ));
+        }
+        for (name, v) in [
+            ("mla.retry_max_secs", m.retry_max_secs),
+            ("mla.max_message_age_secs", m.max_message_age_secs),
+            ("mla.deadline_check_secs", m.deadline_check_secs),
+        ] {
+            if v == 0 || v > 365 * 24 * 3600 {
+                return Err(ConfigError::new(
+                    name,
+                    format!("{v} is outside 1..=31536000"),
+                    "give a number of seconds between 1 and one year",
+                ));
+            }
         }
         let h = &self.http;
         if !(1024..=1024 * 1024 * 1024).contains(&h.max_body_bytes) {

@@ -62,6 +62,18 @@ impl FederationClient {
         })
     }
 
+    /// Posts JSON to a peer server (the MLA delivery uses it).
+    ///
+    /// # Errors
+    /// When the peer cannot be reached or does not answer in time.
+    pub async fn post_json<T: serde::Serialize + ?Sized>(
+        &self,
+        url: &str,
+        body: &T,
+    ) -> reqwest::Result<reqwest::Response> {
+        self.http.post(url).json(body).send().await
+    }
+
     /// The peers checkpoints are pushed to.
     pub fn peers(&self) -> &[String] {
         &self.peers

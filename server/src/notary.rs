@@ -189,13 +189,21 @@ impl Notary {
     /// # Errors
     /// When signing or time-stamping fails.
     pub async fn seal(&self, content: &[u8]) -> anyhow::Result<Vec<u8>> {
+        Ok(self.seal_cades(content).await?.into_der())
+    }
+
+    /// [`Self::seal`], as the signing crate's type (for ASiC containers).
+    ///
+    /// # Errors
+    /// When signing or time-stamping fails.
+    pub async fn seal_cades(&self, content: &[u8]) -> anyhow::Result<cades::CadesSignature> {
         let now = OffsetDateTime::now_utc();
         let pending = cades::sign_detached(&self.signer, content, now)?;
         let serial = self.next_serial().await?;
         let token = self
             .tsa
             .stamp_imprint(&pending.timestamp_imprint(), serial, now)?;
-        Ok(pending.attach_timestamp(&token)?.into_der())
+        Ok(pending.attach_timestamp(&token)?)
     }
 
     /// Verifies a seal made by [`Self::seal`] (or any CAdES signature under our CA).

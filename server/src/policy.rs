@@ -146,10 +146,28 @@ pub enum Action {
     JoinHearing,
     /// Redeem a hearing invitation: the link itself is the credential.
     RedeemHearingInvitation,
+    /// Read the directory of authorities (everyone with an account: officers pick recipients).
+    ViewDirectory,
+    /// List and read MLA requests **of the caller's own authority** (officers and judges acting
+    /// for it; also by API token, for case-management systems).
+    ViewMlaRequests,
+    /// Draft an MLA request or EIO, edit the draft, add attachments (officers of the authority;
+    /// also by API token).
+    DraftMlaRequest,
+    /// Validate a draft: the judicial authority's signature (a judge of the authority, at a
+    /// browser).
+    ValidateMlaRequest,
+    /// Move a request on: transmit, acknowledge, recognise, ask for information, execute,
+    /// withdraw, extend a deadline… (an officer of the authority, at a browser).
+    ActOnMlaRequest,
+    /// Download a request's evidence package (officers and judges of the authority).
+    ExportMlaEvidence,
+    /// Server-to-server: deliver a sealed MLA message (the other state's server, by mutual TLS).
+    DeliverMlaMessage,
 }
 
 impl Action {
-    pub const ALL: [Action; 24] = [
+    pub const ALL: [Action; 31] = [
         Action::ProbeHealth,
         Action::ReadMetrics,
         Action::RedeemOneTimeLink,
@@ -174,6 +192,13 @@ impl Action {
         Action::InterruptHearing,
         Action::JoinHearing,
         Action::RedeemHearingInvitation,
+        Action::ViewDirectory,
+        Action::ViewMlaRequests,
+        Action::DraftMlaRequest,
+        Action::ValidateMlaRequest,
+        Action::ActOnMlaRequest,
+        Action::ExportMlaEvidence,
+        Action::DeliverMlaMessage,
     ];
 
     /// Whether the action concerns one hearing, so that the caller's standing in that hearing
@@ -186,6 +211,19 @@ impl Action {
                 | Action::ConductHearing
                 | Action::InterruptHearing
                 | Action::JoinHearing
+        )
+    }
+
+    /// Whether the action concerns one MLA request, so that the caller must also act for one of
+    /// its two authorities ([`decide_for_request`]).
+    pub fn is_request_scoped(self) -> bool {
+        matches!(
+            self,
+            Action::ViewMlaRequests
+                | Action::DraftMlaRequest
+                | Action::ValidateMlaRequest
+                | Action::ActOnMlaRequest
+                | Action::ExportMlaEvidence
         )
     }
 }
@@ -225,7 +263,9 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
     match subject {
         Subject::Anonymous => Err(Denial::Unauthenticated),
         Subject::Authority { .. } => match action {
-            FederationWhoAmI | ReadAuditCheckpoint | SubmitPeerCheckpoint => Ok(()),
+            FederationWhoAmI | ReadAuditCheckpoint | SubmitPeerCheckpoint | DeliverMlaMessage => {
+                Ok(())
+            }
             _ => Err(Denial::Forbidden),
         },
         // An invitation holder: join its hearing; a remote official may also interrupt it.
@@ -246,8 +286,9 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
             let admin = subject.has_role(Role::Administrator);
             let judge = subject.has_role(Role::Judge);
             let staff = judge || subject.has_role(Role::Clerk);
+            let officer = subject.has_role(Role::Officer);
             match action {
-                ViewOwnAccount => Ok(()),
+                ViewOwnAccount | ViewDirectory => Ok(()),
                 SignOut | EnrolTotp | ManageOwnApiTokens if interactive => Ok(()),
                 ReadMetrics | ListUsers | ReadAuditLog | ReadAuditCheckpoint if admin => Ok(()),
                 // Changing accounts or whom we trust needs a person at a browser, not a token.
@@ -257,6 +298,11 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
                 // …but running a hearing needs a person at a browser.
                 OpenHearing | JoinHearing if staff && interactive => Ok(()),
                 ConductHearing | InterruptHearing if judge && interactive => Ok(()),
+                // MLA: officers handle requests; a judge validates them and may read them.
+                ViewMlaRequests | ExportMlaEvidence if officer || judge => Ok(()),
+                DraftMlaRequest if officer => Ok(()),
+                ActOnMlaRequest if officer && interactive => Ok(()),
+                ValidateMlaRequest if judge && interactive => Ok(()),
                 _ => Err(Denial::Forbidden),
             }
         }
@@ -285,6 +331,34 @@ pub fn decide_in_hearing(standing: Option<HearingRole>, action: Action) -> Resul
     } else {
         Err(Denial::Forbidden)
     }
+}
+
+/// The second half of the table for request-scoped actions ([`Action::is_request_scoped`]):
+/// whether the caller acts for the issuing or the executing authority of this request
+/// (`party`). Pure. Nobody else learns anything about a request, not even that it exists.
+pub fn decide_for_request(party: bool, action: Action) -> Result<(), Denial> {
+    if !action.is_request_scoped() || party {
+        Ok(())
+    } else {
+        Err(Denial::Forbidden)
+    }
+}
+
+/// Asks both halves of the table for a request-scoped action.
+///
+/// # Errors
+/// The [`Denial`] saying why not.
+pub fn authorize_for_request(
+    subject: &Subject,
+    party: bool,
+    action: Action,
+) -> Result<Permit, Denial> {
+    decide(subject, action)?;
+    decide_for_request(party, action)?;
+    Ok(Permit {
+        action,
+        _private: (),
+    })
 }
 
 /// Asks both halves of the table for a hearing-scoped action: the account-level [`decide`] and
@@ -344,7 +418,14 @@ mod tests {
         match subject {
             Subject::Anonymous => Err(Denial::Unauthenticated),
             Subject::Authority { .. } => {
-                if [FederationWhoAmI, ReadAuditCheckpoint, SubmitPeerCheckpoint].contains(&action) {
+                if [
+                    FederationWhoAmI,
+                    ReadAuditCheckpoint,
+                    SubmitPeerCheckpoint,
+                    DeliverMlaMessage,
+                ]
+                .contains(&action)
+                {
                     Ok(())
                 } else {
                     Err(Denial::Forbidden)
@@ -365,6 +446,7 @@ mod tests {
                 let admin = roles.contains(&Role::Administrator);
                 let judge = roles.contains(&Role::Judge);
                 let staff = judge || roles.contains(&Role::Clerk);
+                let officer = roles.contains(&Role::Officer);
                 let allowed = match credential {
                     Credential::SessionAwaitingTotpEnrolment => {
                         return if [ViewOwnAccount, SignOut, EnrolTotp].contains(&action) {
@@ -380,12 +462,19 @@ mod tests {
                         BookHearing | ViewHearings | ManageHearingParticipants => staff,
                         OpenHearing | JoinHearing => staff,
                         ConductHearing | InterruptHearing => judge,
+                        ViewDirectory => true,
+                        ViewMlaRequests | ExportMlaEvidence => officer || judge,
+                        DraftMlaRequest | ActOnMlaRequest => officer,
+                        ValidateMlaRequest => judge,
                         _ => false,
                     },
                     Credential::ApiToken => match action {
                         ViewOwnAccount => true,
                         ReadMetrics | ListUsers | ReadAuditLog | ReadAuditCheckpoint => admin,
                         BookHearing | ViewHearings | ManageHearingParticipants => staff,
+                        ViewDirectory => true,
+                        ViewMlaRequests | ExportMlaEvidence => officer || judge,
+                        DraftMlaRequest => officer,
                         _ => false,
                     },
                 };
@@ -494,6 +583,34 @@ mod tests {
             authorize_in_hearing(&judge, None, ConductHearing).unwrap_err(),
             Denial::Forbidden
         );
+    }
+
+    #[test]
+    fn only_parties_to_a_request_may_touch_it() {
+        let officer = user(&[Role::Officer], Credential::Session);
+        for action in Action::ALL {
+            let scoped = [
+                ViewMlaRequests,
+                DraftMlaRequest,
+                ValidateMlaRequest,
+                ActOnMlaRequest,
+                ExportMlaEvidence,
+            ]
+            .contains(&action);
+            assert_eq!(action.is_request_scoped(), scoped, "{action:?}");
+            assert_eq!(decide_for_request(false, action).is_ok(), !scoped);
+            assert!(decide_for_request(true, action).is_ok());
+        }
+        assert!(authorize_for_request(&officer, true, ActOnMlaRequest).is_ok());
+        assert_eq!(
+            authorize_for_request(&officer, false, ActOnMlaRequest).unwrap_err(),
+            Denial::Forbidden
+        );
+        // An officer cannot validate; a judge cannot transmit.
+        assert!(authorize_for_request(&officer, true, ValidateMlaRequest).is_err());
+        let judge = user(&[Role::Judge], Credential::Session);
+        assert!(authorize_for_request(&judge, true, ActOnMlaRequest).is_err());
+        assert!(authorize_for_request(&judge, true, ValidateMlaRequest).is_ok());
     }
 
     #[test]

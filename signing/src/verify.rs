@@ -193,6 +193,32 @@ pub enum Finding {
     TimestampInvalid,
 }
 
+impl std::fmt::Display for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Finding::Malformed(why) => write!(f, "malformed: {why}"),
+            Finding::AttributeMissingOrRepeated(a) => {
+                write!(f, "the signed attribute {a} is missing or repeated")
+            }
+            Finding::WrongContentType => f.write_str("the content-type attribute is wrong"),
+            Finding::DigestMismatch => {
+                f.write_str("the content does not match the signed digest (it was altered)")
+            }
+            Finding::BadSignature => f.write_str("the signature value does not verify"),
+            Finding::UnsupportedAlgorithm(a) => write!(f, "unsupported algorithm {a}"),
+            Finding::CertificateNotFound => f.write_str("the signer's certificate is missing"),
+            Finding::CertificateMismatch => {
+                f.write_str("the signing-certificate attribute names another certificate")
+            }
+            Finding::KeyUsageNotPermitted(why) => write!(f, "key usage not permitted: {why}"),
+            Finding::Untrusted(why) => write!(f, "the certificate is not trusted: {why}"),
+            Finding::NoTimestamp => f.write_str("there is no signature time-stamp"),
+            Finding::ImprintMismatch => f.write_str("the time-stamp does not cover this signature"),
+            Finding::TimestampInvalid => f.write_str("the time-stamp token does not verify"),
+        }
+    }
+}
+
 /// Report on an RFC 3161 time-stamp token.
 #[derive(Clone, Debug)]
 #[non_exhaustive]

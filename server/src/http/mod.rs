@@ -52,6 +52,8 @@ pub struct AppState {
     /// Held while a hearing's state changes, so that the database and the SFU room see the
     /// changes in the same order. Changes are rare and made by people: one lock suffices.
     pub hearing_transitions: Arc<tokio::sync::Mutex<()>>,
+    /// Mutual legal assistance: requests, messages, delivery.
+    pub mla: Arc<crate::mla::Mla>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -67,7 +69,7 @@ pub fn router(state: AppState) -> Router {
         state.sfu.clone(),
         Arc::new(routes::PolicyAdmission::new(state.clone())),
     );
-    routes::routes()
+    routes::routes(&state.settings.mla)
         .merge(signaling)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)

@@ -102,14 +102,48 @@ impl LinkPurpose {
     }
 }
 
-/// Another state's server, known by its client certificate.
+/// An entry of the directory of authorities: one hosted here (`local`) or another state's,
+/// known by the client certificate its server presents.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct AuthorityRecord {
     pub id: String,
+    /// The identifier both servers use for it (e.g. `DE-BfJ`): messages name authorities by code.
+    pub code: String,
     pub name: String,
     pub country: String,
+    /// `central` (central authority) or `competent` (a court, prosecutor…).
+    pub kind: String,
+    /// Hosted on this server.
+    pub local: bool,
+    /// Base URL of its Assize server (`https://…`); `None` for local ones and for authorities
+    /// reached by S/MIME e-mail only.
+    pub endpoint: Option<String>,
+    /// Functional mailbox for notices (and S/MIME transport where there is no endpoint).
+    pub email: Option<String>,
+    /// SHA-256 of its server's client certificate (`local:<code>` for local authorities).
     pub cert_sha256: String,
     pub created_at: i64,
+}
+
+/// A new directory entry.
+#[derive(Debug)]
+pub struct NewAuthority<'a> {
+    pub code: &'a str,
+    pub name: &'a str,
+    pub country: &'a str,
+    pub kind: &'a str,
+    pub local: bool,
+    pub endpoint: Option<&'a str>,
+    pub email: Option<&'a str>,
+    /// Required for other states' authorities; ignored for local ones.
+    pub cert_sha256: Option<&'a str>,
+}
+
+/// The `authorities` columns every directory query selects.
+macro_rules! authority_columns {
+    () => {
+        "id, code, name, country, kind, local, endpoint, email, cert_sha256, created_at"
+    };
 }
 
 /// The `users` columns every account query selects (a macro so queries stay `&'static str`).
@@ -703,45 +737,87 @@ impl Store {
 
     // --- authorities ----------------------------------------------------------------------
 
-    /// Registers another state's authority by its client-certificate fingerprint.
+    /// Adds an authority to the directory.
     ///
     /// # Errors
-    /// [`StoreError::Conflict`] when the certificate is already registered.
+    /// [`StoreError::Conflict`] when the code or the certificate is already registered.
     pub async fn insert_authority(
         &self,
-        name: &str,
-        country: &str,
-        cert_sha256: &str,
+        new: &NewAuthority<'_>,
     ) -> Result<AuthorityRecord, StoreError> {
+        let cert = if new.local {
+            format!("local:{}", new.code)
+        } else {
+            new.cert_sha256.unwrap_or_default().to_owned()
+        };
         let rec = AuthorityRecord {
             id: uuid::Uuid::new_v4().to_string(),
-            name: name.into(),
-            country: country.into(),
-            cert_sha256: cert_sha256.into(),
+            code: new.code.into(),
+            name: new.name.into(),
+            country: new.country.into(),
+            kind: new.kind.into(),
+            local: new.local,
+            endpoint: new.endpoint.map(str::to_owned),
+            email: new.email.map(str::to_owned),
+            cert_sha256: cert,
             created_at: now(),
         };
         sqlx::query(
-            "INSERT INTO authorities (id, name, country, cert_sha256, created_at) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO authorities (id, code, name, country, kind, local, endpoint, email, cert_sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
         )
         .bind(&rec.id)
+        .bind(&rec.code)
         .bind(&rec.name)
         .bind(&rec.country)
+        .bind(&rec.kind)
+        .bind(i64::from(rec.local))
+        .bind(&rec.endpoint)
+        .bind(&rec.email)
         .bind(&rec.cert_sha256)
         .bind(rec.created_at)
         .execute(&self.pool)
         .await
-        .map_err(StoreError::conflict_on_unique("an authority with this certificate"))?;
+        .map_err(StoreError::conflict_on_unique(
+            "an authority with this code or certificate",
+        ))?;
         Ok(rec)
     }
 
-    /// All registered authorities.
+    /// Changes an authority's endpoint and mailbox.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is no such authority.
+    pub async fn update_authority_contact(
+        &self,
+        id: &str,
+        endpoint: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<(), StoreError> {
+        let r = sqlx::query("UPDATE authorities SET endpoint = $2, email = $3 WHERE id = $1")
+            .bind(id)
+            .bind(endpoint)
+            .bind(email)
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound("authority"));
+        }
+        Ok(())
+    }
+
+    /// The whole directory.
     ///
     /// # Errors
     /// On database failure.
     pub async fn list_authorities(&self) -> Result<Vec<AuthorityRecord>, StoreError> {
-        let rows = sqlx::query("SELECT id, name, country, cert_sha256, created_at FROM authorities ORDER BY country, name")
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            authority_columns!(),
+            " FROM authorities ORDER BY local DESC, country, name"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(authority_from_row).collect()
     }
 
@@ -750,10 +826,31 @@ impl Store {
     /// # Errors
     /// On database failure.
     pub async fn authority_by_id(&self, id: &str) -> Result<Option<AuthorityRecord>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, name, country, cert_sha256, created_at FROM authorities WHERE id = $1",
-        )
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            authority_columns!(),
+            " FROM authorities WHERE id = $1"
+        ))
         .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(authority_from_row).transpose()
+    }
+
+    /// The authority with this code.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn authority_by_code(
+        &self,
+        code: &str,
+    ) -> Result<Option<AuthorityRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            authority_columns!(),
+            " FROM authorities WHERE code = $1"
+        ))
+        .bind(code)
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(authority_from_row).transpose()
@@ -767,19 +864,69 @@ impl Store {
         &self,
         cert_sha256: &str,
     ) -> Result<Option<AuthorityRecord>, StoreError> {
-        let row = sqlx::query("SELECT id, name, country, cert_sha256, created_at FROM authorities WHERE cert_sha256 = $1")
-            .bind(cert_sha256)
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            authority_columns!(),
+            " FROM authorities WHERE cert_sha256 = $1 AND local = 0"
+        ))
+        .bind(cert_sha256)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(authority_from_row).transpose()
+    }
+
+    /// The authority an account acts for, if any.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn user_authority(&self, user_id: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT authority_id FROM users WHERE id = $1")
+            .bind(user_id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(authority_from_row).transpose()
+        Ok(match row {
+            Some(r) => r.try_get::<Option<String>, _>("authority_id")?,
+            None => None,
+        })
+    }
+
+    /// Makes an account act for a local authority (or for none).
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when the account or the local authority does not exist.
+    pub async fn set_user_authority(
+        &self,
+        user_id: &str,
+        authority_id: Option<&str>,
+    ) -> Result<(), StoreError> {
+        if let Some(a) = authority_id
+            && !self.authority_by_id(a).await?.is_some_and(|a| a.local)
+        {
+            return Err(StoreError::NotFound("local authority"));
+        }
+        let r = sqlx::query("UPDATE users SET authority_id = $2, updated_at = $3 WHERE id = $1")
+            .bind(user_id)
+            .bind(authority_id)
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        if r.rows_affected() == 0 {
+            return Err(StoreError::NotFound("account"));
+        }
+        Ok(())
     }
 }
 
 fn authority_from_row(r: &AnyRow) -> Result<AuthorityRecord, StoreError> {
     Ok(AuthorityRecord {
         id: r.try_get("id")?,
+        code: r.try_get("code")?,
         name: r.try_get("name")?,
         country: r.try_get("country")?,
+        kind: r.try_get("kind")?,
+        local: r.try_get::<i64, _>("local")? != 0,
+        endpoint: r.try_get("endpoint")?,
+        email: r.try_get("email")?,
         cert_sha256: r.try_get("cert_sha256")?,
         created_at: r.try_get("created_at")?,
     })

@@ -11,6 +11,7 @@
 mod audit;
 mod hearings;
 mod identity;
+pub mod mla;
 
 pub use audit::*;
 pub use hearings::*;

@@ -18,7 +18,7 @@ pub async fn list(
     State(state): State<AppState>,
     caller: Caller,
 ) -> ApiResult<Json<serde_json::Value>> {
-    let _permit = caller.authorize(Action::ManageAuthorities)?;
+    let _permit = caller.authorize(Action::ViewDirectory)?;
     Ok(Json(
         json!({ "authorities": state.store.list_authorities().await? }),
     ))
@@ -30,8 +30,38 @@ pub struct NewAuthority {
     name: String,
     /// ISO 3166-1 alpha-2, upper case.
     country: String,
-    /// The PEM client certificate its server will present.
-    certificate_pem: String,
+    /// The identifier both servers use (letters, digits, `-`, `_`, `.`; at most 64). Defaults to
+    /// `<country>-<random>` for compatibility with earlier registrations.
+    code: Option<String>,
+    /// `central` (default) or `competent`.
+    kind: Option<String>,
+    /// Hosted on this server (an authority whose officers sign in here).
+    #[serde(default)]
+    local: bool,
+    /// Base URL of its Assize server (other states' authorities).
+    endpoint: Option<String>,
+    /// Functional mailbox.
+    email: Option<String>,
+    /// The PEM client certificate its server will present (other states' authorities).
+    certificate_pem: Option<String>,
+}
+
+fn field_error(code: &'static str, field: &'static str, message: &str) -> ApiError {
+    ApiError::bad_request(code, message.to_owned()).with_details(json!({ "field": field }))
+}
+
+/// A plausible e-mail address (one `@`, no spaces or angle brackets, bounded).
+pub fn valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.contains('@')
+        && s.len() <= 254
+        && !s
+            .chars()
+            .any(|c| c.is_whitespace() || c.is_control() || "<>,;\"".contains(c))
 }
 
 /// The SHA-256 fingerprint (hex) of the first certificate in a PEM text.
@@ -68,16 +98,90 @@ pub async fn create(
         )
         .with_details(json!({ "field": "country" })));
     }
-    let fp = pem_fingerprint(&body.certificate_pem).map_err(|e| {
-        ApiError::bad_request(
-            "invalid_certificate",
-            format!("The certificate cannot be used: {e}."),
+    let code = body.code.clone().unwrap_or_else(|| {
+        format!(
+            "{}-{}",
+            body.country,
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
         )
-        .with_details(json!({ "field": "certificate_pem" }))
-    })?;
+    });
+    if code.is_empty()
+        || code.len() > 64
+        || !code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    {
+        return Err(field_error(
+            "invalid_code",
+            "code",
+            "Give a code of 1 to 64 letters, digits, '-', '_' or '.', e.g. DE-BfJ.",
+        ));
+    }
+    let kind = body.kind.as_deref().unwrap_or("central");
+    if !matches!(kind, "central" | "competent") {
+        return Err(field_error(
+            "invalid_kind",
+            "kind",
+            "The kind is 'central' (central authority) or 'competent' (a court, a prosecutor).",
+        ));
+    }
+    if let Some(e) = &body.endpoint {
+        let ok = url::Url::parse(e).is_ok_and(|u| {
+            u.scheme() == "https" && u.host().is_some() && u.query().is_none() && e.len() <= 500
+        });
+        if !ok || body.local {
+            return Err(field_error(
+                "invalid_endpoint",
+                "endpoint",
+                "The endpoint is the https:// base URL of the other state's Assize server (local authorities have none).",
+            ));
+        }
+    }
+    if let Some(e) = &body.email
+        && !valid_email(e)
+    {
+        return Err(field_error(
+            "invalid_email",
+            "email",
+            "Give a valid e-mail address such as mla@justice.example.",
+        ));
+    }
+    let fp = match (&body.certificate_pem, body.local) {
+        (None, true) => None,
+        (Some(_), true) => {
+            return Err(field_error(
+                "invalid_certificate",
+                "certificate_pem",
+                "A local authority has no certificate of its own: leave certificate_pem out.",
+            ));
+        }
+        (None, false) => {
+            return Err(field_error(
+                "invalid_certificate",
+                "certificate_pem",
+                "Give the PEM client certificate the other state's server presents.",
+            ));
+        }
+        (Some(pem), false) => Some(pem_fingerprint(pem).map_err(|e| {
+            field_error(
+                "invalid_certificate",
+                "certificate_pem",
+                &format!("The certificate cannot be used: {e}."),
+            )
+        })?),
+    };
     let rec = state
         .store
-        .insert_authority(name, &body.country, &fp)
+        .insert_authority(&crate::store::NewAuthority {
+            code: &code,
+            name,
+            country: &body.country,
+            kind,
+            local: body.local,
+            endpoint: body.endpoint.as_deref(),
+            email: body.email.as_deref(),
+            cert_sha256: fp.as_deref(),
+        })
         .await?;
     tracing::info!(authority_id = %rec.id, "authority registered");
     state
@@ -89,7 +193,8 @@ pub async fn create(
                 format!("authority:{}", rec.id),
             )
             .with(
-                json!({ "name": rec.name, "country": rec.country, "cert_sha256": rec.cert_sha256 }),
+                json!({ "code": rec.code, "name": rec.name, "country": rec.country, "local": rec.local,
+                        "endpoint": rec.endpoint, "cert_sha256": rec.cert_sha256 }),
             ),
         )
         .await?;

@@ -3,6 +3,7 @@
 mod audit;
 mod authorities;
 mod hearings;
+mod mla;
 mod onetime;
 mod probes;
 mod session;
@@ -11,13 +12,17 @@ mod tsa;
 mod users;
 
 use axum::Router;
-use axum::routing::{get, post};
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
 
 use super::AppState;
 
 pub(super) use hearings::PolicyAdmission;
 
-pub(super) fn routes() -> Router<AppState> {
+/// The routes; `mla` gives the larger body limits of attachment uploads and deliveries.
+pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
+    let upload_limit = usize::try_from(mla.max_attachment_bytes).unwrap_or(usize::MAX);
+    let message_limit = usize::try_from(mla.max_message_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
@@ -87,6 +92,28 @@ pub(super) fn routes() -> Router<AppState> {
         .route(
             "/api/v1/hearings/{id}/participants/{participant}/{verb}",
             post(hearings::move_participant),
+        )
+        .route("/api/v1/users/{id}/authority", put(mla::set_user_authority))
+        .route("/api/v1/mla/requests", get(mla::list).post(mla::create))
+        .route("/api/v1/mla/requests/{id}", get(mla::get))
+        .route("/api/v1/mla/requests/{id}/form", put(mla::update_form))
+        .route(
+            "/api/v1/mla/requests/{id}/transitions",
+            post(mla::transition),
+        )
+        .route("/api/v1/mla/requests/{id}/extension", post(mla::extend))
+        .route(
+            "/api/v1/mla/requests/{id}/attachments",
+            post(mla::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route(
+            "/api/v1/mla/requests/{id}/attachments/{attachment}",
+            get(mla::download),
+        )
+        .route("/api/v1/mla/requests/{id}/evidence", get(mla::evidence))
+        .route(
+            "/api/v1/federation/mla/messages",
+            post(mla::deliver).layer(DefaultBodyLimit::max(message_limit)),
         )
         .route("/tsa", post(tsa::timestamp))
         .route("/tsa/certs.pem", get(tsa::certificates))

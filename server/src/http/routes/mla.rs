@@ -1,0 +1,505 @@
+//! Mutual legal assistance over HTTP: officers' requests (EIO and generic MLA), their
+//! attachments, moves through the workflow, evidence packages; and the server-to-server
+//! endpoint other states' servers deliver sealed messages to.
+//!
+//! Every request-scoped handler asks the policy twice ([`request_permit`]): the account-level
+//! table, then whether the caller acts for one of the request's two authorities. To anyone
+//! else a request does not exist (404).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::audit::{Actor, AuditEvent};
+use crate::http::extract::{ApiJson, Caller};
+use crate::http::{ApiError, ApiResult, AppState};
+use crate::mla::transport::{deadlines_of, envelope_of};
+use crate::mla::workflow::{self, Kind, Side, Status};
+use crate::mla::{Act, Mla, WireMessage};
+use crate::policy::{self, Action, Permit, Subject};
+use crate::store::mla::RequestRow;
+use crate::store::{AuthorityRecord, now};
+
+/// The local authority the caller acts for.
+async fn my_authority(state: &AppState, caller: &Caller) -> ApiResult<AuthorityRecord> {
+    let Subject::User { user_id, .. } = &caller.subject else {
+        return Err(ApiError::unauthenticated());
+    };
+    let id = state.store.user_authority(user_id).await?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            "no_authority",
+            "Your account does not act for any authority. Ask an administrator to assign you to yours.",
+        )
+    })?;
+    state
+        .store
+        .authority_by_id(&id)
+        .await?
+        .filter(|a| a.local)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                "no_authority",
+                "The authority your account acts for is not hosted here. Ask an administrator.",
+            )
+        })
+}
+
+/// Loads a request and asks both halves of the policy. A stranger gets 404.
+async fn request_permit(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    action: Action,
+) -> ApiResult<(RequestRow, AuthorityRecord, Permit)> {
+    // The account-level half first, so that a stranger learns nothing.
+    policy::decide(&caller.subject, action)?;
+    let me = my_authority(state, caller).await?;
+    let request = state
+        .store
+        .mla_request(id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("request"))?;
+    let party = request.issuing_authority_id == me.id || request.executing_authority_id == me.id;
+    let permit = policy::authorize_for_request(&caller.subject, party, action)
+        .map_err(|_| ApiError::not_found("request"))?;
+    Ok((request, me, permit))
+}
+
+fn user_id(caller: &Caller) -> ApiResult<String> {
+    match &caller.subject {
+        Subject::User { user_id, .. } => Ok(user_id.clone()),
+        _ => Err(ApiError::unauthenticated()),
+    }
+}
+
+/// A request as the API shows it: its row, form, running deadlines, the completeness check
+/// (drafts), the moves this side may make, messages and attachments.
+async fn view(state: &AppState, r: &RequestRow) -> ApiResult<Value> {
+    let messages = state.store.mla_messages(&r.id).await?;
+    let attachments = state.store.mla_attachments(&r.id).await?;
+    let (issuing, executing) = state.mla.parties(r).await?;
+    let kind = Kind::parse(&r.kind).unwrap_or(Kind::Eio);
+    let form: Value = serde_json::from_str(&r.form).unwrap_or_default();
+    let missing = if r.status == Status::Draft.as_str() {
+        Mla::check_form(kind, &form).unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let side = Side::parse(&r.side).unwrap_or(Side::Issuing);
+    let next: Vec<&str> = Status::parse(&r.status)
+        .map(|s| workflow::legal_next(s, side))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|s| !(r.status == "TRANSMITTED" && *s == Status::Acknowledged))
+        .map(Status::as_str)
+        .collect();
+    let timeline: Vec<Value> = messages
+        .iter()
+        .map(|m| {
+            let env = envelope_of(m);
+            json!({
+                "id": m.id, "seq": m.seq, "direction": m.direction, "type": m.message_type,
+                "from_status": m.from_status, "to_status": m.to_status,
+                "transport_status": m.transport_status, "attempts": m.attempts,
+                "last_error": m.last_error, "created_at": m.created_at, "delivered_at": m.delivered_at,
+                "document_sha256": m.document_sha256,
+                "note": env.as_ref().and_then(|e| e.note.clone()),
+                "form": env.as_ref().and_then(|e| if e.to_status == Status::Acknowledged { e.form.clone() } else { None }),
+                "actor": m.actor,
+            })
+        })
+        .collect();
+    Ok(json!({
+        "request": r,
+        "form": form,
+        "issuing_authority": { "id": issuing.id, "code": issuing.code, "name": issuing.name, "country": issuing.country },
+        "executing_authority": { "id": executing.id, "code": executing.code, "name": executing.name, "country": executing.country },
+        "deadlines": deadlines_of(r, now()),
+        "missing": missing,
+        "next": next,
+        "messages": timeline,
+        "attachments": attachments,
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    limit: Option<i64>,
+}
+
+/// `GET /api/v1/mla/requests`: the requests the caller's authority sent or received.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    let _permit = caller.authorize(Action::ViewMlaRequests)?;
+    let me = my_authority(&state, &caller).await?;
+    let rows = state
+        .store
+        .mla_requests_of(&me.id, q.limit.unwrap_or(100).clamp(1, 1000))
+        .await?;
+    let t = now();
+    let requests: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id, "kind": r.kind, "reference": r.reference, "status": r.status,
+                "side": r.side, "urgent": r.urgent,
+                "box": if r.issuing_authority_id == me.id { "outbox" } else { "inbox" },
+                "updated_at": r.updated_at, "deadlines": deadlines_of(r, t),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "authority": me.code, "requests": requests })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRequest {
+    /// `eio` or `mla`.
+    kind: String,
+    /// The code of the executing (requested) authority in the directory.
+    recipient: String,
+    /// The form so far (may be incomplete while a draft).
+    #[serde(default = "empty_object")]
+    form: Value,
+}
+
+fn empty_object() -> Value {
+    json!({})
+}
+
+/// `POST /api/v1/mla/requests`: a new draft from the caller's authority.
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<NewRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let _permit = caller.authorize(Action::DraftMlaRequest)?;
+    let me = my_authority(&state, &caller).await?;
+    let kind = Kind::parse(&body.kind).ok_or_else(|| {
+        ApiError::bad_request("invalid_kind", "The kind is 'eio' or 'mla'.")
+            .with_details(json!({ "field": "kind" }))
+    })?;
+    let recipient = state
+        .store
+        .authority_by_code(&body.recipient)
+        .await?
+        .filter(|a| !a.local && a.id != me.id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_authority",
+                format!(
+                    "{:?} is not another state's authority in the directory. Pick one from GET /api/v1/authorities.",
+                    body.recipient
+                ),
+            )
+            .with_details(json!({ "field": "recipient" }))
+        })?;
+    let row = state
+        .mla
+        .create_draft(&user_id(&caller)?, &me, &recipient, kind, body.form)
+        .await?;
+    Ok((StatusCode::CREATED, Json(view(&state, &row).await?)))
+}
+
+/// `GET /api/v1/mla/requests/{id}`
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (mut r, me, _permit) =
+        request_permit(&state, &caller, &id, Action::ViewMlaRequests).await?;
+    // The executing authority's first look: the incoming request is RETRIEVED.
+    if r.side == Side::Executing.as_str()
+        && r.executing_authority_id == me.id
+        && r.retrieved_at.is_none()
+        && state.store.mla_mark_retrieved(&r.id, now()).await?
+    {
+        state
+            .audit
+            .append(AuditEvent::new(
+                Actor::from(&caller.subject),
+                "mla.retrieve",
+                format!("mla_request:{}", r.id),
+            ))
+            .await?;
+        r.retrieved_at = Some(now());
+    }
+    Ok(Json(view(&state, &r).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FormBody {
+    form: Value,
+}
+
+/// `PUT /api/v1/mla/requests/{id}/form`: replaces a draft's form.
+pub async fn update_form(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<FormBody>,
+) -> ApiResult<Json<Value>> {
+    let (r, _, _permit) = request_permit(&state, &caller, &id, Action::DraftMlaRequest).await?;
+    let row = state
+        .mla
+        .update_draft(&user_id(&caller)?, &r, body.form)
+        .await?;
+    Ok(Json(view(&state, &row).await?))
+}
+
+/// `POST /api/v1/mla/requests/{id}/transitions` `{"to": "…", "note": "…"}`
+pub async fn transition(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<Act>,
+) -> ApiResult<Json<Value>> {
+    // Validation (and undoing it) is the judicial authority's signature; every other move is
+    // the officer's.
+    let action = if body.to == Status::Validated.as_str() || body.to == Status::Draft.as_str() {
+        Action::ValidateMlaRequest
+    } else {
+        Action::ActOnMlaRequest
+    };
+    let (r, me, _permit) = request_permit(&state, &caller, &id, action).await?;
+    let mine = if r.side == Side::Issuing.as_str() {
+        &r.issuing_authority_id
+    } else {
+        &r.executing_authority_id
+    };
+    if *mine != me.id {
+        return Err(ApiError::not_found("request"));
+    }
+    let (row, message) = state.mla.act(&user_id(&caller)?, &r, body).await?;
+    let mut v = view(&state, &row).await?;
+    v["message"] = json!({ "id": message.id, "transport_status": message.transport_status,
+                           "document_sha256": message.document_sha256 });
+    Ok(Json(v))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtensionBody {
+    reason: String,
+}
+
+/// `POST /api/v1/mla/requests/{id}/extension`: the executing side extends the recognition
+/// deadline once (Art. 12(5)).
+pub async fn extend(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<ExtensionBody>,
+) -> ApiResult<Json<Value>> {
+    let (r, _, _permit) = request_permit(&state, &caller, &id, Action::ActOnMlaRequest).await?;
+    let row = state
+        .mla
+        .extend(&user_id(&caller)?, &r, &body.reason)
+        .await?;
+    Ok(Json(view(&state, &row).await?))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentQuery {
+    filename: String,
+}
+
+/// `POST /api/v1/mla/requests/{id}/attachments?filename=NAME` with the file as the body and its
+/// media type as `Content-Type`. It travels with this side's next message.
+pub async fn upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<AttachmentQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<impl IntoResponse> {
+    let (r, _, _permit) = request_permit(&state, &caller, &id, Action::DraftMlaRequest).await?;
+    let filename = q.filename.trim();
+    if filename.is_empty()
+        || filename.len() > 255
+        || filename
+            .chars()
+            .any(|c| c.is_control() || c == '/' || c == '\\')
+    {
+        return Err(ApiError::bad_request(
+            "invalid_filename",
+            "Give the file's name (1–255 bytes, no slashes or control characters) as ?filename=.",
+        )
+        .with_details(json!({ "field": "filename" })));
+    }
+    let media_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.len() <= 100 && v.contains('/') && v.is_ascii())
+        .unwrap_or("application/octet-stream");
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "empty_attachment",
+            "The file is empty. Choose the file again.",
+        ));
+    }
+    let row = state
+        .mla
+        .add_attachment(
+            Actor::from(&caller.subject),
+            &r,
+            filename,
+            media_type,
+            &body,
+        )
+        .await?;
+    Ok((StatusCode::CREATED, Json(json!({ "attachment": row }))))
+}
+
+/// `GET /api/v1/mla/requests/{id}/attachments/{attachment}`: the file, decrypted.
+pub async fn download(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, attachment)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (r, _, _permit) = request_permit(&state, &caller, &id, Action::ViewMlaRequests).await?;
+    let a = state
+        .store
+        .mla_attachments(&r.id)
+        .await?
+        .into_iter()
+        .find(|a| a.id == attachment)
+        .ok_or_else(|| ApiError::not_found("attachment"))?;
+    let content = state.mla.open_attachment(&a)?;
+    state
+        .audit
+        .append(
+            AuditEvent::new(
+                Actor::from(&caller.subject),
+                "mla.attachment_read",
+                format!("mla_request:{}", r.id),
+            )
+            .with(json!({ "attachment": a.id })),
+        )
+        .await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!(
+                    "attachment; filename=\"{}\"",
+                    a.filename
+                        .replace(|c: char| !c.is_ascii_graphic() || c == '"', "_")
+                ))
+                .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        content,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/mla/requests/{id}/evidence`: the ASiC-E evidence package.
+pub async fn evidence(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let (r, _, _permit) = request_permit(&state, &caller, &id, Action::ExportMlaEvidence).await?;
+    let package = state.mla.evidence_package(&r).await?;
+    state
+        .audit
+        .append(
+            AuditEvent::new(
+                Actor::from(&caller.subject),
+                "mla.evidence_export",
+                format!("mla_request:{}", r.id),
+            )
+            .with(
+                json!({ "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&package)) }),
+            ),
+        )
+        .await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.etsi.asic-e+zip"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_str(&format!("attachment; filename=\"request-{}.asice\"", r.id))
+                    .unwrap_or(HeaderValue::from_static("attachment")),
+            ),
+        ],
+        package,
+    )
+        .into_response())
+}
+
+/// `POST /api/v1/federation/mla/messages`: another state's server delivers a sealed message.
+/// Answers 200 with a sealed receipt, or 422 with a sealed negative receipt saying why.
+pub async fn deliver(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(wire): ApiJson<WireMessage>,
+) -> ApiResult<Response> {
+    let _permit = caller.authorize(Action::DeliverMlaMessage)?;
+    let Subject::Authority { authority_id } = &caller.subject else {
+        return Err(ApiError::unauthenticated());
+    };
+    let sender = state
+        .store
+        .authority_by_id(authority_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("authority"))?;
+    let (status, receipt) = state.mla.receive(&sender, wire).await?;
+    Ok((status, Json(receipt)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserAuthority {
+    /// The local authority's id, or null for none.
+    authority_id: Option<String>,
+}
+
+/// `PUT /api/v1/users/{id}/authority`: the authority an account acts for.
+pub async fn set_user_authority(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<UserAuthority>,
+) -> ApiResult<StatusCode> {
+    let _permit = caller.authorize(Action::ManageUsers)?;
+    state
+        .store
+        .set_user_authority(&id, body.authority_id.as_deref())
+        .await?;
+    state
+        .audit
+        .append(
+            AuditEvent::new(
+                Actor::from(&caller.subject),
+                "user.set_authority",
+                format!("user:{id}"),
+            )
+            .with(json!({ "authority": body.authority_id })),
+        )
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}

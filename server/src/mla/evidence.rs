@@ -1,0 +1,143 @@
+//! A request's evidence package: an ASiC-E container (ETSI EN 319 162-1) with every sealed
+//! message and its seal, every receipt and its seal, every attachment, and a summary, all listed
+//! with their digests in the manifest, which this server seals (CAdES B-T).
+//!
+//! Layout:
+//! ```text
+//! request.json                         summary: parties, status, deadlines, message list
+//! messages/001-request-TRANSMITTED.json + .p7s    the sealed document and its seal
+//! messages/001-receipt.json + .p7s                the other server's signed receipt
+//! attachments/<id>-<name>                          the files, decrypted
+//! META-INF/ASiCManifest.xml, META-INF/signature001.p7s
+//! ```
+//! Each `.p7s` verifies with `openssl cms -verify -binary -inform DER -in X.p7s -content X.json`.
+
+use assize_signing::asic::ContainerBuilder;
+use serde_json::json;
+
+use super::Mla;
+use super::transport::deadlines_of;
+use crate::http::ApiError;
+use crate::store::mla::RequestRow;
+use crate::store::now;
+
+/// A file name made safe for a container path (ASCII letters, digits, `.`, `_`, `-`).
+fn safe_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(120)
+        .collect();
+    while out.starts_with('.') {
+        out.replace_range(0..1, "_");
+    }
+    if out.is_empty() {
+        out.push_str("file");
+    }
+    out
+}
+
+impl Mla {
+    /// Builds and seals the evidence package of one request.
+    ///
+    /// # Errors
+    /// When an attachment cannot be decrypted or sealing fails.
+    pub async fn evidence_package(&self, r: &RequestRow) -> Result<Vec<u8>, ApiError> {
+        let (issuing, executing) = self.parties(r).await?;
+        let messages = self.store.mla_messages(&r.id).await?;
+        let attachments = self.store.mla_attachments(&r.id).await?;
+        let mut b = ContainerBuilder::new();
+        let add = |b: &mut ContainerBuilder, name: String, mime: &str, content: Vec<u8>| {
+            b.add_document(&name, mime, content)
+                .map(|_| ())
+                .map_err(|e| ApiError::internal(anyhow::anyhow!("evidence package: {e}")))
+        };
+        let mut listed = Vec::new();
+        for m in &messages {
+            let base = format!("messages/{:03}-{}-{}", m.seq, m.message_type, m.to_status);
+            add(
+                &mut b,
+                format!("{base}.json"),
+                "application/json",
+                m.document.clone(),
+            )?;
+            add(
+                &mut b,
+                format!("{base}.p7s"),
+                "application/pkcs7-signature",
+                m.seal.clone(),
+            )?;
+            let mut receipt_name = None;
+            if let (Some(receipt), Some(seal)) = (&m.receipt, &m.receipt_seal)
+                && !receipt.is_empty()
+            {
+                let rb = format!("messages/{:03}-receipt", m.seq);
+                add(
+                    &mut b,
+                    format!("{rb}.json"),
+                    "application/json",
+                    receipt.clone(),
+                )?;
+                add(
+                    &mut b,
+                    format!("{rb}.p7s"),
+                    "application/pkcs7-signature",
+                    seal.clone(),
+                )?;
+                receipt_name = Some(format!("{rb}.json"));
+            }
+            listed.push(json!({
+                "seq": m.seq, "id": m.id, "direction": m.direction, "type": m.message_type,
+                "from_status": m.from_status, "to_status": m.to_status,
+                "document": format!("{base}.json"), "seal": format!("{base}.p7s"),
+                "document_sha256": m.document_sha256, "transport_status": m.transport_status,
+                "receipt": receipt_name, "created_at": m.created_at, "delivered_at": m.delivered_at,
+            }));
+        }
+        let mut files = Vec::new();
+        for a in &attachments {
+            let name = format!("attachments/{}-{}", a.id, safe_name(&a.filename));
+            let content = self.open_attachment(a)?;
+            files.push(json!({ "id": a.id, "file": name, "filename": a.filename,
+                               "sha256": a.sha256, "size": a.size, "message": a.message_id }));
+            add(&mut b, name, "application/octet-stream", content)?;
+        }
+        let form: serde_json::Value = serde_json::from_str(&r.form).unwrap_or_default();
+        let summary = json!({
+            "request": r, "form": form,
+            "issuing_authority": { "code": issuing.code, "name": issuing.name, "country": issuing.country },
+            "executing_authority": { "code": executing.code, "name": executing.name, "country": executing.country },
+            "deadlines": deadlines_of(r, now()),
+            "messages": listed, "attachments": files,
+            "exported_at": now(), "exported_by": self.audit.origin(),
+        });
+        let summary = serde_json_canonicalizer::to_vec(&summary).map_err(anyhow::Error::from)?;
+        add(&mut b, "request.json".into(), "application/json", summary)?;
+        let prepared = b
+            .prepare()
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("evidence package: {e}")))?;
+        let signature = self.notary.seal_cades(prepared.manifest()).await?;
+        prepared
+            .seal(&signature)
+            .map_err(|e| ApiError::internal(anyhow::anyhow!("evidence package: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_name;
+
+    #[test]
+    fn names_are_made_safe() {
+        assert_eq!(safe_name("../../etc/passwd"), "_._.._etc_passwd");
+        assert_eq!(safe_name("procès-verbal.pdf"), "proc_s-verbal.pdf");
+        assert_eq!(safe_name(""), "file");
+        assert_eq!(safe_name(".hidden"), "_hidden");
+    }
+}

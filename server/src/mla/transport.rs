@@ -1,0 +1,372 @@
+//! Delivery of outgoing messages to other states' servers, and the deadline watcher.
+//!
+//! The queue is the `mla_messages` table itself (direction `out`, transport status
+//! `SUBMITTED`): a message is written there in the same transaction as the step it records, so
+//! nothing is lost when the server stops or the other side is down. The loop posts the oldest
+//! undelivered message of each request (so each request's messages arrive in order), and:
+//! - on a sealed receipt that verifies → `DELIVERED` (for a request: its `received_at` is the
+//!   receiver's);
+//! - on a sealed negative receipt → `FAILED` with the reason (retrying cannot help);
+//! - on anything else (no answer, 5xx, a receipt that does not verify) → retried with
+//!   exponential backoff up to `mla.retry_max_secs`. The receiver's idempotency makes a retry
+//!   after a lost answer harmless.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+use super::workflow::{self, DeadlineState, Kind, Status, Timeline};
+use super::{Envelope, MessageType, Mla, Receipt, WireAttachment, WireMessage, WireReceipt};
+use crate::audit::{Actor, AuditEvent};
+use crate::federation::FederationClient;
+use crate::store::mla::{MessageRow, RequestRow};
+use crate::store::now;
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// What became of one attempt.
+#[derive(Debug)]
+enum Outcome {
+    Delivered {
+        receipt: Vec<u8>,
+        seal: Vec<u8>,
+        received_at: i64,
+    },
+    Refused {
+        receipt: Vec<u8>,
+        seal: Vec<u8>,
+        reason: String,
+    },
+    Retry(String),
+}
+
+impl Mla {
+    /// Runs until the task is aborted: delivers due messages, then sleeps until the next is due
+    /// or a new one is queued.
+    pub async fn run_delivery(self: Arc<Self>, client: FederationClient) {
+        loop {
+            let mut worked = false;
+            match self.store.mla_due_messages(now(), 32).await {
+                Ok(due) => {
+                    for m in due {
+                        worked = true;
+                        if let Err(e) = self.deliver_one(&client, &m).await {
+                            tracing::error!(message = %m.id, error = format!("{e:#}"), "delivery bookkeeping failed");
+                        }
+                    }
+                }
+                Err(e) => tracing::error!(error = %e, "cannot read the MLA delivery queue"),
+            }
+            if worked {
+                continue;
+            }
+            let wait = match self.store.mla_next_due().await {
+                Ok(Some(due)) => Duration::from_secs((due - now()).clamp(0, 30) as u64)
+                    .max(Duration::from_millis(200)),
+                _ => Duration::from_secs(30),
+            };
+            let _ = tokio::time::timeout(wait, self.wake.notified()).await;
+        }
+    }
+
+    async fn deliver_one(&self, client: &FederationClient, m: &MessageRow) -> anyhow::Result<()> {
+        let Some(request) = self.store.mla_request(&m.request_id).await? else {
+            anyhow::bail!("message {} has no request", m.id);
+        };
+        let (issuing, executing) = self
+            .parties(&request)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message))?;
+        let peer = if request.side == "issuing" {
+            executing
+        } else {
+            issuing
+        };
+        let outcome = match &peer.endpoint {
+            Some(endpoint) => self.post(client, endpoint, m).await,
+            None => Outcome::Refused {
+                receipt: Vec::new(),
+                seal: Vec::new(),
+                reason: format!(
+                    "{} has no server endpoint in the directory: add one, or send by S/MIME e-mail",
+                    peer.code
+                ),
+            },
+        };
+        let t = now();
+        match outcome {
+            Outcome::Delivered {
+                receipt,
+                seal,
+                received_at,
+            } => {
+                self.store
+                    .mla_record_answer(&m.id, "DELIVERED", &receipt, &seal, None, t)
+                    .await?;
+                if m.message_type == MessageType::Request.as_str() {
+                    self.store
+                        .mla_set_received(&request.id, received_at)
+                        .await?;
+                }
+                tracing::info!(message = %m.id, peer = %peer.code, "MLA message delivered");
+                self.audit
+                    .append(
+                        AuditEvent::new(Actor::System, "mla.message_delivered", format!("mla_request:{}", request.id))
+                            .with(json!({ "message": m.id, "to": peer.code, "receipt_sha256": hex::encode(Sha256::digest(&receipt)) })),
+                    )
+                    .await?;
+            }
+            Outcome::Refused {
+                receipt,
+                seal,
+                reason,
+            } => {
+                self.store
+                    .mla_record_answer(&m.id, "FAILED", &receipt, &seal, Some(&reason), t)
+                    .await?;
+                tracing::warn!(message = %m.id, peer = %peer.code, %reason, "MLA message refused");
+                self.audit
+                    .append(
+                        AuditEvent::new(
+                            Actor::System,
+                            "mla.message_failed",
+                            format!("mla_request:{}", request.id),
+                        )
+                        .with(json!({ "message": m.id, "to": peer.code, "reason": reason })),
+                    )
+                    .await?;
+            }
+            Outcome::Retry(error) => {
+                let backoff = 1i64
+                    .checked_shl(m.attempts.clamp(0, 20) as u32)
+                    .unwrap_or(i64::MAX)
+                    .min(self.settings.retry_max_secs as i64);
+                tracing::info!(message = %m.id, peer = %peer.code, %error, retry_in_secs = backoff, "MLA delivery will be retried");
+                self.store
+                    .mla_retry_later(&m.id, &error, t + backoff)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn post(&self, client: &FederationClient, endpoint: &str, m: &MessageRow) -> Outcome {
+        let mut attachments = Vec::new();
+        match self.store.mla_message_attachments(&m.id).await {
+            Ok(rows) => {
+                for a in rows {
+                    match self.open_attachment(&a) {
+                        Ok(plain) => attachments.push(WireAttachment {
+                            id: a.id.clone(),
+                            content: b64().encode(plain),
+                        }),
+                        Err(e) => {
+                            return Outcome::Retry(format!(
+                                "attachment {} unreadable: {}",
+                                a.id, e.message
+                            ));
+                        }
+                    }
+                }
+            }
+            Err(e) => return Outcome::Retry(format!("database: {e}")),
+        }
+        let body = WireMessage {
+            document: b64().encode(&m.document),
+            seal: b64().encode(&m.seal),
+            attachments,
+        };
+        let url = format!(
+            "{}/api/v1/federation/mla/messages",
+            endpoint.trim_end_matches('/')
+        );
+        let resp = match client.post_json(&url, &body).await {
+            Ok(r) => r,
+            Err(e) => return Outcome::Retry(format!("cannot reach {url}: {e}")),
+        };
+        let status = resp.status();
+        let answer: Option<WireReceipt> = resp.json().await.ok();
+        let Some(answer) = answer else {
+            return Outcome::Retry(format!("{url} answered {status} without a receipt"));
+        };
+        match self.check_receipt(&answer, m) {
+            Ok((receipt, r_bytes, seal)) => match (status.as_u16(), receipt.outcome.as_str()) {
+                (200, "accepted") => Outcome::Delivered {
+                    receipt: r_bytes,
+                    seal,
+                    received_at: receipt.received_at,
+                },
+                (422, "rejected") => Outcome::Refused {
+                    receipt: r_bytes,
+                    seal,
+                    reason: format!(
+                        "{}: {}",
+                        receipt.code.unwrap_or_default(),
+                        receipt.reason.unwrap_or_default()
+                    ),
+                },
+                _ => Outcome::Retry(format!(
+                    "{url} answered {status} with an inconsistent receipt"
+                )),
+            },
+            Err(e) => Outcome::Retry(format!("the receipt from {url} is not acceptable: {e}")),
+        }
+    }
+
+    /// Checks a receipt: sealed by a trusted server, about this very message.
+    fn check_receipt(
+        &self,
+        answer: &WireReceipt,
+        m: &MessageRow,
+    ) -> anyhow::Result<(Receipt, Vec<u8>, Vec<u8>)> {
+        let bytes = b64().decode(answer.receipt.as_bytes())?;
+        let seal = b64().decode(answer.seal.as_bytes())?;
+        let report = assize_signing::verify::verify_detached(
+            &seal,
+            &bytes,
+            &self.anchors,
+            &assize_signing::verify::VerifyOptions {
+                now: time::OffsetDateTime::now_utc(),
+                extra_certificates: Vec::new(),
+            },
+        );
+        if let Some((check, finding)) = report.first_failure() {
+            anyhow::bail!("its seal does not verify: {check}: {finding}");
+        }
+        let receipt: Receipt = serde_json::from_slice(&bytes)?;
+        anyhow::ensure!(receipt.message_id == m.id, "it is about another message");
+        anyhow::ensure!(
+            receipt.document_sha256 == m.document_sha256,
+            "it is about another version of the message"
+        );
+        Ok((receipt, bytes, seal))
+    }
+
+    /// Runs until aborted: every `mla.deadline_check_secs`, queues the notices of deadlines
+    /// that approach or have lapsed, once each.
+    pub async fn run_deadline_watch(self: Arc<Self>) {
+        let period = Duration::from_secs(self.settings.deadline_check_secs);
+        loop {
+            if let Err(e) = self.check_deadlines(now()).await {
+                tracing::error!(error = format!("{e:#}"), "deadline check failed");
+            }
+            tokio::time::sleep(period).await;
+        }
+    }
+
+    /// One pass of the deadline watcher. Returns how many notices were queued.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn check_deadlines(&self, t: i64) -> anyhow::Result<usize> {
+        let mut queued = 0;
+        for r in self.store.mla_open_requests().await? {
+            for d in deadlines_of(&r, t) {
+                let kind = match d.state {
+                    DeadlineState::Lapsed => "lapsed",
+                    DeadlineState::Running if t >= d.warn_at => "approaching",
+                    _ => continue,
+                };
+                if self.notify_deadline(&r, d.name, kind, d.due_at, t).await? {
+                    queued += 1;
+                }
+            }
+        }
+        Ok(queued)
+    }
+}
+
+/// A request's deadlines as of `t`.
+pub fn deadlines_of(r: &RequestRow, t: i64) -> Vec<workflow::Deadline> {
+    let (Some(kind), Some(status)) = (Kind::parse(&r.kind), Status::parse(&r.status)) else {
+        return Vec::new();
+    };
+    workflow::deadlines(
+        kind,
+        r.urgent,
+        status,
+        &Timeline {
+            received_at: r.received_at,
+            acknowledged_at: r.acknowledged_at,
+            recognised_at: r.recognised_at,
+            finished_at: r.finished_at,
+            extended_at: r.extended_at,
+            requested_date: r.requested_date,
+        },
+        t,
+    )
+}
+
+/// The envelope of a stored message.
+pub fn envelope_of(m: &MessageRow) -> Option<Envelope> {
+    serde_json::from_slice(&m.document).ok()
+}
+
+impl Mla {
+    /// Queues one deadline notice for the officers of the request's local authority, once.
+    /// Returns `false` when it was already queued.
+    async fn notify_deadline(
+        &self,
+        r: &RequestRow,
+        deadline: &'static str,
+        kind: &'static str,
+        due_at: i64,
+        t: i64,
+    ) -> anyhow::Result<bool> {
+        let local_id = if r.side == "issuing" {
+            &r.issuing_authority_id
+        } else {
+            &r.executing_authority_id
+        };
+        let authority = self.store.authority_by_id(local_id).await?;
+        let mut tx = self.store.begin_write().await?;
+        let fresh =
+            crate::store::mla::claim_deadline_notice(&mut tx, &r.id, deadline, kind, t).await?;
+        if !fresh {
+            return Ok(false);
+        }
+        if let Some(to) = authority.as_ref().and_then(|a| a.email.clone()) {
+            let subject = format!(
+                "[Assize] {} {}: the {deadline} deadline {}",
+                r.kind.to_uppercase(),
+                r.reference,
+                if kind == "lapsed" {
+                    "has passed"
+                } else {
+                    "is near"
+                }
+            );
+            let body = format!(
+                "Request {} ({}, file reference {}), status {}.\n\nThe {deadline} deadline {} {}.\n\nOpen the request in Assize to act on it.\n",
+                r.id,
+                r.kind.to_uppercase(),
+                r.reference,
+                r.status,
+                if kind == "lapsed" {
+                    "passed on"
+                } else {
+                    "falls on"
+                },
+                super::rfc3339(due_at),
+            );
+            self.queue_notice(&mut tx, &to, &subject, &body).await?;
+        }
+        tx.commit().await?;
+        self.audit
+            .append(
+                AuditEvent::new(
+                    Actor::System,
+                    "mla.deadline_notice",
+                    format!("mla_request:{}", r.id),
+                )
+                .with(json!({ "deadline": deadline, "kind": kind, "due_at": due_at })),
+            )
+            .await?;
+        Ok(true)
+    }
+}

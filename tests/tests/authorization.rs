@@ -66,7 +66,22 @@ const HEARING_JUDGES: &[&str] = &["judge", "all_roles"];
 /// Whoever takes part in the hearing: its bench and the invited witness.
 const HEARING_PARTIES: &[&str] = &["judge", "clerk", "all_roles", "witness"];
 
-fn rows(victim: &str, hearing: &str) -> Vec<Row> {
+/// Every fully signed-in account, by session or token.
+const WITH_ACCOUNT: &[&str] = &[
+    "admin",
+    "judge",
+    "clerk",
+    "officer",
+    "admin_token",
+    "judge_token",
+    "all_roles",
+];
+/// The officers of the local authority that drafted the test request (`officer`, `all_roles`).
+const REQUEST_OFFICERS: &[&str] = &["officer", "all_roles"];
+/// Its validating judge: a judge account acting for that authority (only `all_roles`).
+const REQUEST_JUDGES: &[&str] = &["all_roles"];
+
+fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
     let r = |method, path: &str, body: Option<Value>, allowed| Row {
         method,
         path: path.to_string(),
@@ -143,7 +158,7 @@ fn rows(victim: &str, hearing: &str) -> Vec<Row> {
             Some(json!({})),
             ADMIN_SESSION,
         ),
-        r("GET", "/api/v1/authorities", None, ADMIN_SESSION),
+        r("GET", "/api/v1/authorities", None, WITH_ACCOUNT),
         r(
             "POST",
             "/api/v1/authorities",
@@ -295,12 +310,79 @@ fn rows(victim: &str, hearing: &str) -> Vec<Row> {
             Some(json!({})),
             HEARING_JUDGES,
         ),
+        r(
+            "PUT",
+            &format!("/api/v1/users/{victim}/authority"),
+            Some(json!({"authority_id": null})),
+            ADMIN_SESSION,
+        ),
+        r("GET", "/api/v1/mla/requests", None, REQUEST_OFFICERS),
+        r(
+            "POST",
+            "/api/v1/mla/requests",
+            Some(json!({"kind": "eio", "recipient": "nowhere", "form": {}})),
+            REQUEST_OFFICERS,
+        ),
+        r(
+            "GET",
+            &format!("/api/v1/mla/requests/{request}"),
+            None,
+            REQUEST_OFFICERS,
+        ),
+        r(
+            "PUT",
+            &format!("/api/v1/mla/requests/{request}/form"),
+            Some(json!({"form": {}})),
+            REQUEST_OFFICERS,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/mla/requests/{request}/transitions"),
+            Some(json!({"to": "TRANSMITTED"})),
+            REQUEST_OFFICERS,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/mla/requests/{request}/transitions"),
+            Some(json!({"to": "VALIDATED"})),
+            REQUEST_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/mla/requests/{request}/extension"),
+            Some(json!({"reason": "workload"})),
+            REQUEST_OFFICERS,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/mla/requests/{request}/attachments?filename=note.json"),
+            Some(json!({"a": 1})),
+            REQUEST_OFFICERS,
+        ),
+        r(
+            "GET",
+            &format!("/api/v1/mla/requests/{request}/attachments/none"),
+            None,
+            REQUEST_OFFICERS,
+        ),
+        r(
+            "GET",
+            &format!("/api/v1/mla/requests/{request}/evidence"),
+            None,
+            REQUEST_OFFICERS,
+        ),
+        r(
+            "POST",
+            "/api/v1/federation/mla/messages",
+            Some(json!({"document": "", "seal": ""})),
+            &["authority"],
+        ),
         // Signing out last: it ends the sessions used above.
         r("DELETE", "/api/v1/session", None, SESSIONS),
     ]
 }
 
-async fn subjects(app: &TestApp) -> (Vec<(&'static str, Client)>, String) {
+async fn subjects(app: &TestApp) -> (Vec<(&'static str, Client)>, String, String) {
     let (admin, _) = app.sign_in_as(&[Role::Administrator]).await;
     let (judge, _) = app.sign_in_as(&[Role::Judge]).await;
     let (clerk, _) = app.sign_in_as(&[Role::Clerk]).await;
@@ -354,6 +436,42 @@ async fn subjects(app: &TestApp) -> (Vec<(&'static str, Client)>, String) {
         .await;
     assert_eq!(redeemed.status, 200, "{redeemed:?}");
     witness.csrf = redeemed.body["csrf_token"].as_str().map(str::to_string);
+    // A local authority for `officer` and `all_roles`, and a draft of theirs to State B.
+    let local = admin
+        .post(
+            "/api/v1/authorities",
+            json!({"name": "Central Authority A", "country": "FR", "code": "FR-CA", "local": true}),
+        )
+        .await;
+    assert_eq!(local.status, 201, "{local:?}");
+    for member in [&officer, &all] {
+        let r = admin
+            .send(
+                "PUT",
+                &format!("/api/v1/users/{}/authority", member.user_id.clone().unwrap()),
+                Some(json!({"authority_id": local.body["authority"]["id"]})),
+            )
+            .await;
+        assert_eq!(r.status, 204, "{r:?}");
+    }
+    let directory = admin.get("/api/v1/authorities").await;
+    let state_b = directory.body["authorities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["local"] == false)
+        .unwrap()["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let draft = officer
+        .post(
+            "/api/v1/mla/requests",
+            json!({"kind": "eio", "recipient": state_b, "form": {}}),
+        )
+        .await;
+    assert_eq!(draft.status, 201, "{draft:?}");
+    let request = draft.body["request"]["id"].as_str().unwrap().to_string();
     let subjects = vec![
         ("anonymous", app.client()),
         ("admin", admin),
@@ -367,18 +485,18 @@ async fn subjects(app: &TestApp) -> (Vec<(&'static str, Client)>, String) {
         ("all_roles", all),
         ("witness", witness),
     ];
-    (subjects, hearing)
+    (subjects, hearing, request)
 }
 
 #[tokio::test]
 async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
     let app = spawn_app().await;
     let victim = app.create_user("victim.user", &[Role::Clerk]).await;
-    let (subjects, hearing) = subjects(&app).await;
+    let (subjects, hearing, request) = subjects(&app).await;
     assert_eq!(subjects.len(), SUBJECTS.len());
     let mut failures = Vec::new();
     let mut checked = 0;
-    for row in rows(&victim, &hearing) {
+    for row in rows(&victim, &hearing, &request) {
         for (name, client) in &subjects {
             let reply = client.send(row.method, &row.path, row.body.clone()).await;
             let allowed = row.allowed.contains(name);
@@ -410,7 +528,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 49 * SUBJECTS.len());
+    assert_eq!(checked, 61 * SUBJECTS.len());
 }
 
 #[tokio::test]

@@ -45,6 +45,15 @@ enum Command {
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Check an MLA evidence package (ASiC-E) with no server: every file against the sealed
+    /// manifest, and every message and receipt against its own seal and time-stamp.
+    Verify {
+        /// The `.asice` file downloaded from `GET /api/v1/mla/requests/{id}/evidence`.
+        package: PathBuf,
+        /// A CA certificate (PEM) to trust: give both states' CAs. Repeat for several.
+        #[arg(long = "ca", required = true)]
+        ca: Vec<PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -129,6 +138,7 @@ fn main() -> ExitCode {
             }
             Some(Command::User(cmd)) => user(settings, cmd).await,
             Some(Command::Audit(cmd)) => audit(settings, cmd).await,
+            Some(Command::Verify { package, ca }) => verify_package(&package, &ca),
         }
     });
     match result {
@@ -236,6 +246,35 @@ async fn audit(settings: Settings, cmd: AuditCommand) -> anyhow::Result<()> {
                 Some(p) => anyhow::bail!("verification FAILED: {p}"),
             }
         }
+    }
+}
+
+fn verify_package(package: &std::path::Path, cas: &[PathBuf]) -> anyhow::Result<()> {
+    let mut pem = Vec::new();
+    for ca in cas {
+        pem.extend(std::fs::read(ca).with_context(|| format!("cannot read {}", ca.display()))?);
+        pem.push(b'\n');
+    }
+    let anchors = assize_signing::verify::TrustAnchors::from_pem(&pem)
+        .context("the --ca files hold no usable CA certificate")?;
+    let bytes =
+        std::fs::read(package).with_context(|| format!("cannot read {}", package.display()))?;
+    let report = assize_server::mla::evidence::verify_package(&bytes, &anchors);
+    for (file, result) in &report.lines {
+        match result {
+            Ok(()) => println!("ok      {file}"),
+            Err(e) => println!("FAILED  {file}: {e}"),
+        }
+    }
+    if report.is_valid() {
+        println!("OK: the package is intact and every seal verifies");
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "verification FAILED: {} problem(s), first: {}",
+            report.failures().len(),
+            report.failures().first().cloned().unwrap_or_default()
+        )
     }
 }
 

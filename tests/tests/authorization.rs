@@ -448,7 +448,10 @@ async fn subjects(app: &TestApp) -> (Vec<(&'static str, Client)>, String, String
         let r = admin
             .send(
                 "PUT",
-                &format!("/api/v1/users/{}/authority", member.user_id.clone().unwrap()),
+                &format!(
+                    "/api/v1/users/{}/authority",
+                    member.user_id.clone().unwrap()
+                ),
                 Some(json!({"authority_id": local.body["authority"]["id"]})),
             )
             .await;

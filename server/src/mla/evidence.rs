@@ -141,3 +141,99 @@ mod tests {
         assert_eq!(safe_name(".hidden"), "_hidden");
     }
 }
+
+/// The result of checking an evidence package offline.
+#[derive(Debug)]
+pub struct PackageReport {
+    /// One line per check: the file and what was found.
+    pub lines: Vec<(String, Result<(), String>)>,
+}
+
+impl PackageReport {
+    /// Whether everything verified.
+    pub fn is_valid(&self) -> bool {
+        !self.lines.is_empty() && self.lines.iter().all(|(_, r)| r.is_ok())
+    }
+
+    /// The files that failed, with why.
+    pub fn failures(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .filter_map(|(f, r)| r.as_ref().err().map(|e| format!("{f}: {e}")))
+            .collect()
+    }
+}
+
+/// Checks an evidence package with no server: the container (every file against the sealed
+/// manifest, the manifest's seal and time-stamp), then every message and receipt against its
+/// own seal. `anchors` are the CAs of both servers.
+pub fn verify_package(
+    package: &[u8],
+    anchors: &assize_signing::verify::TrustAnchors,
+) -> PackageReport {
+    use assize_signing::asic::{AsicContainer, ReadLimits, verify_container};
+    use assize_signing::verify::{VerifyOptions, verify_detached};
+    let options = VerifyOptions {
+        now: time::OffsetDateTime::now_utc(),
+        extra_certificates: Vec::new(),
+    };
+    let mut lines = Vec::new();
+    let container = match AsicContainer::read(package, &ReadLimits::default()) {
+        Ok(c) => c,
+        Err(e) => {
+            lines.push(("(container)".to_string(), Err(format!("unreadable: {e}"))));
+            return PackageReport { lines };
+        }
+    };
+    let report = verify_container(&container, anchors, &options);
+    let failed = report.failed_files();
+    match report.signature.as_ref().and_then(|s| s.first_failure()) {
+        Some((check, finding)) => lines.push((
+            "META-INF/signature001.p7s".into(),
+            Err(format!("{check}: {finding}")),
+        )),
+        None if report.signature.is_some() => {
+            lines.push(("META-INF/signature001.p7s".into(), Ok(())));
+        }
+        None => lines.push((
+            "META-INF/ASiCManifest.xml".into(),
+            Err("no signature over the manifest".into()),
+        )),
+    }
+    for name in container.names() {
+        if name == "mimetype" || name.starts_with("META-INF/") {
+            continue;
+        }
+        let mut result = if failed.contains(&name) {
+            Err("does not match the sealed manifest (changed, added or missing)".to_string())
+        } else {
+            Ok(())
+        };
+        // A message or receipt: its own seal too.
+        if result.is_ok()
+            && let Some(base) = name.strip_suffix(".json")
+            && name.starts_with("messages/")
+        {
+            let seal_name = format!("{base}.p7s");
+            match (container.get(name), container.get(&seal_name)) {
+                (Some(doc), Some(seal)) => {
+                    let r = verify_detached(seal, doc, anchors, &options);
+                    if let Some((check, finding)) = r.first_failure() {
+                        result = Err(format!("its seal {seal_name} fails: {check}: {finding}"));
+                    }
+                }
+                _ => result = Err(format!("{seal_name} is missing")),
+            }
+        }
+        lines.push((name.to_string(), result));
+    }
+    for f in failed {
+        if !lines.iter().any(|(n, _)| n == f) {
+            lines.push((
+                f.to_string(),
+                Err("missing or not covered by the manifest".into()),
+            ));
+        }
+    }
+    PackageReport { lines }
+}

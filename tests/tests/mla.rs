@@ -1,0 +1,1084 @@
+//! Two Assize servers, state A (FR) and state B (DE), exchange a European Investigation Order
+//! over mutual TLS: sealed messages, signed receipts, the workflow on both sides, deliveries that
+//! survive the other server going away, and the evidence packages both sides can prove.
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use assize_server::config::Settings;
+use assize_server::pki::DataDir;
+use assize_server::policy::Role;
+use assize_tests::{Client, DatabaseGuard, TestApp, spawn_app_with};
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+
+const A_CODE: &str = "FR-CA";
+const B_CODE: &str = "DE-BfJ";
+
+fn complete_eio() -> Value {
+    json!({
+        "section_a": {"issuing_state": "FR", "executing_state": "DE"},
+        "section_b": {"urgent": false},
+        "section_c": {"measures": [
+            {"kind": "hearing_by_videoconference", "description": "Hear the witness W. about the transfers of May 2026."},
+            {"kind": "banking_information", "description": "Statements of account DE00 1234 for 2026."}]},
+        "section_e": {"persons": [{"name": "W.", "status": "witness", "languages": "de"}]},
+        "section_f": {"proceedings": "criminal"},
+        "section_g": {"facts": "Between 1 and 31 May 2026 the suspect transferred funds obtained by fraud.",
+                      "offences": [{"legal_classification": "Escroquerie (art. 313-1 code pénal)",
+                                    "annex_d_category": 8, "maximum_penalty": "5 years' imprisonment"}]},
+        "section_h": {"videoconference": {"person_to_be_heard": "W.", "capacity": "witness"}},
+        "section_k": {"authority_type": "investigating_judge", "name": "Tribunal judiciaire de Paris",
+                      "representative": "J. Dupont", "position": "juge d'instruction",
+                      "file_reference": "JI-2026-0042", "email": "ji.paris@justice.example"}
+    })
+}
+
+/// A TCP relay in front of B that can "kill B mid-delivery" once: it lets the request through
+/// (B processes and commits it) and then drops B's answer and the connection.
+struct Relay {
+    port: u16,
+    target: Arc<AtomicU16>,
+    cut_next_answer: Arc<AtomicBool>,
+    cuts: Arc<AtomicU64>,
+}
+
+impl Relay {
+    async fn start() -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let target = Arc::new(AtomicU16::new(0));
+        let cut_next_answer = Arc::new(AtomicBool::new(false));
+        let cuts = Arc::new(AtomicU64::new(0));
+        let (t, c, n) = (target.clone(), cut_next_answer.clone(), cuts.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((client, _)) = listener.accept().await else {
+                    return;
+                };
+                let (t, c, n) = (t.clone(), c.clone(), n.clone());
+                tokio::spawn(async move {
+                    let Ok(server) =
+                        TcpStream::connect(("127.0.0.1", t.load(Ordering::SeqCst))).await
+                    else {
+                        return;
+                    };
+                    relay(client, server, c, n).await;
+                });
+            }
+        });
+        Relay {
+            port,
+            target,
+            cut_next_answer,
+            cuts,
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+}
+
+/// Copies both ways. When cutting is armed and the client has sent a large body (more than
+/// 64 KiB: the TLS handshake is long over), the first bytes of the server's answer are dropped
+/// and both connections closed.
+async fn relay(client: TcpStream, server: TcpStream, cut: Arc<AtomicBool>, cuts: Arc<AtomicU64>) {
+    let (mut cr, mut cw) = client.into_split();
+    let (mut sr, mut sw) = server.into_split();
+    let sent = Arc::new(AtomicU64::new(0));
+    let sent_up = sent.clone();
+    let up = tokio::spawn(async move {
+        let mut buf = vec![0u8; 16384];
+        loop {
+            match cr.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    sent_up.fetch_add(n as u64, Ordering::SeqCst);
+                    if sw.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let mut buf = vec![0u8; 16384];
+    loop {
+        match sr.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                if sent.load(Ordering::SeqCst) > 64 * 1024
+                    && cut
+                        .compare_exchange(true, false, Ordering::SeqCst, Ordering::SeqCst)
+                        .is_ok()
+                {
+                    cuts.fetch_add(1, Ordering::SeqCst);
+                    break;
+                }
+                if cw.write_all(&buf[..n]).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    up.abort();
+}
+
+/// Both states, each with an officer (and A with a validating judge), each knowing the other.
+struct States {
+    a: TestApp,
+    b: TestApp,
+    a_officer: Client,
+    a_judge: Client,
+    b_officer: Client,
+    b_admin: Client,
+    relay: Relay,
+    a_ca: PathBuf,
+    b_ca: PathBuf,
+    b_data: PathBuf,
+    b_port: u16,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn b_settings(s: &mut Settings, b_data: &Path, port: u16, a_ca: &Path, b_ca: &Path) {
+    s.data_dir = b_data.to_path_buf();
+    s.http.listen = format!("127.0.0.1:{port}");
+    s.tls.client_ca_files = vec![a_ca.to_string_lossy().into(), b_ca.to_string_lossy().into()];
+    s.federation.peer_ca_files = vec![a_ca.to_string_lossy().into()];
+    s.mla.retry_max_secs = 2;
+}
+
+async fn assign(admin: &Client, user: &Client, authority: &Value) {
+    let r = admin
+        .send(
+            "PUT",
+            &format!("/api/v1/users/{}/authority", user.user_id.clone().unwrap()),
+            Some(json!({"authority_id": authority["authority"]["id"]})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+}
+
+async fn two_states() -> States {
+    let dir_a = tempfile::tempdir().unwrap();
+    let dir_b = tempfile::tempdir().unwrap();
+    let (a_data, b_data) = (dir_a.path().join("data"), dir_b.path().join("data"));
+    let a_pki = DataDir::bootstrap(&a_data).unwrap();
+    let b_pki = DataDir::bootstrap(&b_data).unwrap();
+    let (a_ca, b_ca) = (a_pki.ca_cert.clone(), b_pki.ca_cert.clone());
+    let relay = Relay::start().await;
+    let b_port = free_port();
+    relay.target.store(b_port, Ordering::SeqCst);
+
+    let b = spawn_app_with({
+        let (b_data, a_ca, b_ca) = (b_data.clone(), a_ca.clone(), b_ca.clone());
+        move |s| b_settings(s, &b_data, b_port, &a_ca, &b_ca)
+    })
+    .await;
+    let a = spawn_app_with({
+        let (a_ca, b_ca) = (a_ca.clone(), b_ca.clone());
+        move |s| {
+            s.data_dir = a_data;
+            s.tls.client_ca_files =
+                vec![a_ca.to_string_lossy().into(), b_ca.to_string_lossy().into()];
+            s.federation.peer_ca_files = vec![b_ca.to_string_lossy().into()];
+            s.mla.retry_max_secs = 2;
+        }
+    })
+    .await;
+
+    // State A's directory: itself, and B (reached through the relay).
+    let (a_admin, _) = a.sign_in_as(&[Role::Administrator]).await;
+    let a_local = a_admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": A_CODE, "name": "Bureau de l'entraide pénale internationale", "country": "FR",
+                   "local": true, "email": "beppi@justice.example"}),
+        )
+        .await;
+    assert_eq!(a_local.status, 201, "{a_local:?}");
+    let r = a_admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": B_CODE, "name": "Bundesamt für Justiz", "country": "DE",
+                   "endpoint": relay.url(),
+                   "certificate_pem": std::fs::read_to_string(&b_pki.client_cert).unwrap()}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let (a_officer, _) = a.sign_in_as(&[Role::Officer]).await;
+    let (a_judge, _) = a.sign_in_as(&[Role::Judge]).await;
+    assign(&a_admin, &a_officer, &a_local.body).await;
+    assign(&a_admin, &a_judge, &a_local.body).await;
+
+    // State B's directory: itself, and A.
+    let (b_admin, _) = b.sign_in_as(&[Role::Administrator]).await;
+    let b_local = b_admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": B_CODE, "name": "Bundesamt für Justiz", "country": "DE", "local": true}),
+        )
+        .await;
+    assert_eq!(b_local.status, 201, "{b_local:?}");
+    let r = b_admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": A_CODE, "name": "Bureau de l'entraide pénale internationale", "country": "FR",
+                   "endpoint": a.url,
+                   "certificate_pem": std::fs::read_to_string(&a_pki.client_cert).unwrap()}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let (b_officer, _) = b.sign_in_as(&[Role::Officer]).await;
+    assign(&b_admin, &b_officer, &b_local.body).await;
+
+    States {
+        a,
+        b,
+        a_officer,
+        a_judge,
+        b_officer,
+        b_admin,
+        relay,
+        a_ca,
+        b_ca,
+        b_data,
+        b_port,
+        _dirs: (dir_a, dir_b),
+    }
+}
+
+/// Polls `GET /api/v1/mla/requests/{id}` until `check` holds (deliveries run in the background).
+async fn wait_for(client: &Client, id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let started = Instant::now();
+    loop {
+        let r = client.get(&format!("/api/v1/mla/requests/{id}")).await;
+        if r.status == 200 && check(&r.body) {
+            return r.body;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}; last answer {r:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn status_is(s: &'static str) -> impl Fn(&Value) -> bool {
+    move |v| v["request"]["status"] == s
+}
+
+async fn step(client: &Client, id: &str, body: Value) -> Value {
+    let r = client
+        .post(
+            &format!("/api/v1/mla/requests/{id}/transitions"),
+            body.clone(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{body} → {r:?}");
+    r.body
+}
+
+async fn upload(client: &Client, id: &str, name: &str, content: &[u8]) -> Value {
+    let resp = client
+        .http
+        .post(format!(
+            "{}/api/v1/mla/requests/{id}/attachments?filename={name}",
+            client.base
+        ))
+        .header("content-type", "application/pdf")
+        .header("x-csrf-token", client.csrf.clone().unwrap_or_default())
+        .body(content.to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    resp.json().await.unwrap()
+}
+
+/// A's officer drafts a complete EIO with one attachment, A's judge validates it, the officer
+/// transmits it. Returns the request id.
+async fn send_eio(s: &States, attachment: &[u8]) -> String {
+    let draft = s
+        .a_officer
+        .post(
+            "/api/v1/mla/requests",
+            json!({"kind": "eio", "recipient": B_CODE, "form": complete_eio()}),
+        )
+        .await;
+    assert_eq!(draft.status, 201, "{draft:?}");
+    assert_eq!(draft.body["missing"], json!([]), "{draft:?}");
+    let id = draft.body["request"]["id"].as_str().unwrap().to_string();
+    upload(&s.a_officer, &id, "commission-rogatoire.pdf", attachment).await;
+    step(&s.a_judge, &id, json!({"to": "VALIDATED"})).await;
+    let sent = step(&s.a_officer, &id, json!({"to": "TRANSMITTED"})).await;
+    assert_eq!(sent["message"]["transport_status"], "SUBMITTED");
+    id
+}
+
+fn package_of(r: &reqwest::Response) -> bool {
+    r.headers()["content-type"] == "application/vnd.etsi.asic-e+zip"
+}
+
+async fn evidence(client: &Client, id: &str) -> Vec<u8> {
+    let r = client
+        .http
+        .get(format!("{}/api/v1/mla/requests/{id}/evidence", client.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(package_of(&r));
+    r.bytes().await.unwrap().to_vec()
+}
+
+fn assize_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let bin = dir.join("assize");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = std::process::Command::new(cargo)
+            .args(["build", "-p", "assize-server", "--bin", "assize"])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    }
+    bin
+}
+
+/// Checks a package three ways: `assize verify`, and `openssl cms -verify` on the container's
+/// seal and on every message and receipt.
+fn check_package(package: &[u8], cas: &[&Path], work: &Path) {
+    let file = work.join("package.asice");
+    std::fs::write(&file, package).unwrap();
+    let mut cmd = std::process::Command::new(assize_binary());
+    cmd.arg("verify").arg(&file);
+    for ca in cas {
+        cmd.arg("--ca").arg(ca);
+    }
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "assize verify: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("OK: the package is intact"), "{text}");
+
+    let bundle = work.join("cas.pem");
+    let mut pem = Vec::new();
+    for ca in cas {
+        pem.extend(std::fs::read(ca).unwrap());
+    }
+    std::fs::write(&bundle, pem).unwrap();
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(package)).unwrap();
+    let mut files = std::collections::BTreeMap::new();
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let mut content = Vec::new();
+        f.read_to_end(&mut content).unwrap();
+        files.insert(f.name().to_string(), content);
+    }
+    let mut pairs = vec![(
+        "META-INF/ASiCManifest.xml".to_string(),
+        "META-INF/signature001.p7s".to_string(),
+    )];
+    for name in files.keys() {
+        if let Some(base) = name.strip_suffix(".json")
+            && name.starts_with("messages/")
+        {
+            pairs.push((name.clone(), format!("{base}.p7s")));
+        }
+    }
+    assert!(pairs.len() > 4, "{:?}", files.keys());
+    for (content, seal) in pairs {
+        let (c, s) = (work.join("content"), work.join("seal.p7s"));
+        std::fs::write(&c, &files[&content]).unwrap();
+        std::fs::write(&s, &files[&seal]).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args([
+                "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any",
+            ])
+            .arg("-in")
+            .arg(&s)
+            .arg("-content")
+            .arg(&c)
+            .arg("-CAfile")
+            .arg(&bundle)
+            .args(["-out", "/dev/null"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "openssl cms -verify {seal}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_eio_goes_from_state_a_to_state_b_and_back_and_both_records_agree() {
+    let s = two_states().await;
+    let order = vec![7u8; 100 * 1024];
+    let id = send_eio(&s, &order).await;
+
+    // B receives it, acknowledges it at once (Annex B), and A learns of the acknowledgement.
+    let at_b = wait_for(&s.b_officer, &id, "B to receive", status_is("ACKNOWLEDGED")).await;
+    assert_eq!(at_b["request"]["side"], "executing");
+    assert_eq!(at_b["request"]["reference"], "JI-2026-0042");
+    assert_eq!(at_b["form"], complete_eio());
+    assert!(
+        at_b["request"]["retrieved_at"].is_i64(),
+        "opened by B's officer"
+    );
+    let names: Vec<&str> = at_b["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acknowledgement", "recognition"]);
+    assert_eq!(at_b["deadlines"][0]["state"], "met");
+    assert_eq!(at_b["deadlines"][1]["state"], "running");
+    let at_a = wait_for(
+        &s.a_officer,
+        &id,
+        "A to see the acknowledgement",
+        status_is("ACKNOWLEDGED"),
+    )
+    .await;
+    let ack = at_a["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["to_status"] == "ACKNOWLEDGED")
+        .unwrap();
+    assert_eq!(ack["direction"], "in");
+    assert_eq!(ack["form"]["issuing_reference"], "JI-2026-0042");
+    assert_eq!(ack["form"]["receiving_country"], "DE");
+    assert!(
+        at_a["request"]["received_at"].is_i64(),
+        "A knows when B received it"
+    );
+    // The attachment arrived intact.
+    let att = &at_b["attachments"][0];
+    assert_eq!(att["filename"], "commission-rogatoire.pdf");
+    let got = s
+        .b_officer
+        .http
+        .get(format!(
+            "{}/api/v1/mla/requests/{id}/attachments/{}",
+            s.b.url,
+            att["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(got.as_ref(), order.as_slice());
+
+    // B asks for more information; A provides it with another document.
+    step(
+        &s.b_officer,
+        &id,
+        json!({"to": "INFO_REQUESTED", "note": "Please give W.'s address."}),
+    )
+    .await;
+    wait_for(
+        &s.a_officer,
+        &id,
+        "A to see the question",
+        status_is("INFO_REQUESTED"),
+    )
+    .await;
+    upload(&s.a_officer, &id, "adresse.pdf", b"W. lives at ...").await;
+    step(
+        &s.a_officer,
+        &id,
+        json!({"to": "INFO_PROVIDED", "note": "See the attached note."}),
+    )
+    .await;
+    let at_b = wait_for(
+        &s.b_officer,
+        &id,
+        "B to get the answer",
+        status_is("INFO_PROVIDED"),
+    )
+    .await;
+    assert_eq!(at_b["attachments"].as_array().unwrap().len(), 2);
+
+    // B recognises, executes and sends the evidence.
+    step(&s.b_officer, &id, json!({"to": "RECOGNISED"})).await;
+    step(&s.b_officer, &id, json!({"to": "IN_EXECUTION"})).await;
+    upload(
+        &s.b_officer,
+        &id,
+        "procès-verbal d'audition.pdf",
+        b"Record of the hearing of W.",
+    )
+    .await;
+    step(
+        &s.b_officer,
+        &id,
+        json!({"to": "EVIDENCE_TRANSMITTED", "note": "Record of the hearing."}),
+    )
+    .await;
+    step(&s.b_officer, &id, json!({"to": "EXECUTED"})).await;
+    let at_a = wait_for(
+        &s.a_officer,
+        &id,
+        "A to see the execution",
+        status_is("EXECUTED"),
+    )
+    .await;
+    assert_eq!(at_a["attachments"].as_array().unwrap().len(), 3);
+    let names: Vec<&str> = at_a["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["acknowledgement", "recognition", "execution"]);
+
+    // An illegal move is refused with the legal ones.
+    let r = s
+        .b_officer
+        .post(
+            &format!("/api/v1/mla/requests/{id}/transitions"),
+            json!({"to": "RECOGNISED"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "illegal_transition"), "{r:?}");
+    assert_eq!(
+        r.body["error"]["details"]["legal"],
+        json!(["EVIDENCE_TRANSMITTED"])
+    );
+
+    // A closes the file; B follows.
+    step(&s.a_officer, &id, json!({"to": "CLOSED"})).await;
+    let at_b = wait_for(
+        &s.b_officer,
+        &id,
+        "B to see the closure",
+        status_is("CLOSED"),
+    )
+    .await;
+    let at_a = wait_for(&s.a_officer, &id, "every delivery", |v| {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["transport_status"] != "SUBMITTED")
+    })
+    .await;
+
+    // Both records agree: the same exchanged messages, byte for byte, all delivered.
+    let exchanged = |v: &Value| -> Vec<(String, String)> {
+        let mut m: Vec<(String, String)> = v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["direction"] != "local")
+            .map(|m| {
+                (
+                    m["id"].as_str().unwrap().into(),
+                    m["document_sha256"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        m.sort();
+        m
+    };
+    assert_eq!(exchanged(&at_a), exchanged(&at_b));
+    assert_eq!(exchanged(&at_a).len(), 9, "{at_a:#}");
+    for v in [&at_a, &at_b] {
+        for m in v["messages"].as_array().unwrap() {
+            assert!(
+                ["DELIVERED", "RETRIEVED", "LOCAL"]
+                    .contains(&m["transport_status"].as_str().unwrap()),
+                "{m}"
+            );
+        }
+    }
+
+    // Both evidence packages verify, with `assize verify` and with openssl.
+    let work = tempfile::tempdir().unwrap();
+    for client in [&s.a_officer, &s.b_officer] {
+        let package = evidence(client, &id).await;
+        check_package(&package, &[&s.a_ca, &s.b_ca], work.path());
+        // One changed byte anywhere fails and names the file.
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&package)).unwrap();
+        let target = (0..zip.len())
+            .map(|i| zip.by_index(i).unwrap().name().to_string())
+            .find(|n| n.starts_with("attachments/"))
+            .unwrap();
+        drop(zip);
+        let tampered = rewrite_entry(&package, &target);
+        let anchors = assize_signing::verify::TrustAnchors::from_pem(
+            &[
+                std::fs::read(&s.a_ca).unwrap(),
+                std::fs::read(&s.b_ca).unwrap(),
+            ]
+            .concat(),
+        )
+        .unwrap();
+        let report = assize_server::mla::evidence::verify_package(&tampered, &anchors);
+        assert!(!report.is_valid());
+        assert!(
+            report.failures().iter().any(|f| f.starts_with(&target)),
+            "{:?}",
+            report.failures()
+        );
+    }
+
+    // The other side's requests are invisible to an officer of another authority on B.
+    let other = s
+        .b_admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": "DE-GStA-B", "name": "Generalstaatsanwaltschaft Berlin", "country": "DE",
+                   "kind": "competent", "local": true}),
+        )
+        .await;
+    assert_eq!(other.status, 201);
+    let (stranger, _) = s.b.sign_in_as(&[Role::Officer]).await;
+    assign(&s.b_admin, &stranger, &other.body).await;
+    let r = stranger.get(&format!("/api/v1/mla/requests/{id}")).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    let r = stranger.get("/api/v1/mla/requests").await;
+    assert_eq!(r.body["requests"], json!([]));
+    let r = stranger
+        .get(&format!("/api/v1/mla/requests/{id}/evidence"))
+        .await;
+    assert_eq!(r.status, 404);
+}
+
+/// Rewrites one entry of a zip with one byte changed (a forger repacking the container).
+fn rewrite_entry(package: &[u8], target: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(package)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let name = f.name().to_string();
+        let mut content = Vec::new();
+        f.read_to_end(&mut content).unwrap();
+        if name == target {
+            content[0] ^= 1;
+        }
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        out.start_file(name, opts).unwrap();
+        out.write_all(&content).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn a_delivery_cut_after_b_committed_is_retried_and_arrives_exactly_once() {
+    let s = two_states().await;
+    // B will process the request and its answer will be lost, as if B died before replying.
+    s.relay.cut_next_answer.store(true, Ordering::SeqCst);
+    let id = send_eio(&s, &vec![1u8; 200 * 1024]).await;
+    let at_a = wait_for(&s.a_officer, &id, "the retried delivery", |v| {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["type"] == "request" && m["transport_status"] == "DELIVERED")
+    })
+    .await;
+    assert_eq!(
+        s.relay.cuts.load(Ordering::SeqCst),
+        1,
+        "the answer was cut once"
+    );
+    let request_msg = at_a["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["type"] == "request")
+        .unwrap();
+    assert!(
+        request_msg["attempts"].as_i64().unwrap() >= 2,
+        "{request_msg}"
+    );
+    // Exactly one request, one incoming message for it, one acknowledgement, at B.
+    let list = s.b_officer.get("/api/v1/mla/requests").await;
+    assert_eq!(
+        list.body["requests"].as_array().unwrap().len(),
+        1,
+        "{list:?}"
+    );
+    let at_b = wait_for(&s.b_officer, &id, "B's copy", status_is("ACKNOWLEDGED")).await;
+    let kinds: Vec<(&str, &str)> = at_b["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["direction"].as_str().unwrap(),
+                m["type"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(kinds, [("in", "request"), ("out", "transition")]);
+    assert_eq!(at_b["attachments"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn messages_wait_while_b_is_down_and_go_out_when_it_is_back() {
+    let States {
+        a,
+        b,
+        a_officer,
+        a_judge,
+        b_officer: _,
+        b_admin: _,
+        relay,
+        a_ca,
+        b_ca,
+        b_data,
+        b_port,
+        _dirs,
+    } = two_states().await;
+    let b_db = b.database_url.clone();
+    let guard: DatabaseGuard = b.stop_keeping_database().await;
+    let s_like = (a_officer, a_judge);
+    // A transmits while B is down: the message waits in A's queue.
+    let draft = s_like
+        .0
+        .post(
+            "/api/v1/mla/requests",
+            json!({"kind": "eio", "recipient": B_CODE, "form": complete_eio()}),
+        )
+        .await;
+    let id = draft.body["request"]["id"].as_str().unwrap().to_string();
+    step(&s_like.1, &id, json!({"to": "VALIDATED"})).await;
+    step(&s_like.0, &id, json!({"to": "TRANSMITTED"})).await;
+    let waiting = wait_for(&s_like.0, &id, "failed attempts", |v| {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["type"] == "request" && m["attempts"].as_i64().unwrap() >= 2)
+    })
+    .await;
+    let m = waiting["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["type"] == "request")
+        .unwrap();
+    assert_eq!(m["transport_status"], "SUBMITTED");
+    assert!(
+        m["last_error"].as_str().unwrap().contains("cannot reach"),
+        "{m}"
+    );
+
+    // B comes back on the same address with the same data.
+    let b = spawn_app_with(move |s| {
+        b_settings(s, &b_data, b_port, &a_ca, &b_ca);
+        s.database_url = b_db;
+    })
+    .await;
+    let (b_officer, _) = b.sign_in_as(&[Role::Officer]).await;
+    let local = b.store.authority_by_code(B_CODE).await.unwrap().unwrap();
+    b.store
+        .set_user_authority(b_officer.user_id.as_deref().unwrap(), Some(&local.id))
+        .await
+        .unwrap();
+    wait_for(
+        &b_officer,
+        &id,
+        "B to receive after restart",
+        status_is("ACKNOWLEDGED"),
+    )
+    .await;
+    wait_for(
+        &s_like.0,
+        &id,
+        "A to see the acknowledgement",
+        status_is("ACKNOWLEDGED"),
+    )
+    .await;
+    let list = b_officer.get("/api/v1/mla/requests").await;
+    assert_eq!(list.body["requests"].as_array().unwrap().len(), 1);
+    drop(relay);
+    drop(a);
+    b.stop().await;
+    drop(guard);
+}
+
+/// Posts a message to B as A's server (mutual TLS with A's federation certificate).
+fn as_server_a(s: &States) -> Client {
+    let (cert, key) = (
+        std::fs::read_to_string(s.a.data_dir.join("pki/federation-client.crt")).unwrap(),
+        std::fs::read_to_string(s.a.data_dir.join("pki/federation-client.key")).unwrap(),
+    );
+    s.b.client_with(Some(format!("{cert}{key}").as_bytes()))
+}
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+fn unb64(v: &Value) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
+        .decode(v.as_str().unwrap())
+        .unwrap()
+}
+
+/// B's negative receipt: 422, sealed by B, with the code.
+fn refused(r: &assize_tests::Reply, code: &str, b_ca: &Path) {
+    assert_eq!(r.status, 422, "{r:?}");
+    let receipt = unb64(&r.body["receipt"]);
+    let seal = unb64(&r.body["seal"]);
+    let anchors =
+        assize_signing::verify::TrustAnchors::from_pem(&std::fs::read(b_ca).unwrap()).unwrap();
+    let report = assize_signing::verify::verify_detached(
+        &seal,
+        &receipt,
+        &anchors,
+        &assize_signing::verify::VerifyOptions {
+            now: time::OffsetDateTime::now_utc(),
+            extra_certificates: vec![],
+        },
+    );
+    assert!(report.is_valid(), "the negative receipt is sealed by B");
+    let receipt: Value = serde_json::from_slice(&receipt).unwrap();
+    assert_eq!(receipt["outcome"], "rejected");
+    assert_eq!(receipt["code"], code, "{receipt}");
+}
+
+#[tokio::test]
+async fn tampered_forged_replayed_and_misaddressed_messages_are_refused_with_signed_reasons() {
+    let s = two_states().await;
+    let id = send_eio(&s, &vec![3u8; 1000]).await;
+    wait_for(
+        &s.a_officer,
+        &id,
+        "the acknowledgement",
+        status_is("ACKNOWLEDGED"),
+    )
+    .await;
+    // The genuine message as A sent it (read from A's store).
+    let sent = s.a.store.mla_messages(&id).await.unwrap();
+    let original = sent.iter().find(|m| m.message_type == "request").unwrap();
+    let attachments =
+        s.a.store
+            .mla_message_attachments(&original.id)
+            .await
+            .unwrap();
+    assert_eq!(attachments.len(), 1);
+    let plain = vec![3u8; 1000];
+    let wire = |document: &[u8], seal: &[u8], content: &[u8]| {
+        json!({"document": b64(document), "seal": b64(seal),
+               "attachments": [{"id": attachments[0].id, "content": b64(content)}]})
+    };
+    let a_server = as_server_a(&s);
+    let deliver = |body: Value| {
+        let c = &a_server;
+        async move { c.post("/api/v1/federation/mla/messages", body).await }
+    };
+
+    // A replay of the very same message: the original receipt, nothing applied twice.
+    let r = deliver(wire(&original.document, &original.seal, &plain)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let receipt: Value = serde_json::from_slice(&unb64(&r.body["receipt"])).unwrap();
+    assert_eq!(receipt["outcome"], "accepted");
+    assert_eq!(receipt["message_id"].as_str().unwrap(), original.id,);
+    assert_eq!(s.b.store.mla_messages(&id).await.unwrap().len(), 2);
+
+    // A tampered document (one changed byte): the seal no longer matches.
+    let mut doc = original.document.clone();
+    let pos = doc.windows(4).position(|w| w == b"W. a").unwrap_or(10);
+    doc[pos] ^= 1;
+    let r = deliver(wire(&doc, &original.seal, &plain)).await;
+    // Same message id, different content: a replay or a forgery.
+    refused(&r, "message_id_reused", &s.b_ca);
+
+    // A new message id with the old seal: the seal does not cover it.
+    let mut env: Value = serde_json::from_slice(&original.document).unwrap();
+    env["message_id"] = json!(uuid::Uuid::new_v4().to_string());
+    env["request_id"] = json!(uuid::Uuid::new_v4().to_string());
+    let forged = serde_json::to_vec(&env).unwrap();
+    let r = deliver(wire(&forged, &original.seal, &plain)).await;
+    refused(&r, "bad_seal", &s.b_ca);
+
+    // A tampered attachment.
+    let r = deliver(
+        json!({"document": b64(&forged), "seal": b64(&original.seal),
+                           "attachments": [{"id": attachments[0].id, "content": b64(b"other")}]}),
+    )
+    .await;
+    assert_eq!(r.status, 422);
+
+    // Sealed with a certificate from a CA B does not trust (a forger's own CA).
+    let forger_dir = tempfile::tempdir().unwrap();
+    let forger = DataDir::bootstrap(&forger_dir.path().join("d")).unwrap();
+    let signer =
+        assize_signing::keys::PemSigner::from_pem(&std::fs::read(&forger.signing_key).unwrap())
+            .unwrap();
+    let identity = assize_signing::keys::SigningIdentity::new(
+        Box::new(signer),
+        assize_signing::keys::CertificateDer::from_pem(
+            &std::fs::read(&forger.signing_cert).unwrap(),
+        )
+        .unwrap(),
+        vec![
+            assize_signing::keys::CertificateDer::from_pem(
+                &std::fs::read(&forger.ca_cert).unwrap(),
+            )
+            .unwrap(),
+        ],
+    )
+    .unwrap();
+    let pending =
+        assize_signing::cades::sign_detached(&identity, &forged, time::OffsetDateTime::now_utc())
+            .unwrap();
+    let forged_seal = pending.to_baseline_b().unwrap();
+    let r = deliver(wire(&forged, &forged_seal, &plain)).await;
+    refused(&r, "bad_seal", &s.b_ca);
+
+    // Addressed to an authority B does not host; claiming to be another sender.
+    let mut env: Value = serde_json::from_slice(&original.document).unwrap();
+    env["to"] = json!("XX-NOBODY");
+    let r = deliver(wire(
+        &serde_json::to_vec(&env).unwrap(),
+        &original.seal,
+        &plain,
+    ))
+    .await;
+    refused(&r, "unknown_recipient", &s.b_ca);
+    let mut env: Value = serde_json::from_slice(&original.document).unwrap();
+    env["from"] = json!("IT-MG");
+    let r = deliver(wire(
+        &serde_json::to_vec(&env).unwrap(),
+        &original.seal,
+        &plain,
+    ))
+    .await;
+    refused(&r, "sender_mismatch", &s.b_ca);
+
+    // Malformed input.
+    let r = deliver(json!({"document": "%%%", "seal": ""})).await;
+    refused(&r, "malformed", &s.b_ca);
+    let r = deliver(json!({"document": b64(b"[1,2,3]"), "seal": ""})).await;
+    refused(&r, "malformed", &s.b_ca);
+
+    // Every refusal is in B's audit log.
+    let entries = s.b.store.mla_messages(&id).await.unwrap();
+    assert_eq!(entries.len(), 2, "nothing of a refused message is stored");
+    // Someone who is not a registered authority cannot deliver at all.
+    let r =
+        s.b.client()
+            .post(
+                "/api/v1/federation/mla/messages",
+                json!({"document": "", "seal": ""}),
+            )
+            .await;
+    assert_eq!(r.status, 401);
+}
+
+#[tokio::test]
+async fn incomplete_requests_name_the_missing_fields_and_cannot_be_validated() {
+    let s = two_states().await;
+    let mut form = complete_eio();
+    form["section_g"]["offences"][0]["maximum_penalty"] = Value::Null;
+    let draft = s
+        .a_officer
+        .post(
+            "/api/v1/mla/requests",
+            json!({"kind": "eio", "recipient": B_CODE, "form": form}),
+        )
+        .await;
+    assert_eq!(draft.status, 201);
+    assert_eq!(
+        draft.body["missing"][0]["field"],
+        "section_g.offences[0].maximum_penalty"
+    );
+    let id = draft.body["request"]["id"].as_str().unwrap();
+    let r = s
+        .a_judge
+        .post(
+            &format!("/api/v1/mla/requests/{id}/transitions"),
+            json!({"to": "VALIDATED"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "incomplete"), "{r:?}");
+    assert_eq!(
+        r.body["error"]["details"]["missing"][0]["field"],
+        "section_g.offences[0].maximum_penalty"
+    );
+    // Skipping validation is illegal, and says what is legal.
+    let r = s
+        .a_officer
+        .post(
+            &format!("/api/v1/mla/requests/{id}/transitions"),
+            json!({"to": "TRANSMITTED"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "illegal_transition"));
+    assert_eq!(r.body["error"]["details"]["legal"], json!(["VALIDATED"]));
+    // An officer cannot validate (that is the judicial authority's signature).
+    let r = s
+        .a_officer
+        .post(
+            &format!("/api/v1/mla/requests/{id}/transitions"),
+            json!({"to": "VALIDATED"}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (403, "forbidden"), "{r:?}");
+    // Unknown fields and unknown recipients are refused, naming the field.
+    let r = s
+        .a_officer
+        .send(
+            "PUT",
+            &format!("/api/v1/mla/requests/{id}/form"),
+            Some(json!({"form": {"section_z": {}}})),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "invalid_form"), "{r:?}");
+    let r = s
+        .a_officer
+        .post(
+            "/api/v1/mla/requests",
+            json!({"kind": "eio", "recipient": "XX-NOBODY", "form": {}}),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (422, "unknown_authority"));
+    // An oversize attachment is refused and nothing is stored.
+    let r = s
+        .a_officer
+        .http
+        .post(format!(
+            "{}/api/v1/mla/requests/{id}/attachments?filename=big.bin",
+            s.a.url
+        ))
+        .header("x-csrf-token", s.a_officer.csrf.clone().unwrap_or_default())
+        .body(vec![0u8; 26 * 1024 * 1024])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    assert!(s.a.store.mla_attachments(id).await.unwrap().is_empty());
+}

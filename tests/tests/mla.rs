@@ -175,6 +175,10 @@ async fn assign(admin: &Client, user: &Client, authority: &Value) {
 }
 
 async fn two_states() -> States {
+    two_states_with(|_| {}).await
+}
+
+async fn two_states_with(tune_b: impl FnOnce(&mut Settings) + Send + 'static) -> States {
     let dir_a = tempfile::tempdir().unwrap();
     let dir_b = tempfile::tempdir().unwrap();
     let (a_data, b_data) = (dir_a.path().join("data"), dir_b.path().join("data"));
@@ -187,7 +191,10 @@ async fn two_states() -> States {
 
     let b = spawn_app_with({
         let (b_data, a_ca, b_ca) = (b_data.clone(), a_ca.clone(), b_ca.clone());
-        move |s| b_settings(s, &b_data, b_port, &a_ca, &b_ca)
+        move |s| {
+            b_settings(s, &b_data, b_port, &a_ca, &b_ca);
+            tune_b(s);
+        }
     })
     .await;
     let a = spawn_app_with({
@@ -1081,4 +1088,186 @@ async fn incomplete_requests_name_the_missing_fields_and_cannot_be_validated() {
         .unwrap();
     assert_eq!(r.status(), 413);
     assert!(s.a.store.mla_attachments(id).await.unwrap().is_empty());
+}
+
+/// A's keys, read from its data directory, to seal messages as A would — at any time, or with
+/// another certificate.
+struct Sealer {
+    signing: assize_signing::keys::SigningIdentity,
+    tsa: assize_signing::tsa::TimeStampAuthority,
+}
+
+fn pem_identity(cert: &[u8], key: &[u8], ca: &[u8]) -> assize_signing::keys::SigningIdentity {
+    use assize_signing::keys::{CertificateDer, PemSigner, SigningIdentity};
+    SigningIdentity::new(
+        Box::new(PemSigner::from_pem(key).unwrap()),
+        CertificateDer::from_pem(cert).unwrap(),
+        vec![CertificateDer::from_pem(ca).unwrap()],
+    )
+    .unwrap()
+}
+
+impl Sealer {
+    fn of(data: &Path, signing: Option<(String, String)>) -> Sealer {
+        let read = |p: &str| std::fs::read(data.join(p)).unwrap();
+        let ca = read("pki/ca.crt");
+        let signing = match signing {
+            Some((cert, key)) => pem_identity(cert.as_bytes(), key.as_bytes(), &ca),
+            None => pem_identity(&read("pki/signing.crt"), &read("pki/signing.key"), &ca),
+        };
+        let tsa = assize_signing::tsa::TimeStampAuthority::new(
+            pem_identity(&read("pki/tsa.crt"), &read("pki/tsa.key"), &ca),
+            assize_signing::tsa::TsaConfig {
+                default_policy: "1.3.6.1.4.1.32473.3161.1".parse().unwrap(),
+                accepted_policies: vec![],
+                accuracy: None,
+                include_tsa_name: true,
+            },
+        )
+        .unwrap();
+        Sealer { signing, tsa }
+    }
+
+    fn seal(&self, document: &[u8], at: time::OffsetDateTime) -> Vec<u8> {
+        let pending = assize_signing::cades::sign_detached(&self.signing, document, at).unwrap();
+        let mut serials = assize_signing::tsa::SerialCounter::resume(1u128 << 100);
+        let token = self
+            .tsa
+            .stamp_imprint(
+                &pending.timestamp_imprint(),
+                serials.next_serial().unwrap(),
+                at,
+            )
+            .unwrap();
+        pending.attach_timestamp(&token).unwrap().into_der()
+    }
+}
+
+/// A fresh request message from A to B, as canonical JSON.
+fn fresh_request() -> Vec<u8> {
+    let env = json!({
+        "v": 1, "message_id": uuid::Uuid::new_v4().to_string(),
+        "request_id": uuid::Uuid::new_v4().to_string(), "kind": "eio",
+        "reference": "JI-2026-0099", "from": A_CODE, "to": B_CODE, "type": "request",
+        "from_status": "VALIDATED", "to_status": "TRANSMITTED", "urgent": false,
+        "form": complete_eio(), "note": null, "attachments": [],
+        "created_at": time::OffsetDateTime::now_utc().unix_timestamp(),
+    });
+    serde_json_canonicalizer::to_vec(&env).unwrap()
+}
+
+/// Issues a certificate from A's CA for a new key: (cert PEM, key PEM).
+fn issue_from_a(
+    data: &Path,
+    customise: impl FnOnce(&mut rcgen::CertificateParams),
+) -> (String, String) {
+    let ca_key =
+        rcgen::KeyPair::from_pem(&std::fs::read_to_string(data.join("pki/ca.key")).unwrap())
+            .unwrap();
+    let ca = rcgen::CertificateParams::from_ca_cert_pem(
+        &std::fs::read_to_string(data.join("pki/ca.crt")).unwrap(),
+    )
+    .unwrap()
+    .self_signed(&ca_key)
+    .unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "Seal of State A");
+    // rcgen 0.13 writes no extensions at all (key usage included) unless one of a few others
+    // is present: the authority key identifier is one.
+    p.use_authority_key_identifier_extension = true;
+    p.key_usages = vec![
+        rcgen::KeyUsagePurpose::DigitalSignature,
+        rcgen::KeyUsagePurpose::ContentCommitment,
+    ];
+    customise(&mut p);
+    let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+#[tokio::test]
+async fn stale_and_future_time_stamps_and_unfit_certificates_are_refused() {
+    let s = two_states_with(|b| b.mla.max_message_age_secs = 600).await;
+    let a_data = s.a.data_dir.clone();
+    let a_server = as_server_a(&s);
+    let now = time::OffsetDateTime::now_utc();
+    let deliver = |document: Vec<u8>, seal: Vec<u8>| {
+        let c = &a_server;
+        async move {
+            c.post(
+                "/api/v1/federation/mla/messages",
+                json!({"document": b64(&document), "seal": b64(&seal)}),
+            )
+            .await
+        }
+    };
+    let genuine = Sealer::of(&a_data, None);
+
+    // A message sealed now by A's own keys is accepted: the baseline.
+    let doc = fresh_request();
+    let r = deliver(doc.clone(), genuine.seal(&doc, now)).await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // Sealed 30 minutes ago, beyond B's 10-minute limit: stale.
+    let doc = fresh_request();
+    let r = deliver(
+        doc.clone(),
+        genuine.seal(&doc, now - time::Duration::minutes(30)),
+    )
+    .await;
+    refused(&r, "stale_timestamp", &s.b_ca);
+    // Time-stamped an hour in the future.
+    let doc = fresh_request();
+    let r = deliver(
+        doc.clone(),
+        genuine.seal(&doc, now + time::Duration::hours(1)),
+    )
+    .await;
+    refused(&r, "future_timestamp", &s.b_ca);
+
+    // A certificate of A's CA that expired yesterday.
+    let expired = issue_from_a(&a_data, |p| {
+        p.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        p.not_after = (now - time::Duration::days(1)).into();
+    });
+    let doc = fresh_request();
+    let r = deliver(
+        doc.clone(),
+        Sealer::of(&a_data, Some(expired)).seal(&doc, now),
+    )
+    .await;
+    refused(&r, "bad_seal", &s.b_ca);
+    assert!(
+        serde_json::from_slice::<Value>(&unb64(&r.body["receipt"])).unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not trusted"),
+        "{r:?}"
+    );
+    // A certificate of A's CA whose key usage does not allow signatures.
+    let unfit = issue_from_a(&a_data, |p| {
+        p.key_usages = vec![rcgen::KeyUsagePurpose::KeyEncipherment]
+    });
+    let doc = fresh_request();
+    let r = deliver(
+        doc.clone(),
+        Sealer::of(&a_data, Some(unfit)).seal(&doc, now),
+    )
+    .await;
+    refused(&r, "bad_seal", &s.b_ca);
+    assert!(
+        serde_json::from_slice::<Value>(&unb64(&r.body["receipt"])).unwrap()["reason"]
+            .as_str()
+            .unwrap()
+            .contains("key usage"),
+        "{r:?}"
+    );
+    // Only the baseline request exists at B.
+    let list = s.b_officer.get("/api/v1/mla/requests").await;
+    assert_eq!(
+        list.body["requests"].as_array().unwrap().len(),
+        1,
+        "{list:?}"
+    );
 }

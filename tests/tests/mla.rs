@@ -1229,7 +1229,7 @@ async fn stale_and_future_time_stamps_and_unfit_certificates_are_refused() {
     // A certificate of A's CA that expired yesterday.
     let expired = issue_from_a(&a_data, |p| {
         p.not_before = rcgen::date_time_ymd(2020, 1, 1);
-        p.not_after = (now - time::Duration::days(1)).into();
+        p.not_after = now - time::Duration::days(1);
     });
     let doc = fresh_request();
     let r = deliver(

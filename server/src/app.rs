@@ -243,6 +243,7 @@ pub async fn open_audit(
             store.clone(),
             &settings.tsa.policy_oid,
             settings.tsa.accuracy_ms,
+            &settings.signing,
         )
         .await
         .context("cannot load the signing and time-stamping keys")?,

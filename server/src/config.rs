@@ -37,7 +37,26 @@ pub struct Settings {
     pub federation: FederationSettings,
     pub media: MediaSettings,
     pub mla: MlaSettings,
+    pub signing: SigningSettings,
     pub log: LogSettings,
+}
+
+/// Where the key that seals this server's documents lives: by default the PEM file
+/// `pki/signing.key` in the data directory; or a PKCS#11 token (an HSM), which never lets the
+/// key out.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningSettings {
+    /// The PKCS#11 module (shared library), e.g. `/usr/lib/softhsm/libsofthsm2.so`. Empty: PEM.
+    pub pkcs11_module: String,
+    /// The token's label.
+    pub pkcs11_token_label: String,
+    /// The private key's label (CKA_LABEL).
+    pub pkcs11_key_label: String,
+    /// A file holding the user PIN (mode 0600).
+    pub pkcs11_pin_file: String,
+    /// The PEM certificate of the token's key (issued by the CA in `pki/ca.crt`).
+    pub certificate_file: String,
 }
 
 /// Mutual legal assistance: limits on what other servers and officers send, and delivery.
@@ -212,6 +231,7 @@ impl Default for Settings {
             federation: FederationSettings::default(),
             media: MediaSettings::default(),
             mla: MlaSettings::default(),
+            signing: SigningSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -357,6 +377,23 @@ impl Settings {
                 format!("{:?} is not an https:// URL", self.public_url),
                 "Assize is only served over HTTPS: set e.g. https://assize.court.example",
             ));
+        }
+        let sg = &self.signing;
+        if !sg.pkcs11_module.is_empty() {
+            for (name, v) in [
+                ("signing.pkcs11_token_label", &sg.pkcs11_token_label),
+                ("signing.pkcs11_key_label", &sg.pkcs11_key_label),
+                ("signing.pkcs11_pin_file", &sg.pkcs11_pin_file),
+                ("signing.certificate_file", &sg.certificate_file),
+            ] {
+                if v.is_empty() {
+                    return Err(ConfigError::new(
+                        name,
+                        "is empty while signing.pkcs11_module is set",
+                        "set it too (the token, the key's label, a 0600 file with the PIN, and the key's certificate), or leave signing.pkcs11_module empty to sign with pki/signing.key",
+                    ));
+                }
+            }
         }
         let m = &self.mla;
         if !(1024..=1024 * 1024 * 1024).contains(&m.max_attachment_bytes) {

@@ -13,7 +13,9 @@ use std::sync::Mutex;
 
 use anyhow::Context as _;
 use assize_signing::cades;
-use assize_signing::keys::{CertificateDer, PemSigner, SigningIdentity};
+use assize_signing::keys::{
+    CertificateDer, PemSigner, Pkcs11Config, Pkcs11Signer, SigningIdentity,
+};
 use assize_signing::tsa::{
     Accuracy, FailureInfo, SerialCounter, TimeStampAuthority, TsaConfig, TsaSerial,
     rejection_response,
@@ -22,6 +24,7 @@ use assize_signing::verify::{TrustAnchors, VerifyOptions};
 use assize_signing::{ObjectIdentifier, verify};
 use time::OffsetDateTime;
 
+use crate::config::SigningSettings;
 use crate::pki::{DataDir, check_key_permissions};
 use crate::store::Store;
 
@@ -76,6 +79,41 @@ fn load_identity(
     })
 }
 
+/// The sealing identity on a PKCS#11 token: the key stays on the token.
+fn load_token_identity(s: &SigningSettings, ca_pem: &[u8]) -> anyhow::Result<SigningIdentity> {
+    let pin_path = std::path::Path::new(&s.pkcs11_pin_file);
+    check_key_permissions(pin_path)?;
+    let pin = zeroize::Zeroizing::new(
+        std::fs::read_to_string(pin_path)
+            .with_context(|| format!("cannot read signing.pkcs11_pin_file {}", pin_path.display()))?,
+    );
+    let signer = Pkcs11Signer::open(&Pkcs11Config {
+        module_path: std::path::Path::new(&s.pkcs11_module),
+        token_label: &s.pkcs11_token_label,
+        pin: pin.trim_end_matches(['\r', '\n']),
+        key_label: Some(&s.pkcs11_key_label),
+        key_id: None,
+    })
+    .with_context(|| {
+        format!(
+            "cannot use the key {:?} on the PKCS#11 token {:?} (signing.pkcs11_*): check the module path, labels and PIN",
+            s.pkcs11_key_label, s.pkcs11_token_label
+        )
+    })?;
+    let cert = std::fs::read(&s.certificate_file)
+        .with_context(|| format!("cannot read signing.certificate_file {}", s.certificate_file))?;
+    let cert = CertificateDer::from_pem(&cert)
+        .with_context(|| format!("{} is not a PEM certificate", s.certificate_file))?;
+    let ca = CertificateDer::from_pem(ca_pem).context("the CA certificate is unreadable")?;
+    tracing::info!(token = %s.pkcs11_token_label, key = %s.pkcs11_key_label, "sealing with a key on a PKCS#11 token");
+    SigningIdentity::new(Box::new(signer), cert, vec![ca]).with_context(|| {
+        format!(
+            "signing.certificate_file {} is not the certificate of the token's key",
+            s.certificate_file
+        )
+    })
+}
+
 impl Notary {
     /// Loads the signing and TSA identities and reserves the first block of serials.
     ///
@@ -87,9 +125,14 @@ impl Notary {
         store: Store,
         policy_oid: &str,
         accuracy_ms: u16,
+        signing: &SigningSettings,
     ) -> anyhow::Result<Self> {
         let ca_pem = std::fs::read(&data_dir.ca_cert).context("cannot read the CA certificate")?;
-        let signer = load_identity(&data_dir.signing_cert, &data_dir.signing_key, &ca_pem)?;
+        let signer = if signing.pkcs11_module.is_empty() {
+            load_identity(&data_dir.signing_cert, &data_dir.signing_key, &ca_pem)?
+        } else {
+            load_token_identity(signing, &ca_pem)?
+        };
         let tsa_identity = load_identity(&data_dir.tsa_cert, &data_dir.tsa_key, &ca_pem)?;
         let policy: ObjectIdentifier = policy_oid.parse().map_err(|_| {
             anyhow::anyhow!("tsa.policy_oid {policy_oid:?} is not an OID like 1.2.3.4")

@@ -19,6 +19,7 @@ use crate::auth::Throttle;
 use crate::config::Settings;
 use crate::federation::FederationClient;
 use crate::http::{self, AppState};
+use crate::mail::{self, MailTasks};
 use crate::metrics::Metrics;
 use crate::notary::Notary;
 use crate::pki::{DataDir, check_key_permissions};
@@ -36,6 +37,7 @@ pub struct Application {
     data_dir: DataDir,
     setup_link: Option<String>,
     audit_tasks: AuditTasks,
+    mail_tasks: MailTasks,
 }
 
 impl Application {
@@ -54,6 +56,8 @@ impl Application {
         for key in data_dir.key_files() {
             check_key_permissions(key)?;
         }
+        // Reads mail.password_file and mail.ca_file: a bad one stops the start here.
+        let smtp = mail::dispatch::smtp_transport(&settings.mail)?;
 
         let store = open_store(&settings).await?;
 
@@ -117,13 +121,20 @@ impl Application {
             Duration::from_secs(settings.auth.lockout_secs),
         );
         let sfu = crate::sfu::Sfu::new(settings.sfu_config()?);
+        let metrics = Arc::new(Metrics::new());
+        let mail_tasks = MailTasks::spawn(
+            store.clone(),
+            &settings.mail,
+            smtp.map(|t| Box::new(t) as Box<dyn mail::dispatch::Deliver>),
+            metrics.clone(),
+        )?;
         let state = AppState {
             sfu,
             hearing_transitions: Arc::default(),
             settings: Arc::new(settings),
             store,
             throttle: Arc::new(throttle),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             public_url,
             notary,
             audit,
@@ -137,6 +148,7 @@ impl Application {
             data_dir,
             setup_link,
             audit_tasks,
+            mail_tasks,
         })
     }
 
@@ -190,6 +202,7 @@ impl Application {
         let result =
             server::serve(self.listener, self.tls, router, metrics, options, shutdown).await;
         janitor.abort();
+        self.mail_tasks.shutdown().await;
         // Seal what the log holds before stopping, so the last entries are covered.
         if let Err(e) = audit
             .append(AuditEvent::new(Actor::System, "server.stop", "server"))

@@ -21,7 +21,7 @@
 //! - [`smime`]: multipart/signed (RFC 8551) messages signed with the server's identity.
 
 pub mod dispatch;
-
+pub mod smime;
 
 use lettre::Address;
 use lettre::message::Mailbox;

@@ -424,7 +424,164 @@ impl MailTasks {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::config::DatabaseKind;
+    use crate::mail::OutgoingMail;
+
+    /// A next hop that answers from a script and records what it accepted.
+    #[derive(Default)]
+    struct Scripted {
+        answers: Mutex<VecDeque<Result<(), DeliveryError>>>,
+        accepted: Arc<Mutex<Vec<Vec<String>>>>,
+    }
+
+    #[async_trait::async_trait]
+    impl Deliver for Scripted {
+        async fn deliver(&self, envelope: &Envelope, _: &[u8]) -> Result<(), DeliveryError> {
+            let answer = self.answers.lock().unwrap().pop_front().unwrap_or(Ok(()));
+            if answer.is_ok() {
+                let to = envelope.to().iter().map(ToString::to_string).collect();
+                self.accepted.lock().unwrap().push(to);
+            }
+            answer
+        }
+    }
+
+    fn down() -> Result<(), DeliveryError> {
+        Err(DeliveryError {
+            reason: "Connection refused".into(),
+            server_unavailable: true,
+        })
+    }
+
+    fn refused() -> Result<(), DeliveryError> {
+        Err(DeliveryError {
+            reason: "550 mailbox unavailable".into(),
+            server_unavailable: false,
+        })
+    }
+
+    async fn outbox_with(n: usize) -> (tempfile::TempDir, Store, Vec<String>) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("t.db").display());
+        let store = Store::connect(&url, DatabaseKind::Sqlite).await.unwrap();
+        store.migrate().await.unwrap();
+        let mut ids = Vec::new();
+        for i in 0..n {
+            let m = OutgoingMail::notice("a@court.example", [format!("o{i}@x.example")], "s", "b")
+                .unwrap();
+            ids.push(store.enqueue_mail(&m).await.unwrap());
+        }
+        (dir, store, ids)
+    }
+
+    fn dispatcher(
+        store: &Store,
+        answers: Vec<Result<(), DeliveryError>>,
+    ) -> (Dispatcher, Arc<Mutex<Vec<Vec<String>>>>) {
+        let script = Scripted {
+            answers: Mutex::new(answers.into()),
+            accepted: Arc::default(),
+        };
+        let accepted = script.accepted.clone();
+        let d = Dispatcher::new(
+            store.clone(),
+            Some(Box::new(script)),
+            "a@court.example".parse().unwrap(),
+            RetryPolicy {
+                initial: Duration::from_secs(30),
+                max: Duration::from_secs(900),
+            },
+            Arc::new(Metrics::new()),
+        );
+        (d, accepted)
+    }
+
+    #[tokio::test]
+    async fn a_failed_message_waits_for_its_backoff_and_is_then_sent_once() {
+        let (_dir, store, ids) = outbox_with(1).await;
+        let (d, accepted) = dispatcher(&store, vec![down(), down()]);
+        let t = crate::store::now();
+
+        let r = d.send_due(t).await.unwrap();
+        assert_eq!((r.sent, r.failed), (0, 1));
+        let row = store.outbox_record(&ids[0]).await.unwrap().unwrap();
+        assert_eq!((row.attempts, row.next_attempt_at), (1, t + 30));
+        assert_eq!(row.last_error.as_deref(), Some("Connection refused"));
+
+        assert_eq!(
+            d.send_due(t + 29).await.unwrap(),
+            Round::default(),
+            "not yet"
+        );
+        let r = d.send_due(t + 30).await.unwrap();
+        assert_eq!((r.sent, r.failed), (0, 1));
+        let row = store.outbox_record(&ids[0]).await.unwrap().unwrap();
+        assert_eq!(
+            (row.attempts, row.next_attempt_at),
+            (2, t + 30 + 60),
+            "doubled"
+        );
+
+        let r = d.send_due(t + 90).await.unwrap();
+        assert_eq!((r.sent, r.failed), (1, 0));
+        assert!(d.send_due(t + 10_000).await.unwrap() == Round::default());
+        assert_eq!(accepted.lock().unwrap().len(), 1, "sent once");
+        let row = store.outbox_record(&ids[0]).await.unwrap().unwrap();
+        assert!(row.sent_at.is_some() && row.last_error.is_none());
+        assert_eq!(store.mail_outbox_depth().await.unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_unavailable_server_ends_the_round_but_a_refused_message_does_not() {
+        let (_dir, store, ids) = outbox_with(3).await;
+        let t = crate::store::now();
+        let (d, _) = dispatcher(&store, vec![down()]);
+        let r = d.send_due(t).await.unwrap();
+        assert_eq!((r.sent, r.failed), (0, 1));
+        let mut attempts = Vec::new();
+        for id in &ids {
+            attempts.push(store.outbox_record(id).await.unwrap().unwrap().attempts);
+        }
+        attempts.sort_unstable();
+        assert_eq!(
+            attempts,
+            [0, 0, 1],
+            "the others were not tried against a dead server"
+        );
+
+        let (d, accepted) = dispatcher(&store, vec![refused()]);
+        let r = d.send_due(t).await.unwrap();
+        assert_eq!((r.sent, r.failed), (1, 1), "one refused, the next one sent");
+        assert_eq!(accepted.lock().unwrap().len(), 1);
+        assert_eq!(
+            store.mail_outbox_depth().await.unwrap(),
+            2,
+            "nothing is deleted"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_leased_message_is_not_claimed_again_until_the_lease_runs_out() {
+        let (_dir, store, ids) = outbox_with(1).await;
+        let t = crate::store::now();
+        let lease = LEASE.as_secs() as i64;
+        assert!(
+            store
+                .claim_mail(&ids[0], "crashed", t, t + lease)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let (d, accepted) = dispatcher(&store, vec![]);
+        assert_eq!(d.send_due(t + lease - 1).await.unwrap(), Round::default());
+        let r = d.send_due(t + lease).await.unwrap();
+        assert_eq!(r.sent, 1, "sent again after the lease: at least once");
+        assert_eq!(accepted.lock().unwrap().len(), 1);
+    }
 
     #[test]
     fn retries_back_off_exponentially_up_to_the_cap() {

@@ -19,6 +19,7 @@ use crate::auth::Throttle;
 use crate::config::Settings;
 use crate::federation::FederationClient;
 use crate::http::{self, AppState};
+use crate::mail::{self, MailTasks};
 use crate::metrics::Metrics;
 use crate::notary::Notary;
 use crate::pki::{DataDir, check_key_permissions};
@@ -38,6 +39,7 @@ pub struct Application {
     audit_tasks: AuditTasks,
     /// The client MLA deliveries go out with (this server's federation identity).
     mla_client: FederationClient,
+    mail_tasks: MailTasks,
 }
 
 impl Application {
@@ -56,6 +58,8 @@ impl Application {
         for key in data_dir.key_files() {
             check_key_permissions(key)?;
         }
+        // Reads mail.password_file and mail.ca_file: a bad one stops the start here.
+        let smtp = mail::dispatch::smtp_transport(&settings.mail)?;
 
         let store = open_store(&settings).await?;
 
@@ -131,6 +135,13 @@ impl Application {
             federation_anchors.clone(),
             settings.mla.clone(),
         ));
+        let metrics = Arc::new(Metrics::new());
+        let mail_tasks = MailTasks::spawn(
+            store.clone(),
+            &settings.mail,
+            smtp.map(|t| Box::new(t) as Box<dyn mail::dispatch::Deliver>),
+            metrics.clone(),
+        )?;
         let state = AppState {
             mla,
             sfu,
@@ -138,7 +149,7 @@ impl Application {
             settings: Arc::new(settings),
             store,
             throttle: Arc::new(throttle),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             public_url,
             notary,
             audit,
@@ -153,6 +164,7 @@ impl Application {
             setup_link,
             audit_tasks,
             mla_client,
+            mail_tasks,
         })
     }
 
@@ -210,6 +222,7 @@ impl Application {
         janitor.abort();
         delivery.abort();
         deadlines.abort();
+        self.mail_tasks.shutdown().await;
         // Seal what the log holds before stopping, so the last entries are covered.
         if let Err(e) = audit
             .append(AuditEvent::new(Actor::System, "server.stop", "server"))

@@ -15,8 +15,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::policy::Role;
 
-/// Environment variables with the `ASSIZE_` prefix that are not settings.
-const NON_SETTING_ENV: &[&str] = &["CONFIG", "TEST_POSTGRES_URL", "LOG_FORMAT", "LOG"];
+/// Environment variables with the `ASSIZE_` prefix that are not settings (or, like the SMTP
+/// password, are read verbatim rather than parsed as a value).
+const NON_SETTING_ENV: &[&str] = &[
+    "CONFIG",
+    "TEST_POSTGRES_URL",
+    "LOG_FORMAT",
+    "LOG",
+    "MAIL__PASSWORD",
+];
+
+/// The environment variable holding the SMTP password (read verbatim: a password such as
+/// `"x"`, `123` or `[a]` must not be parsed as a quoted string, number or array).
+pub const MAIL_PASSWORD_ENV: &str = "ASSIZE_MAIL__PASSWORD";
 
 /// Everything the server can be told. Defaults are safe for a single development machine.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -38,6 +49,7 @@ pub struct Settings {
     pub media: MediaSettings,
     pub mla: MlaSettings,
     pub signing: SigningSettings,
+    pub mail: MailSettings,
     pub log: LogSettings,
 }
 
@@ -85,6 +97,203 @@ impl Default for MlaSettings {
             deadline_check_secs: 300,
         }
     }
+}
+
+/// Outgoing mail: notices to officers and S/MIME-signed requests to authorities without an
+/// Assize server. Messages are written to the outbox (in the database) first and sent by the
+/// dispatcher, so an unreachable SMTP server delays mail and never loses it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MailSettings {
+    /// The SMTP server (host name or IP address, no port). Empty: nothing is sent; mail waits in
+    /// the outbox until this is set.
+    pub smtp_host: String,
+    /// The SMTP port. Unset: 587 for `starttls`, 465 for `implicit`, 25 for `none`.
+    pub smtp_port: Option<u16>,
+    /// How the connection is protected.
+    pub tls: MailTls,
+    /// The SMTP user name. Empty: no authentication.
+    pub username: String,
+    /// A file holding the SMTP password (mode 0600; one trailing newline is ignored).
+    pub password_file: String,
+    /// The SMTP password, from the environment only (`ASSIZE_MAIL__PASSWORD`, read verbatim);
+    /// refused in the TOML file. Never serialised, so never part of the settings fingerprint,
+    /// and printed as `[REDACTED]`.
+    #[serde(skip)]
+    pub password: Option<secrecy::SecretString>,
+    /// The sender of every message (`From:` of notices, and the envelope sender of all mail),
+    /// e.g. `Assize <assize@court.example>`.
+    pub from: String,
+    /// A PEM CA certificate (or several) that issues the SMTP server's certificate, trusted in
+    /// addition to the public roots.
+    pub ca_file: String,
+    /// How often the dispatcher looks for due mail, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// The wait after the first failed attempt; it doubles after each further failure…
+    pub retry_initial_secs: u64,
+    /// …up to this.
+    pub retry_max_secs: u64,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailTls {
+    /// Plain connection upgraded with STARTTLS before anything is sent; refused if the server
+    /// does not offer it (submission, port 587).
+    #[default]
+    Starttls,
+    /// TLS from the first byte (submissions, port 465).
+    Implicit,
+    /// No encryption: only to an SMTP relay on this machine (loopback).
+    None,
+}
+
+impl MailTls {
+    /// The usual port for this mode.
+    pub fn default_port(self) -> u16 {
+        match self {
+            MailTls::Starttls => 587,
+            MailTls::Implicit => 465,
+            MailTls::None => 25,
+        }
+    }
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        Self {
+            smtp_host: String::new(),
+            smtp_port: None,
+            tls: MailTls::Starttls,
+            username: String::new(),
+            password_file: String::new(),
+            password: None,
+            from: "Assize <assize@localhost>".into(),
+            ca_file: String::new(),
+            poll_interval_ms: 5000,
+            retry_initial_secs: 30,
+            retry_max_secs: 15 * 60,
+        }
+    }
+}
+
+impl MailSettings {
+    /// The port to connect to, after applying the default for `tls`.
+    pub fn effective_port(&self) -> u16 {
+        self.smtp_port.unwrap_or(self.tls.default_port())
+    }
+
+    /// Whether an SMTP server is configured (otherwise mail only accumulates in the outbox).
+    pub fn enabled(&self) -> bool {
+        !self.smtp_host.is_empty()
+    }
+
+    /// Checks the `[mail]` values and the relations between them.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] naming the first `mail.…` setting that cannot be used.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.from.parse::<lettre::message::Mailbox>().is_err() {
+            return Err(ConfigError::new(
+                "mail.from",
+                format!("{:?} is not an e-mail address", self.from),
+                "give the sender as assize@court.example or \"Assize <assize@court.example>\"",
+            ));
+        }
+        if !(10..=3_600_000).contains(&self.poll_interval_ms) {
+            return Err(ConfigError::new(
+                "mail.poll_interval_ms",
+                format!("{} is outside 10..=3600000", self.poll_interval_ms),
+                "choose how often to look for due mail, e.g. 5000 (five seconds)",
+            ));
+        }
+        if !(1..=86_400).contains(&self.retry_initial_secs) {
+            return Err(ConfigError::new(
+                "mail.retry_initial_secs",
+                format!("{} is outside 1..=86400", self.retry_initial_secs),
+                "choose the wait after a first failed attempt in seconds, e.g. 30",
+            ));
+        }
+        if !(self.retry_initial_secs..=86_400).contains(&self.retry_max_secs) {
+            return Err(ConfigError::new(
+                "mail.retry_max_secs",
+                format!(
+                    "{} is outside {}..=86400",
+                    self.retry_max_secs, self.retry_initial_secs
+                ),
+                "choose the longest wait between attempts in seconds, at least \
+                 mail.retry_initial_secs, e.g. 900",
+            ));
+        }
+        if self.smtp_port == Some(0) {
+            return Err(ConfigError::new(
+                "mail.smtp_port",
+                "is 0",
+                "give the SMTP server's port (587 for starttls, 465 for implicit), or leave it \
+                 out for the default",
+            ));
+        }
+        let host = self.smtp_host.as_str();
+        if host.contains("://")
+            || host
+                .chars()
+                .any(|c| c.is_whitespace() || c == '/' || c == '@')
+            || (host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err())
+        {
+            return Err(ConfigError::new(
+                "mail.smtp_host",
+                format!("{host:?} is not a host name or IP address"),
+                "give only the host, e.g. smtp.court.example, and the port in mail.smtp_port",
+            ));
+        }
+        if self.enabled() && self.tls == MailTls::None && !is_loopback_host(host) {
+            return Err(ConfigError::new(
+                "mail.tls",
+                format!(
+                    "\"none\" would send mail (and any password) unencrypted to {host}, which is \
+                     not this machine"
+                ),
+                "use tls = \"starttls\" (port 587) or \"implicit\" (port 465); plain SMTP is \
+                 allowed only to a relay on this machine (localhost, 127.0.0.1 or ::1)",
+            ));
+        }
+        let has_password = !self.password_file.is_empty() || self.password.is_some();
+        if !self.password_file.is_empty() && self.password.is_some() {
+            return Err(ConfigError::new(
+                "mail.password_file / mail.password",
+                "both are set",
+                "keep one: the password file (mode 0600) or ASSIZE_MAIL__PASSWORD",
+            ));
+        }
+        if self.username.is_empty() && has_password {
+            return Err(ConfigError::new(
+                "mail.username",
+                "is empty although a password is set",
+                "set the SMTP user name, or remove the password for a relay without \
+                 authentication",
+            ));
+        }
+        if !self.username.is_empty() && !has_password {
+            return Err(ConfigError::new(
+                "mail.password_file",
+                "is empty although mail.username is set",
+                "put the SMTP password in a file readable by the server only (chmod 600) and \
+                 name it here, or set ASSIZE_MAIL__PASSWORD",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether `host` names this machine: `localhost` or a loopback address.
+fn is_loopback_host(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// The hearing SFU's media sockets (WebRTC over UDP).
@@ -232,6 +441,7 @@ impl Default for Settings {
             media: MediaSettings::default(),
             mla: MlaSettings::default(),
             signing: SigningSettings::default(),
+            mail: MailSettings::default(),
             log: LogSettings::default(),
         }
     }
@@ -282,13 +492,26 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    fn new(setting: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
+    pub(crate) fn new(setting: &str, problem: impl Into<String>, fix: impl Into<String>) -> Self {
         Self {
             setting: setting.into(),
             problem: problem.into(),
             fix: fix.into(),
         }
     }
+}
+
+/// Refuses an SMTP password written into a configuration file: files get committed and copied.
+fn refuse_password_in_file(file: &Figment) -> Result<(), ConfigError> {
+    if file.find_value("mail.password").is_ok() {
+        return Err(ConfigError::new(
+            "mail.password",
+            "is in the configuration file",
+            "remove it; put the password in a file readable by the server only (chmod 600) and \
+             set mail.password_file, or set ASSIZE_MAIL__PASSWORD in the service's environment",
+        ));
+    }
+    Ok(())
 }
 
 /// Which database engine a URL selects.
@@ -313,6 +536,7 @@ impl Settings {
                     "give the path of a TOML file, or leave --config out to use the defaults",
                 ));
             }
+            refuse_password_in_file(&Figment::from(Toml::file_exact(path)))?;
             figment = figment.merge(Toml::file_exact(path));
         }
         figment = figment.merge(
@@ -324,7 +548,19 @@ impl Settings {
                 })
                 .split("__"),
         );
-        let settings = Self::extract(figment)?;
+        let mut settings = Self::extract(figment)?;
+        if let Some(password) = std::env::var_os(MAIL_PASSWORD_ENV) {
+            let password = password.into_string().map_err(|_| {
+                ConfigError::new(
+                    "mail.password",
+                    format!("{MAIL_PASSWORD_ENV} is not valid UTF-8"),
+                    "set the SMTP password as UTF-8 text, or use mail.password_file",
+                )
+            })?;
+            if !password.is_empty() {
+                settings.mail.password = Some(password.into());
+            }
+        }
         settings.validate()?;
         Ok(settings)
     }
@@ -334,6 +570,7 @@ impl Settings {
     /// # Errors
     /// A [`ConfigError`] naming the first setting that cannot be used.
     pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        refuse_password_in_file(&Figment::from(Toml::string(text)))?;
         let settings = Self::extract(
             Figment::from(Serialized::defaults(Settings::default())).merge(Toml::string(text)),
         )?;
@@ -535,6 +772,7 @@ impl Settings {
             ));
         }
         self.sfu_config()?;
+        self.mail.validate()?;
         if let Err(e) = tracing_subscriber::EnvFilter::try_new(&self.log.level) {
             return Err(ConfigError::new(
                 "log.level",
@@ -777,6 +1015,71 @@ mod tests {
         .unwrap();
         let sfu = ok.sfu_config().unwrap();
         assert_eq!(sfu.udp_ports, Some(40000..=40999));
+    }
+
+    #[test]
+    fn bad_mail_settings_name_the_setting() {
+        let cases: &[(&str, &str)] = &[
+            ("[mail]\nfrom = \"not an address\"", "mail.from"),
+            ("[mail]\npoll_interval_ms = 0", "mail.poll_interval_ms"),
+            ("[mail]\nretry_initial_secs = 0", "mail.retry_initial_secs"),
+            (
+                "[mail]\nretry_initial_secs = 60\nretry_max_secs = 30",
+                "mail.retry_max_secs",
+            ),
+            ("[mail]\nsmtp_port = 0", "mail.smtp_port"),
+            (
+                "[mail]\nsmtp_host = \"smtp://mx.example\"",
+                "mail.smtp_host",
+            ),
+            ("[mail]\nsmtp_host = \"mx.example:25\"", "mail.smtp_host"),
+            ("[mail]\ntls = \"ssl\"", "mail.tls"),
+            (
+                "[mail]\nsmtp_host = \"mx.example\"\ntls = \"none\"",
+                "mail.tls",
+            ),
+            (
+                "[mail]\nsmtp_host = \"192.0.2.25\"\ntls = \"none\"",
+                "mail.tls",
+            ),
+            ("[mail]\nusername = \"assize\"", "mail.password_file"),
+            ("[mail]\npassword_file = \"/run/pw\"", "mail.username"),
+            ("[mail]\npassword = \"hunter2\"", "mail.password"),
+            ("[mail]\nsmtp_hots = \"mx.example\"", "mail"),
+        ];
+        for (toml, setting) in cases {
+            let e = Settings::from_toml_str(toml).unwrap_err();
+            assert!(e.setting.starts_with(setting), "{toml}: {e}");
+            assert!(e.to_string().contains("fix:"), "{e}");
+        }
+    }
+
+    #[test]
+    fn plain_smtp_is_allowed_to_this_machine_only() {
+        for host in ["localhost", "127.0.0.1", "127.0.0.53", "::1"] {
+            let text = format!("[mail]\nsmtp_host = \"{host}\"\ntls = \"none\"");
+            let s = Settings::from_toml_str(&text).unwrap();
+            assert_eq!(s.mail.effective_port(), 25);
+        }
+        let e = Settings::from_toml_str("[mail]\nsmtp_host = \"mail.example\"\ntls = \"none\"")
+            .unwrap_err();
+        assert!(e.to_string().contains("not this machine"), "{e}");
+        let s = Settings::from_toml_str("[mail]\nsmtp_host = \"mail.example\"").unwrap();
+        assert_eq!(
+            (s.mail.tls, s.mail.effective_port()),
+            (MailTls::Starttls, 587)
+        );
+    }
+
+    #[test]
+    fn the_smtp_password_is_never_serialised() {
+        let mut s = Settings::default();
+        s.mail.username = "assize".into();
+        s.mail.password = Some("hunter2".into());
+        s.validate().unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(!json.contains("hunter2"), "{json}");
+        assert!(!format!("{s:?}").contains("hunter2"));
     }
 
     #[test]

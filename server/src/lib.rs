@@ -19,6 +19,7 @@
 //! - [`federation`]: the mutual-TLS client for other states' servers (checkpoints today).
 //! - [`hearings`]: the hearings workflow: **the** table of legal state transitions.
 //! - [`accounts`]: account operations shared by the API and the command line.
+//! - [`mail`]: e-mail: the transactional outbox, the SMTP dispatcher, S/MIME signed messages.
 //! - [`store`]: SQLite/PostgreSQL storage behind one interface; migrations.
 //! - [`metrics`]: Prometheus metrics, one registry per server.
 //! - [`sfu`]: the hearing SFU: room model and forwarding decision, WebRTC media, WebSocket signaling.
@@ -32,6 +33,7 @@ pub mod config;
 pub mod federation;
 pub mod hearings;
 pub mod http;
+pub mod mail;
 pub mod metrics;
 pub mod mla;
 pub mod notary;

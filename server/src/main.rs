@@ -54,6 +54,20 @@ enum Command {
         #[arg(long = "ca", required = true)]
         ca: Vec<PathBuf>,
     },
+    /// The mail outbox.
+    #[command(subcommand)]
+    Mail(MailCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum MailCommand {
+    /// Queue a test message to ADDRESS; the running server sends it with the [mail] settings.
+    Test {
+        #[arg(long)]
+        to: String,
+    },
+    /// List the messages not sent yet: id, recipients, attempts and the last error (no texts).
+    Queue,
 }
 
 #[derive(Debug, Subcommand)]
@@ -139,6 +153,7 @@ fn main() -> ExitCode {
             Some(Command::User(cmd)) => user(settings, cmd).await,
             Some(Command::Audit(cmd)) => audit(settings, cmd).await,
             Some(Command::Verify { package, ca }) => verify_package(&package, &ca),
+            Some(Command::Mail(cmd)) => mail(settings, cmd).await,
         }
     });
     match result {
@@ -276,6 +291,79 @@ fn verify_package(package: &std::path::Path, cas: &[PathBuf]) -> anyhow::Result<
             report.failures().first().cloned().unwrap_or_default()
         )
     }
+}
+
+async fn mail(settings: Settings, cmd: MailCommand) -> anyhow::Result<()> {
+    let store = app::open_store(&settings).await?;
+    let result = mail_command(&store, &settings, cmd).await;
+    store.close().await;
+    result
+}
+
+async fn mail_command(store: &Store, settings: &Settings, cmd: MailCommand) -> anyhow::Result<()> {
+    match cmd {
+        MailCommand::Test { to } => {
+            let message = settings
+                .mail
+                .test_message(&to)
+                .with_context(|| format!("cannot build a message to {to:?}"))?;
+            let id = store.enqueue_mail(&message).await?;
+            println!(
+                "queued test message {id} to {to} from {}",
+                settings.mail.from
+            );
+            if settings.mail.enabled() {
+                println!(
+                    "the running server sends it through {}:{} within {} ms; \
+                     `assize mail queue` shows it until then, with the error if it fails",
+                    settings.mail.smtp_host,
+                    settings.mail.effective_port(),
+                    settings.mail.poll_interval_ms
+                );
+            } else {
+                println!(
+                    "note: mail.smtp_host is not set, so the message stays in the outbox until \
+                     it is (see docs/operations.md, \"Mail\")"
+                );
+            }
+        }
+        MailCommand::Queue => {
+            let unsent = store.unsent_mail(1000).await?;
+            if unsent.is_empty() {
+                println!("the outbox is empty: every message has been sent");
+                return Ok(());
+            }
+            println!(
+                "{:<36} {:<6} {:<20} {:>8} {:<20} RECIPIENTS / LAST ERROR",
+                "ID", "KIND", "QUEUED", "ATTEMPTS", "NEXT ATTEMPT"
+            );
+            for m in &unsent {
+                println!(
+                    "{:<36} {:<6} {:<20} {:>8} {:<20} {}",
+                    m.id,
+                    m.kind,
+                    utc(m.created_at),
+                    m.attempts,
+                    utc(m.next_attempt_at),
+                    m.recipients.join(", ")
+                );
+                if let Some(e) = &m.last_error {
+                    println!("{:>36} last error: {e}", "");
+                }
+            }
+            println!("{} message(s) not sent yet", unsent.len());
+        }
+    }
+    Ok(())
+}
+
+/// Unix seconds as `2026-11-29 10:36:00` (UTC).
+fn utc(t: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second]");
+    time::OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|d| d.format(&format).ok())
+        .unwrap_or_else(|| t.to_string())
 }
 
 async fn find(store: &Store, username: &str) -> anyhow::Result<assize_server::store::UserRecord> {

@@ -35,6 +35,12 @@ pub struct Metrics {
     pub sign_ins: Family<OutcomeLabels, Counter>,
     pub connections_open: Gauge,
     pub tls_handshake_failures: Counter,
+    /// Messages in the mail outbox not sent yet (refreshed by the dispatcher).
+    pub mail_outbox_depth: Gauge,
+    /// Messages the SMTP server accepted.
+    pub mail_sent: Counter,
+    /// Delivery attempts that failed (each is retried later).
+    pub mail_send_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -75,6 +81,24 @@ impl Metrics {
             "TLS handshakes that failed or timed out",
             tls_handshake_failures.clone(),
         );
+        let mail_outbox_depth = Gauge::default();
+        let mail_sent = Counter::default();
+        let mail_send_failures = Counter::default();
+        registry.register(
+            "mail_outbox_depth",
+            "Messages in the mail outbox not sent yet",
+            mail_outbox_depth.clone(),
+        );
+        registry.register(
+            "mail_sent",
+            "Messages the SMTP server accepted",
+            mail_sent.clone(),
+        );
+        registry.register(
+            "mail_send_failures",
+            "Mail delivery attempts that failed and will be retried",
+            mail_send_failures.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -82,6 +106,9 @@ impl Metrics {
             sign_ins,
             connections_open,
             tls_handshake_failures,
+            mail_outbox_depth,
+            mail_sent,
+            mail_send_failures,
         }
     }
 

@@ -83,10 +83,10 @@ fn load_identity(
 fn load_token_identity(s: &SigningSettings, ca_pem: &[u8]) -> anyhow::Result<SigningIdentity> {
     let pin_path = std::path::Path::new(&s.pkcs11_pin_file);
     check_key_permissions(pin_path)?;
-    let pin = zeroize::Zeroizing::new(
-        std::fs::read_to_string(pin_path)
-            .with_context(|| format!("cannot read signing.pkcs11_pin_file {}", pin_path.display()))?,
-    );
+    let pin =
+        zeroize::Zeroizing::new(std::fs::read_to_string(pin_path).with_context(|| {
+            format!("cannot read signing.pkcs11_pin_file {}", pin_path.display())
+        })?);
     let signer = Pkcs11Signer::open(&Pkcs11Config {
         module_path: std::path::Path::new(&s.pkcs11_module),
         token_label: &s.pkcs11_token_label,
@@ -100,8 +100,12 @@ fn load_token_identity(s: &SigningSettings, ca_pem: &[u8]) -> anyhow::Result<Sig
             s.pkcs11_key_label, s.pkcs11_token_label
         )
     })?;
-    let cert = std::fs::read(&s.certificate_file)
-        .with_context(|| format!("cannot read signing.certificate_file {}", s.certificate_file))?;
+    let cert = std::fs::read(&s.certificate_file).with_context(|| {
+        format!(
+            "cannot read signing.certificate_file {}",
+            s.certificate_file
+        )
+    })?;
     let cert = CertificateDer::from_pem(&cert)
         .with_context(|| format!("{} is not a PEM certificate", s.certificate_file))?;
     let ca = CertificateDer::from_pem(ca_pem).context("the CA certificate is unreadable")?;

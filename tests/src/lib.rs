@@ -12,8 +12,11 @@
 //!   through the real API, enrolling TOTP when the role requires it.
 //! - Hearings: [`rtc_client`] is a WebRTC participant for the SFU and a server for its signaling;
 //!   [`TestApp::signal`] opens the application's own signaling socket with a cookie.
+//! - Mail: [`smtp_sink`] is an SMTP server (STARTTLS, AUTH PLAIN, DATA) that records what it
+//!   receives and can be stopped and restarted on the same port.
 
 pub mod rtc_client;
+pub mod smtp_sink;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

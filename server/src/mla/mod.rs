@@ -1340,10 +1340,17 @@ impl Mla {
 /// The [`Refusal`] that goes into the negative receipt.
 pub fn read_envelope(document: &[u8]) -> Result<Envelope, Refusal> {
     if document.is_empty() {
-        return Err(refuse("malformed", "the document is not base64 or is empty"));
+        return Err(refuse(
+            "malformed",
+            "the document is not base64 or is empty",
+        ));
     }
-    let env: Envelope = serde_json::from_slice(document)
-        .map_err(|e| refuse("malformed", format!("the document is not a v1 message: {e}")))?;
+    let env: Envelope = serde_json::from_slice(document).map_err(|e| {
+        refuse(
+            "malformed",
+            format!("the document is not a v1 message: {e}"),
+        )
+    })?;
     if env.v != FORMAT_VERSION {
         return Err(refuse(
             "unsupported_version",
@@ -1353,12 +1360,16 @@ pub fn read_envelope(document: &[u8]) -> Result<Envelope, Refusal> {
     if uuid::Uuid::parse_str(&env.message_id).is_err()
         || uuid::Uuid::parse_str(&env.request_id).is_err()
     {
-        return Err(refuse("malformed", "message_id and request_id must be UUIDs"));
+        return Err(refuse(
+            "malformed",
+            "message_id and request_id must be UUIDs",
+        ));
     }
     if let Some(form) = &env.form
         && env.message_type == MessageType::Request
     {
-        Mla::check_form(env.kind, form).map_err(|e| refuse("invalid_form", e.message.to_string()))?;
+        Mla::check_form(env.kind, form)
+            .map_err(|e| refuse("invalid_form", e.message.to_string()))?;
     }
     Ok(env)
 }

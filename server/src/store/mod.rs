@@ -11,11 +11,14 @@
 mod audit;
 mod hearings;
 mod identity;
+mod mail;
 pub mod mla;
 
 pub use audit::*;
 pub use hearings::*;
 pub use identity::*;
+pub(crate) use mail::insert_outbox;
+pub use mail::{ClaimedMail, OutboxRecord};
 
 use std::path::Path;
 use std::time::Duration;

@@ -92,6 +92,7 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
         r("GET", "/healthz", None, EVERYONE),
         r("GET", "/readyz", None, EVERYONE),
         r("GET", "/metrics", None, ADMIN_ANY),
+        r("GET", "/api/openapi.json", None, EVERYONE),
         r(
             "POST",
             "/api/v1/setup",
@@ -531,7 +532,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 61 * SUBJECTS.len());
+    assert_eq!(checked, 62 * SUBJECTS.len());
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod authorities;
 mod hearings;
 mod mla;
 mod onetime;
+mod openapi;
 mod probes;
 mod session;
 mod tokens;
@@ -27,6 +28,7 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(probes::metrics))
+        .route("/api/openapi.json", get(openapi::document))
         .route("/setup", get(onetime::setup_page))
         .route("/password", get(onetime::password_page))
         .route("/assets/onetime.js", get(onetime::script))

@@ -134,6 +134,7 @@ impl Application {
             audit.clone(),
             federation_anchors.clone(),
             settings.mla.clone(),
+            settings.mail.clone(),
         ));
         let metrics = Arc::new(Metrics::new());
         let mail_tasks = MailTasks::spawn(

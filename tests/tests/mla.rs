@@ -238,7 +238,8 @@ async fn two_states_with(tune_b: impl FnOnce(&mut Settings) + Send + 'static) ->
     let b_local = b_admin
         .post(
             "/api/v1/authorities",
-            json!({"code": B_CODE, "name": "Bundesamt für Justiz", "country": "DE", "local": true}),
+            json!({"code": B_CODE, "name": "Bundesamt für Justiz", "country": "DE", "local": true,
+                   "email": "rechtshilfe@bfj.example"}),
         )
         .await;
     assert_eq!(b_local.status, 201, "{b_local:?}");
@@ -1270,4 +1271,64 @@ async fn stale_and_future_time_stamps_and_unfit_certificates_are_refused() {
         1,
         "{list:?}"
     );
+}
+
+#[tokio::test]
+async fn the_receiving_authority_is_told_by_e_mail_of_arrivals_and_of_lapsed_deadlines_once() {
+    use assize_tests::smtp_sink::{SinkTls, SmtpSink};
+    let sink = SmtpSink::start(SinkTls::None).await;
+    let port = sink.addr().port();
+    let s = two_states_with(move |b| {
+        b.mail.smtp_host = "127.0.0.1".into();
+        b.mail.smtp_port = Some(port);
+        b.mail.tls = assize_server::config::MailTls::None;
+        b.mail.from = "Assize DE <assize@bfj.example>".into();
+        b.mail.poll_interval_ms = 100;
+        b.mla.deadline_check_secs = 1;
+    })
+    .await;
+    let id = send_eio(&s, b"order").await;
+    let got = sink
+        .wait_until(Duration::from_secs(30), "the arrival notice", |m| {
+            m.iter().any(|m| m.text().contains("a new EIO has arrived"))
+        })
+        .await;
+    let arrival = got
+        .iter()
+        .find(|m| m.text().contains("a new EIO has arrived"))
+        .unwrap();
+    assert_eq!(arrival.rcpt_to, ["rechtshilfe@bfj.example"]);
+    assert!(arrival.text().contains(&id));
+    assert!(
+        !arrival.text().contains("W."),
+        "no personal data of the persons concerned"
+    );
+
+    // Thirty-one days after receipt, recognition has not been decided: the deadline lapsed.
+    let past = time::OffsetDateTime::now_utc().unix_timestamp() - 31 * 24 * 3600;
+    s.b.sql(&format!(
+        "UPDATE mla_requests SET received_at = {past} WHERE id = '{id}'"
+    ))
+    .await;
+    let lapsed = |m: &[assize_tests::smtp_sink::ReceivedMail]| {
+        m.iter()
+            .filter(|m| m.text().contains("recognition deadline has passed"))
+            .count()
+    };
+    sink.wait_until(Duration::from_secs(30), "the lapse notice", |m| {
+        lapsed(m) >= 1
+    })
+    .await;
+    // The watcher runs every second; the notice is sent once.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(lapsed(&sink.received()), 1);
+    let at_b = s.b_officer.get(&format!("/api/v1/mla/requests/{id}")).await;
+    let rec = at_b.body["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "recognition")
+        .unwrap()
+        .clone();
+    assert_eq!(rec["state"], "lapsed");
 }

@@ -193,6 +193,8 @@ pub struct Mla {
     pub(crate) audit: AuditLog,
     pub(crate) anchors: Arc<assize_signing::verify::TrustAnchors>,
     pub(crate) settings: MlaSettings,
+    /// Where notices come from (`mail.from`).
+    pub(crate) mail: crate::config::MailSettings,
     /// Woken when a message is queued, so delivery starts at once.
     pub(crate) wake: tokio::sync::Notify,
 }
@@ -221,6 +223,7 @@ impl Mla {
         audit: AuditLog,
         anchors: Arc<assize_signing::verify::TrustAnchors>,
         settings: MlaSettings,
+        mail: crate::config::MailSettings,
     ) -> Self {
         Self {
             store,
@@ -229,6 +232,7 @@ impl Mla {
             audit,
             anchors,
             settings,
+            mail,
             wake: tokio::sync::Notify::new(),
         }
     }
@@ -1064,6 +1068,7 @@ impl Mla {
         let ack_doc = ack.to_canonical().map_err(fatal_any)?;
         let ack_seal = self.notary.seal(&ack_doc).await.map_err(fatal_any)?;
         let (receipt, receipt_seal) = self.positive_receipt(env, digest, recipient, t).await?;
+        let notice = self.arrival_notice(recipient, sender, env, &row);
 
         let mut tx = self
             .store
@@ -1101,6 +1106,9 @@ impl Mla {
                 &out_message(&ack, ack_doc, ack_seal, 2, "system".into()),
             )
             .await?;
+            if let Some(mail) = &notice {
+                crate::mail::enqueue(&mut tx, mail).await?;
+            }
             Ok(())
         }
         .await;
@@ -1221,6 +1229,7 @@ impl Mla {
         }
         row.updated_at = t;
         let (receipt, receipt_seal) = self.positive_receipt(env, digest, recipient, t).await?;
+        let notice = self.arrival_notice(recipient, sender, env, &row);
         let mut tx = self
             .store
             .begin_write()
@@ -1245,6 +1254,9 @@ impl Mla {
             )
             .await?;
             store_files(&mut tx, &self.vault, &row.id, &env.message_id, &files, t).await?;
+            if let Some(mail) = &notice {
+                crate::mail::enqueue(&mut tx, mail).await?;
+            }
             Ok(())
         }
         .await;
@@ -1255,6 +1267,39 @@ impl Mla {
         tx.commit().await.map_err(|e| fatal(e.into()))?;
         self.audit_arrival(sender, env, digest).await?;
         Ok(Accepted::New(receipt, receipt_seal))
+    }
+
+    /// The e-mail that tells the receiving authority's mailbox what arrived (none without a
+    /// mailbox). It names the request and the step, never the persons in it.
+    fn arrival_notice(
+        &self,
+        recipient: &AuthorityRecord,
+        sender: &AuthorityRecord,
+        env: &Envelope,
+        row: &RequestRow,
+    ) -> Option<crate::mail::OutgoingMail> {
+        let to = recipient.email.as_deref()?;
+        let what = match env.message_type {
+            MessageType::Request => format!("a new {} has arrived", row.kind.to_uppercase()),
+            MessageType::Extension => "the recognition deadline was extended".to_string(),
+            MessageType::Transition => format!("it is now {}", env.to_status.as_str()),
+        };
+        let subject = format!(
+            "[Assize] {} {}: {what}",
+            row.kind.to_uppercase(),
+            row.reference
+        );
+        let body = format!(
+            "From {} ({}), file reference {}: {what}.\n\nRequest {}\n\nOpen it in Assize to read it and act on it.\n",
+            sender.name, sender.country, row.reference, row.id
+        );
+        match self.mail.notice([to], &subject, &body) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                tracing::warn!(error = %e, authority = %recipient.code, "cannot write the arrival notice");
+                None
+            }
+        }
     }
 
     async fn positive_receipt(
@@ -1590,12 +1635,16 @@ impl Mla {
     /// On database failure.
     pub(crate) async fn queue_notice(
         &self,
-        _tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-        _to: &str,
-        _subject: &str,
-        _body: &str,
+        tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+        to: &str,
+        subject: &str,
+        body: &str,
     ) -> anyhow::Result<()> {
-        // Wired to the mail outbox (crate::mail) when it lands.
+        let mail = self
+            .mail
+            .notice([to], subject, body)
+            .map_err(|e| anyhow::anyhow!("cannot write a notice to {to}: {e}"))?;
+        crate::mail::enqueue(tx, &mail).await?;
         Ok(())
     }
 }

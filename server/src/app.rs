@@ -127,15 +127,18 @@ impl Application {
             .context("cannot load the attachment master key")?;
         let mla_client =
             FederationClient::new(&data_dir, &settings.federation.peer_ca_files, Vec::new())?;
-        let mla = Arc::new(crate::mla::Mla::new(
-            store.clone(),
-            notary.clone(),
-            vault,
-            audit.clone(),
-            federation_anchors.clone(),
-            settings.mla.clone(),
-            settings.mail.clone(),
-        ));
+        let mla = Arc::new(
+            crate::mla::Mla::new(
+                store.clone(),
+                notary.clone(),
+                vault,
+                audit.clone(),
+                federation_anchors.clone(),
+                settings.mla.clone(),
+                settings.mail.clone(),
+            )
+            .with_data_dir(data_dir.clone()),
+        );
         let metrics = Arc::new(Metrics::new());
         let mail_tasks = MailTasks::spawn(
             store.clone(),

@@ -1332,3 +1332,91 @@ async fn the_receiving_authority_is_told_by_e_mail_of_arrivals_and_of_lapsed_dea
         .clone();
     assert_eq!(rec["state"], "lapsed");
 }
+
+#[tokio::test]
+async fn an_authority_without_a_server_gets_the_request_as_s_mime_e_mail() {
+    use assize_tests::smtp_sink::{SinkTls, SmtpSink};
+    let sink = SmtpSink::start(SinkTls::None).await;
+    let port = sink.addr().port();
+    let dir = tempfile::tempdir().unwrap();
+    let a = spawn_app_with(move |s| {
+        s.mail.smtp_host = "127.0.0.1".into();
+        s.mail.smtp_port = Some(port);
+        s.mail.tls = assize_server::config::MailTls::None;
+        s.mail.from = "BEPPI <entraide@justice.example>".into();
+        s.mail.poll_interval_ms = 100;
+        s.data_dir = dir.path().join("data");
+    })
+    .await;
+    let (admin, _) = a.sign_in_as(&[Role::Administrator]).await;
+    let local = admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": A_CODE, "name": "BEPPI", "country": "FR", "local": true}),
+        )
+        .await;
+    let r = admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": "IT-MG", "name": "Ministero della Giustizia", "country": "IT",
+                   "email": "cooperazione@giustizia.example"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let (officer, _) = a.sign_in_as(&[Role::Officer]).await;
+    let (judge, _) = a.sign_in_as(&[Role::Judge]).await;
+    assign(&admin, &officer, &local.body).await;
+    assign(&admin, &judge, &local.body).await;
+    let mut form = complete_eio();
+    form["section_a"]["executing_state"] = json!("IT");
+    let draft = officer
+        .post(
+            "/api/v1/mla/requests",
+            json!({"kind": "eio", "recipient": "IT-MG", "form": form}),
+        )
+        .await;
+    let id = draft.body["request"]["id"].as_str().unwrap().to_string();
+    upload(&officer, &id, "ordine.pdf", b"%PDF-1.4 order").await;
+    step(&judge, &id, json!({"to": "VALIDATED"})).await;
+    step(&officer, &id, json!({"to": "TRANSMITTED"})).await;
+    let got = sink
+        .wait_until(Duration::from_secs(30), "the S/MIME request", |m| {
+            !m.is_empty()
+        })
+        .await;
+    assert_eq!(got[0].rcpt_to, ["cooperazione@giustizia.example"]);
+    let text = got[0].text();
+    assert!(text.contains("multipart/signed"), "{text}");
+    assert!(text.contains("request.json.p7s") && text.contains("ordine.pdf"));
+    let work = tempfile::tempdir().unwrap();
+    let eml = work.path().join("msg.eml");
+    std::fs::write(&eml, &got[0].data).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args(["smime", "-verify", "-purpose", "any", "-in"])
+        .arg(&eml)
+        .arg("-CAfile")
+        .arg(a.data_dir.join("pki/ca.crt"))
+        .args(["-out", "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let at_a = wait_for(&officer, &id, "the hand-over", |v| {
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["type"] == "request" && m["transport_status"] == "DELIVERED")
+    })
+    .await;
+    let m = at_a["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["type"] == "request")
+        .unwrap();
+    assert!(m["last_error"].as_str().unwrap().contains("S/MIME"), "{m}");
+}

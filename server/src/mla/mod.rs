@@ -195,6 +195,8 @@ pub struct Mla {
     pub(crate) settings: MlaSettings,
     /// Where notices come from (`mail.from`).
     pub(crate) mail: crate::config::MailSettings,
+    /// The data directory (the signing identity for S/MIME e-mail).
+    pub(crate) data_dir: Option<crate::pki::DataDir>,
     /// Woken when a message is queued, so delivery starts at once.
     pub(crate) wake: tokio::sync::Notify,
 }
@@ -233,8 +235,16 @@ impl Mla {
             anchors,
             settings,
             mail,
+            data_dir: None,
             wake: tokio::sync::Notify::new(),
         }
+    }
+
+    /// Lets the service sign S/MIME e-mail with the data directory's signing identity.
+    #[must_use]
+    pub fn with_data_dir(mut self, data_dir: crate::pki::DataDir) -> Self {
+        self.data_dir = Some(data_dir);
+        self
     }
 
     /// The problems of a form of this kind, or a parse error naming the field.

@@ -87,13 +87,14 @@ impl Mla {
         } else {
             issuing
         };
-        let outcome = match &peer.endpoint {
-            Some(endpoint) => self.post(client, endpoint, m).await,
-            None => Outcome::Refused {
+        let outcome = match (&peer.endpoint, &peer.email) {
+            (Some(endpoint), _) => self.post(client, endpoint, m).await,
+            (None, Some(email)) => return self.send_by_email(m, &request, &peer.code, email).await,
+            (None, None) => Outcome::Refused {
                 receipt: Vec::new(),
                 seal: Vec::new(),
                 reason: format!(
-                    "{} has no server endpoint in the directory: add one, or send by S/MIME e-mail",
+                    "{} has neither a server endpoint nor an e-mail address in the directory: add one",
                     peer.code
                 ),
             },
@@ -152,6 +153,102 @@ impl Mla {
                     .await?;
             }
         }
+        Ok(())
+    }
+
+    /// For an authority without an Assize server: the sealed document, its seal and the
+    /// attachments go out as one S/MIME-signed e-mail, through the outbox, in the same
+    /// transaction that marks the message handed over. There is no signed receipt: the other
+    /// authority acknowledges by its own means.
+    async fn send_by_email(
+        &self,
+        m: &MessageRow,
+        request: &RequestRow,
+        peer: &str,
+        email: &str,
+    ) -> anyhow::Result<()> {
+        let Some(data_dir) = &self.data_dir else {
+            anyhow::bail!("no data directory to sign e-mail with");
+        };
+        let mut files: Vec<(String, String, Vec<u8>)> = vec![
+            (
+                format!("{}.json", m.message_type),
+                "application/json".into(),
+                m.document.clone(),
+            ),
+            (
+                format!("{}.json.p7s", m.message_type),
+                "application/pkcs7-signature".into(),
+                m.seal.clone(),
+            ),
+        ];
+        for a in self.store.mla_message_attachments(&m.id).await? {
+            let plain = self
+                .open_attachment(&a)
+                .map_err(|e| anyhow::anyhow!("attachment {}: {}", a.id, e.message))?;
+            files.push((a.filename.clone(), a.media_type.clone(), plain));
+        }
+        let refs: Vec<(&str, &str, &[u8])> = files
+            .iter()
+            .map(|(n, t, c)| (n.as_str(), t.as_str(), c.as_slice()))
+            .collect();
+        let subject = format!(
+            "[Assize] {} {} — {} ({})",
+            request.kind.to_uppercase(),
+            request.reference,
+            m.to_status,
+            m.id
+        );
+        let body = format!(
+            "This e-mail carries a {} under reference {} (status {}), sealed by the sending authority.\r\n\r\n\
+             {}.json is the document; {}.json.p7s its CAdES signature with a time-stamp \
+             (openssl cms -verify -binary -inform DER -in {}.json.p7s -content {}.json -CAfile <the sender's CA>).\r\n\
+             The e-mail itself is signed (S/MIME). Please acknowledge receipt to the sender.\r\n",
+            request.kind.to_uppercase(),
+            request.reference,
+            m.to_status,
+            m.message_type,
+            m.message_type,
+            m.message_type,
+            m.message_type,
+        );
+        let raw = crate::mail::smime::signed_by_server(
+            data_dir,
+            &self.mail.from,
+            &[email],
+            &subject,
+            &body,
+            &refs,
+        )?;
+        let mail = crate::mail::OutgoingMail::prebuilt(
+            crate::mail::MailKind::Signed,
+            [email],
+            &subject,
+            raw,
+        )
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let t = now();
+        let mut tx = self.store.begin_write().await?;
+        let outbox_id = crate::mail::enqueue(&mut tx, &mail).await?;
+        crate::store::mla::hand_over_by_email(
+            &mut tx,
+            &m.id,
+            &format!("sent by S/MIME e-mail to {email} (outbox {outbox_id}); no signed receipt"),
+            t,
+        )
+        .await?;
+        tx.commit().await?;
+        tracing::info!(message = %m.id, %peer, "MLA message handed to the mail outbox (S/MIME)");
+        self.audit
+            .append(
+                AuditEvent::new(
+                    Actor::System,
+                    "mla.message_emailed",
+                    format!("mla_request:{}", request.id),
+                )
+                .with(json!({ "message": m.id, "to": peer, "outbox": outbox_id })),
+            )
+            .await?;
         Ok(())
     }
 

@@ -745,10 +745,12 @@ impl Store {
         &self,
         new: &NewAuthority<'_>,
     ) -> Result<AuthorityRecord, StoreError> {
-        let cert = if new.local {
-            format!("local:{}", new.code)
-        } else {
-            new.cert_sha256.unwrap_or_default().to_owned()
+        // Authorities that present no certificate get a placeholder that never equals a hex
+        // fingerprint: `local:<code>` (hosted here) or `email:<code>` (reached by e-mail).
+        let cert = match (new.local, new.cert_sha256) {
+            (true, _) => format!("local:{}", new.code),
+            (false, Some(fp)) => fp.to_owned(),
+            (false, None) => format!("email:{}", new.code),
         };
         let rec = AuthorityRecord {
             id: uuid::Uuid::new_v4().to_string(),

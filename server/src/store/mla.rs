@@ -403,6 +403,28 @@ pub async fn bind_attachment(
     Ok(())
 }
 
+/// Marks an outgoing message handed over by e-mail (the outbox now holds it).
+///
+/// # Errors
+/// On database failure.
+pub async fn hand_over_by_email(
+    conn: &mut AnyConnection,
+    message_id: &str,
+    note: &str,
+    at: i64,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE mla_messages SET transport_status = 'DELIVERED', delivered_at = $2, \
+         last_error = $3, attempts = attempts + 1 WHERE id = $1 AND transport_status = 'SUBMITTED'",
+    )
+    .bind(message_id)
+    .bind(at)
+    .bind(note)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 /// Records that a deadline notice was queued; `false` when it already was.
 ///
 /// # Errors

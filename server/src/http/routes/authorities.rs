@@ -155,11 +155,13 @@ pub async fn create(
                 "A local authority has no certificate of its own: leave certificate_pem out.",
             ));
         }
+        // An authority without a server, reached by S/MIME e-mail only.
+        (None, false) if body.endpoint.is_none() && body.email.is_some() => None,
         (None, false) => {
             return Err(field_error(
                 "invalid_certificate",
                 "certificate_pem",
-                "Give the PEM client certificate the other state's server presents.",
+                "Give the PEM client certificate the other state's server presents (or, for an authority without a server, no endpoint and an e-mail address).",
             ));
         }
         (Some(pem), false) => Some(pem_fingerprint(pem).map_err(|e| {

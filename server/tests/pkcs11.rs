@@ -169,8 +169,7 @@ fn checkpoints_are_sealed_with_the_key_on_the_token() {
     let checkpoint: serde_json::Value = export
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v.get("checkpoint").is_some())
-        .last()
+        .rfind(|v| v.get("checkpoint").is_some())
         .unwrap();
     use base64::Engine as _;
     let sig = base64::engine::general_purpose::STANDARD

@@ -993,9 +993,45 @@ async fn tampered_forged_replayed_and_misaddressed_messages_are_refused_with_sig
     let r = deliver(json!({"document": b64(b"[1,2,3]"), "seal": ""})).await;
     refused(&r, "malformed", &s.b_ca);
 
-    // Every refusal is in B's audit log.
+    // A third state's server, registered at B, pushing a step into a request between A and B.
+    let (c_cert, c_key) = s.b.issue_client_identity("Server of State C");
+    let r = s
+        .b_admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": "IT-MG", "name": "Ministero della Giustizia", "country": "IT",
+                   "endpoint": "https://it.example", "certificate_pem": c_cert}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let as_c = s.b.client_with(Some(format!("{c_cert}{c_key}").as_bytes()));
+    let step_doc = serde_json_canonicalizer::to_vec(&json!({
+        "v": 1, "message_id": uuid::Uuid::new_v4().to_string(), "request_id": id,
+        "kind": "eio", "reference": "JI-2026-0042", "from": "IT-MG", "to": B_CODE,
+        "type": "transition", "from_status": "ACKNOWLEDGED", "to_status": "WITHDRAWN",
+        "urgent": false, "form": null, "note": "withdrawn", "attachments": [],
+        "created_at": time::OffsetDateTime::now_utc().unix_timestamp(),
+    }))
+    .unwrap();
+    let sealed = Sealer::of(&s.a.data_dir, None).seal(&step_doc, time::OffsetDateTime::now_utc());
+    let r = as_c
+        .post(
+            "/api/v1/federation/mla/messages",
+            json!({"document": b64(&step_doc), "seal": b64(&sealed)}),
+        )
+        .await;
+    refused(&r, "not_a_party", &s.b_ca);
+
+    // Nothing of a refused message is stored; every refusal is in B's audit log.
     let entries = s.b.store.mla_messages(&id).await.unwrap();
     assert_eq!(entries.len(), 2, "nothing of a refused message is stored");
+    let len = s.b.store.audit_len().await.unwrap();
+    let log = s.b.store.audit_entries(0, len).await.unwrap();
+    let refusals = log
+        .iter()
+        .filter(|e| e.action == "mla.message_refused")
+        .count();
+    assert_eq!(refusals, 9, "one audit entry per refused message");
     // Someone who is not a registered authority cannot deliver at all.
     let r =
         s.b.client()

@@ -193,8 +193,21 @@ pub async fn create(
         .store
         .authority_by_code(&body.recipient)
         .await?
-        .filter(|a| !a.local && a.id != me.id)
-        .ok_or_else(|| {
+        .filter(|a| !a.local && a.id != me.id);
+    if recipient.is_none() {
+        state
+            .audit
+            .append(
+                AuditEvent::new(
+                    Actor::from(&caller.subject),
+                    "mla.draft_refused",
+                    format!("authority:{}", me.id),
+                )
+                .with(json!({ "code": "unknown_authority" })),
+            )
+            .await?;
+    }
+    let recipient = recipient.ok_or_else(|| {
             ApiError::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_authority",
@@ -326,9 +339,42 @@ pub async fn upload(
     Path(id): Path<String>,
     Query(q): Query<AttachmentQuery>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> ApiResult<impl IntoResponse> {
     let (r, _, _permit) = request_permit(&state, &caller, &id, Action::DraftMlaRequest).await?;
+    // Read at most one byte more than allowed: an oversize file is refused (and recorded)
+    // without being buffered whole.
+    let max = state.settings.mla.max_attachment_bytes;
+    let limited = http_body_util::Limited::new(body, usize::try_from(max).unwrap_or(usize::MAX));
+    let body: Bytes = match http_body_util::BodyExt::collect(limited).await {
+        Ok(collected) => collected.to_bytes(),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            state
+                .audit
+                .append(
+                    AuditEvent::new(
+                        Actor::from(&caller.subject),
+                        "mla.attachment_refused",
+                        format!("mla_request:{}", r.id),
+                    )
+                    .with(json!({ "code": "attachment_too_large", "limit": max })),
+                )
+                .await?;
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "attachment_too_large",
+                format!(
+                    "The file is larger than {max} bytes (mla.max_attachment_bytes): split it or ask the administrator. Nothing was stored."
+                ),
+            ));
+        }
+        Err(_) => {
+            return Err(ApiError::bad_request(
+                "incomplete_upload",
+                "The upload was interrupted. Nothing was stored; send the file again.",
+            ));
+        }
+    };
     let filename = q.filename.trim();
     if filename.is_empty()
         || filename.len() > 255
@@ -456,9 +502,31 @@ pub async fn evidence(
 pub async fn deliver(
     State(state): State<AppState>,
     caller: Caller,
+    conn: Option<axum::Extension<crate::http::extract::ConnInfo>>,
     ApiJson(wire): ApiJson<WireMessage>,
 ) -> ApiResult<Response> {
-    let _permit = caller.authorize(Action::DeliverMlaMessage)?;
+    let _permit = match caller.authorize(Action::DeliverMlaMessage) {
+        Ok(p) => p,
+        Err(e) => {
+            // Someone who is not a registered authority tried to deliver: on the record.
+            state
+                .audit
+                .append(
+                    AuditEvent::new(
+                        Actor::from(&caller.subject),
+                        "mla.delivery_refused",
+                        "federation:mla",
+                    )
+                    .with(json!({
+                        "code": e.code,
+                        "remote": caller.remote.map(|r| r.ip().to_string()),
+                        "client_cert_sha256": conn.and_then(|c| c.0.client_cert_sha256),
+                    })),
+                )
+                .await?;
+            return Err(e);
+        }
+    };
     let Subject::Authority { authority_id } = &caller.subject else {
         return Err(ApiError::unauthenticated());
     };

@@ -22,7 +22,6 @@ pub(super) use hearings::PolicyAdmission;
 
 /// The routes; `mla` gives the larger body limits of attachment uploads and deliveries.
 pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
-    let upload_limit = usize::try_from(mla.max_attachment_bytes).unwrap_or(usize::MAX);
     let message_limit = usize::try_from(mla.max_message_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/healthz", get(probes::healthz))
@@ -106,7 +105,8 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
         .route("/api/v1/mla/requests/{id}/extension", post(mla::extend))
         .route(
             "/api/v1/mla/requests/{id}/attachments",
-            post(mla::upload).layer(DefaultBodyLimit::max(upload_limit)),
+            // The handler reads the body itself, within mla.max_attachment_bytes.
+            post(mla::upload).layer(DefaultBodyLimit::disable()),
         )
         .route(
             "/api/v1/mla/requests/{id}/attachments/{attachment}",

@@ -378,6 +378,24 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
             Some(json!({"document": "", "seal": ""})),
             &["authority"],
         ),
+        r(
+            "GET",
+            &format!("/api/v1/hearings/{hearing}/participants/none/protective-order"),
+            None,
+            HEARING_BENCH,
+        ),
+        r(
+            "PUT",
+            &format!("/api/v1/hearings/{hearing}/participants/none/protective-order"),
+            Some(json!({"pseudonym": "X", "voice": "distorted", "face": "masked"})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "DELETE",
+            &format!("/api/v1/hearings/{hearing}/participants/none/protective-order"),
+            None,
+            HEARING_JUDGES,
+        ),
         // Signing out last: it ends the sessions used above.
         r("DELETE", "/api/v1/session", None, SESSIONS),
     ]
@@ -532,7 +550,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 62 * SUBJECTS.len());
+    assert_eq!(checked, 65 * SUBJECTS.len());
 }
 
 #[tokio::test]

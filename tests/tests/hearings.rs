@@ -607,3 +607,120 @@ async fn media_follows_the_judges_controls_for_an_invited_witness() {
     j.close().await;
     w.close().await;
 }
+
+#[tokio::test]
+async fn the_judge_sets_changes_and_lifts_a_witness_s_protective_order_on_the_record() {
+    let app = court().await;
+    let clerk = staff(&app, &[Role::Clerk]).await;
+    let judge = staff(&app, &[Role::Judge]).await;
+    let hearing = book(&clerk.client, "CR-PO-1").await;
+    assign_judge(&clerk.client, &hearing, &judge).await;
+    let r = clerk
+        .client
+        .post(
+            &format!("/api/v1/hearings/{hearing}/invitations"),
+            json!({"role": "witness", "label": "Witness 1"}),
+        )
+        .await;
+    let witness = r.body["invitation"]["participant_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let path = format!("/api/v1/hearings/{hearing}/participants/{witness}/protective-order");
+    let order = json!({"pseudonym": "Witness X", "voice": "distorted", "face": "masked",
+                       "raw_to": ["judge"]});
+
+    // Only the judge makes the order; the clerk may read it.
+    let r = clerk.client.send("PUT", &path, Some(order.clone())).await;
+    assert_eq!(r.status, 403, "{r:?}");
+    let r = judge.client.send("PUT", &path, Some(order.clone())).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["protective_order"]["raw_to"], json!(["judge"]));
+    let r = clerk.client.get(&path).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["protective_order"]["pseudonym"], "Witness X");
+
+    // Bad orders are refused, naming the field.
+    for (bad, field) in [
+        (
+            json!({"pseudonym": "", "voice": "distorted", "face": "none"}),
+            "pseudonym",
+        ),
+        (
+            json!({"pseudonym": "X", "voice": "robot", "face": "none"}),
+            "voice",
+        ),
+        (
+            json!({"pseudonym": "X", "voice": "none", "face": "blur"}),
+            "face",
+        ),
+        (
+            json!({"pseudonym": "X", "voice": "none", "face": "none"}),
+            "voice",
+        ),
+        (
+            json!({"pseudonym": "X", "voice": "distorted", "face": "none", "raw_to": ["observer"]}),
+            "raw_to",
+        ),
+    ] {
+        let r = judge.client.send("PUT", &path, Some(bad.clone())).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "invalid_protective_order"),
+            "{bad}"
+        );
+        assert_eq!(r.body["error"]["details"]["field"], field, "{bad}");
+    }
+    // Only a witness is put under an order.
+    let r = judge
+        .client
+        .send(
+            "PUT",
+            &format!(
+                "/api/v1/hearings/{hearing}/participants/{}/protective-order",
+                judge_participant(&app, &hearing, &judge.id).await
+            ),
+            Some(order.clone()),
+        )
+        .await;
+    assert_eq!((r.status, r.code()), (409, "not_a_witness"));
+
+    // Changed, then lifted; each step is an audit entry that names the witness by id only.
+    let changed = json!({"pseudonym": "Witness X", "voice": "distorted", "face": "full_frame",
+                         "raw_to": ["judge", "prosecutor"]});
+    assert_eq!(
+        judge.client.send("PUT", &path, Some(changed)).await.status,
+        200
+    );
+    assert_eq!(judge.client.delete(&path).await.status, 204);
+    assert_eq!(judge.client.get(&path).await.status, 404);
+    assert_eq!(judge.client.delete(&path).await.status, 404);
+    let len = app.store.audit_len().await.unwrap();
+    let log = app.store.audit_entries(0, len).await.unwrap();
+    let steps: Vec<&str> = log
+        .iter()
+        .filter(|e| e.action.starts_with("protective_order."))
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "protective_order.set",
+            "protective_order.set",
+            "protective_order.lift"
+        ]
+    );
+    assert!(
+        log.iter().all(|e| !e.body.contains("Witness 1")),
+        "labels never in the log"
+    );
+}
+
+async fn judge_participant(app: &TestApp, hearing: &str, user: &str) -> String {
+    app.store
+        .participant_by_account(hearing, user)
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}

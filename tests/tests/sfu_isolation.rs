@@ -386,3 +386,45 @@ async fn a_screen_survives_the_screened_participant_reconnecting() {
     witness.close().await;
     defendant.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_participant_s_raw_media_reaches_only_those_the_order_names() {
+    use assize_server::sfu::room::{FaceProtection, HearingRole, Protection};
+    let court = court_in_session().await;
+    // The defendant stands in for a protected witness: voice and face protected, the original
+    // for the judge only. No anonymised stream exists in this room, so defence counsel must get
+    // nothing at all of the protected media: never the raw media.
+    court.hearing().update(|room| {
+        room.set_protection(
+            pid(&court.defendant),
+            Some(Protection {
+                voice_distorted: true,
+                face: FaceProtection::Masked,
+                raw_to: [HearingRole::Judge].into_iter().collect(),
+            }),
+        )
+        .expect("a participant")
+    });
+    let w = Window::measure(&court).await;
+    assert_eq!(
+        w.got(&court.counsel, &court.defendant, AUDIO),
+        0,
+        "{}",
+        report(&court)
+    );
+    assert_eq!(w.got(&court.counsel, &court.defendant, VIDEO), 0);
+    assert!(w.got(&court.judge, &court.defendant, AUDIO) >= FLOWING);
+    assert!(w.got(&court.judge, &court.defendant, VIDEO) >= FLOWING);
+    // Everyone else's media is untouched.
+    assert!(w.got(&court.counsel, &court.judge, VIDEO) >= FLOWING);
+    assert!(w.got(&court.defendant, &court.counsel, AUDIO) >= FLOWING);
+
+    // Lifting the order restores the raw media to counsel.
+    court.hearing().update(|room| {
+        room.set_protection(pid(&court.defendant), None)
+            .expect("a participant")
+    });
+    let w = Window::measure(&court).await;
+    assert!(w.got(&court.counsel, &court.defendant, VIDEO) >= FLOWING);
+    court.close().await;
+}

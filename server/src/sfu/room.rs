@@ -28,6 +28,13 @@
 //!    is heard, so that nothing is said in the courtroom off the record. Consultation rooms keep
 //!    working during a pause: a recess is exactly when counsel confers with the client.
 //!
+//! 7. **Protective orders.** A participant under an order has, for each protected kind (voice
+//!    distorted: audio; face masked or full-frame: video), two variants of that media: the raw
+//!    one, which only the roles the order names receive, and the anonymised one (made on the
+//!    server), which everyone else receives. [`may_forward`] decides for the raw media;
+//!    [`may_forward_variant`] for either. Until an anonymised stream exists, those not named
+//!    receive nothing of the protected kind: never the raw media.
+//!
 //! A consultation room is private: only its members receive its media; the judge is no
 //! exception. It can be locked, which stops anyone else from entering it
 //! ([`RoomState::move_to`]); locking never changes what its present members receive.
@@ -174,6 +181,46 @@ impl Participant {
     }
 }
 
+/// How a protected participant's face is hidden from those the order does not name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaceProtection {
+    /// Not hidden.
+    None,
+    /// Each face covered by an opaque fill.
+    Masked,
+    /// The whole picture reduced to a silhouette that still shows movement.
+    FullFrame,
+}
+
+/// A protective order as the room applies it: which media are anonymised, and which roles
+/// receive the original.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Protection {
+    pub voice_distorted: bool,
+    pub face: FaceProtection,
+    /// The roles that receive the undistorted media (e.g. only the judge).
+    pub raw_to: BTreeSet<HearingRole>,
+}
+
+impl Protection {
+    /// Whether this kind of media is anonymised for those not named.
+    pub fn protects(&self, kind: MediaKind) -> bool {
+        match kind {
+            MediaKind::Audio => self.voice_distorted,
+            MediaKind::Video => self.face != FaceProtection::None,
+        }
+    }
+}
+
+/// Which version of a protected participant's media a packet belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Variant {
+    /// As the participant's device sent it.
+    Raw,
+    /// Distorted on the server under a protective order.
+    Anonymised,
+}
+
 /// Why a change to the room was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -200,6 +247,7 @@ pub struct RoomState {
     /// (subscriber, publisher): the subscriber must not see the publisher.
     screens: BTreeSet<(ParticipantId, ParticipantId)>,
     locked_consultations: BTreeSet<ConsultationRoomId>,
+    protections: BTreeMap<ParticipantId, Protection>,
 }
 
 impl Default for RoomState {
@@ -216,6 +264,7 @@ impl RoomState {
             participants: BTreeMap::new(),
             screens: BTreeSet::new(),
             locked_consultations: BTreeSet::new(),
+            protections: BTreeMap::new(),
         }
     }
 
@@ -252,9 +301,10 @@ impl RoomState {
         Ok(())
     }
 
-    /// Removes a participant and every screen that names them.
+    /// Removes a participant, every screen that names them, and their protection.
     pub fn remove(&mut self, id: ParticipantId) -> Option<Participant> {
         self.screens.retain(|(s, p)| *s != id && *p != id);
+        self.protections.remove(&id);
         self.participants.remove(&id)
     }
 
@@ -369,12 +419,75 @@ impl RoomState {
     pub fn is_consultation_locked(&self, room: ConsultationRoomId) -> bool {
         self.locked_consultations.contains(&room)
     }
+
+    /// Puts a participant under a protective order (`Some`) or lifts it (`None`).
+    ///
+    /// # Errors
+    /// [`RoomError::UnknownParticipant`].
+    pub fn set_protection(
+        &mut self,
+        id: ParticipantId,
+        protection: Option<Protection>,
+    ) -> Result<(), RoomError> {
+        if !self.participants.contains_key(&id) {
+            return Err(RoomError::UnknownParticipant);
+        }
+        match protection {
+            Some(p) => self.protections.insert(id, p),
+            None => self.protections.remove(&id),
+        };
+        Ok(())
+    }
+
+    /// A participant's protective order, if any.
+    pub fn protection(&self, id: ParticipantId) -> Option<&Protection> {
+        self.protections.get(&id)
+    }
 }
 
-/// **The** forwarding decision: may `publisher`'s `kind` media reach `subscriber` now?
+/// **The** forwarding decision for what publishers send: may `publisher`'s `kind` media, as
+/// their device sent it, reach `subscriber` now?
 ///
 /// See the module documentation for the rules. Unknown participants receive and send nothing.
 pub fn may_forward(
+    room: &RoomState,
+    publisher: ParticipantId,
+    subscriber: ParticipantId,
+    kind: MediaKind,
+) -> bool {
+    may_forward_variant(room, publisher, subscriber, kind, Variant::Raw)
+}
+
+/// The forwarding decision for one variant of `publisher`'s media (rule 7): the raw media of a
+/// protected kind only to the roles the order names, the anonymised media only to everyone
+/// else, and for an unprotected kind only the raw media exists.
+pub fn may_forward_variant(
+    room: &RoomState,
+    publisher: ParticipantId,
+    subscriber: ParticipantId,
+    kind: MediaKind,
+    variant: Variant,
+) -> bool {
+    if !may_forward_base(room, publisher, subscriber, kind) {
+        return false;
+    }
+    let protected = room
+        .protections
+        .get(&publisher)
+        .filter(|p| p.protects(kind));
+    match (protected, variant) {
+        (None, Variant::Raw) => true,
+        (None, Variant::Anonymised) => false,
+        (Some(order), v) => {
+            let named = room
+                .participant(subscriber)
+                .is_some_and(|s| order.raw_to.contains(&s.role));
+            named == (v == Variant::Raw)
+        }
+    }
+}
+
+fn may_forward_base(
     room: &RoomState,
     publisher: ParticipantId,
     subscriber: ParticipantId,

@@ -55,6 +55,7 @@ pub struct JoinTicket {
     hearing: String,
     party: String,
     role: HearingRole,
+    protection: Option<crate::sfu::room::Protection>,
 }
 
 impl JoinTicket {
@@ -73,7 +74,21 @@ impl JoinTicket {
             hearing: hearing.into(),
             party: party.into(),
             role,
+            protection: None,
         }
+    }
+
+    /// The protective order the court made for this party, applied in the room the moment they
+    /// join (before any of their media can flow).
+    #[must_use]
+    pub fn with_protection(mut self, protection: Option<crate::sfu::room::Protection>) -> Self {
+        self.protection = protection;
+        self
+    }
+
+    /// The protective order, if any.
+    pub fn protection(&self) -> Option<&crate::sfu::room::Protection> {
+        self.protection.as_ref()
     }
 
     /// The party.
@@ -416,7 +431,16 @@ async fn session(mut socket: WebSocket, sfu: Arc<Sfu>, ticket: JoinTicket) {
             Ok(ClientMessage::Join {}) => {
                 let hearing = sfu.hearings().get_or_create(ticket.hearing());
                 let id = match hearing.admit(ticket.party(), ticket.role()) {
-                    Ok(id) => id,
+                    Ok(id) => {
+                        // The court's order holds from the first packet: the participant
+                        // starts in the waiting room, where nothing flows, and is protected
+                        // before anything can.
+                        if let Some(order) = ticket.protection() {
+                            let _ =
+                                hearing.update(|room| room.set_protection(id, Some(order.clone())));
+                        }
+                        id
+                    }
                     Err(_) => {
                         let msg = error_message(
                             "already_connected",

@@ -579,3 +579,93 @@ impl Store {
         }))
     }
 }
+
+/// A protective order as stored.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ProtectiveOrderRecord {
+    pub participant_id: String,
+    pub hearing_id: String,
+    pub pseudonym: String,
+    /// `none` or `distorted`.
+    pub voice: String,
+    /// `none`, `masked` or `full_frame`.
+    pub face: String,
+    /// Hearing roles (wire names) that receive the undistorted media.
+    pub raw_to: Vec<String>,
+    pub set_by: String,
+    pub set_at: i64,
+}
+
+fn order_from_row(r: &AnyRow) -> Result<ProtectiveOrderRecord, sqlx::Error> {
+    let raw: String = r.try_get("raw_to")?;
+    Ok(ProtectiveOrderRecord {
+        participant_id: r.try_get("participant_id")?,
+        hearing_id: r.try_get("hearing_id")?,
+        pseudonym: r.try_get("pseudonym")?,
+        voice: r.try_get("voice")?,
+        face: r.try_get("face")?,
+        raw_to: raw
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        set_by: r.try_get("set_by")?,
+        set_at: r.try_get("set_at")?,
+    })
+}
+
+impl Store {
+    /// Sets (or replaces) a participant's protective order.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn set_protective_order(&self, o: &ProtectiveOrderRecord) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO protective_orders (participant_id, hearing_id, pseudonym, voice, face, \
+             raw_to, set_by, set_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT (participant_id) DO UPDATE SET pseudonym = $3, voice = $4, face = $5, \
+             raw_to = $6, set_by = $7, set_at = $8",
+        )
+        .bind(&o.participant_id)
+        .bind(&o.hearing_id)
+        .bind(&o.pseudonym)
+        .bind(&o.voice)
+        .bind(&o.face)
+        .bind(o.raw_to.join(","))
+        .bind(&o.set_by)
+        .bind(o.set_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A participant's protective order, if any.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn protective_order(
+        &self,
+        participant_id: &str,
+    ) -> Result<Option<ProtectiveOrderRecord>, StoreError> {
+        let row = sqlx::query(
+            "SELECT participant_id, hearing_id, pseudonym, voice, face, raw_to, set_by, set_at \
+             FROM protective_orders WHERE participant_id = $1",
+        )
+        .bind(participant_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(order_from_row).transpose()?)
+    }
+
+    /// Lifts a participant's protective order; `false` when there was none.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn lift_protective_order(&self, participant_id: &str) -> Result<bool, StoreError> {
+        let r = sqlx::query("DELETE FROM protective_orders WHERE participant_id = $1")
+            .bind(participant_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(r.rows_affected() == 1)
+    }
+}

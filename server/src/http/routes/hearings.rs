@@ -30,10 +30,13 @@ use crate::http::extract::{ApiJson, Caller, HEARING_COOKIE};
 use crate::http::{ApiError, ApiResult, AppState};
 use crate::policy::{self, Action, Permit, Role, Subject};
 use crate::sfu::room::{
-    HearingRole, HearingState, Location, Mic, ParticipantId, RoomError, RoomState,
+    FaceProtection, HearingRole, HearingState, Location, Mic, ParticipantId, Protection, RoomError,
+    RoomState,
 };
 use crate::sfu::signal::{Admission, JoinTicket, parse_role};
-use crate::store::{HearingRecord, NewHearing, ParticipantRecord, StoreError, now};
+use crate::store::{
+    HearingRecord, NewHearing, ParticipantRecord, ProtectiveOrderRecord, StoreError, now,
+};
 
 /// Longest accepted free-text field (case reference, court, title, label).
 const MAX_TEXT: usize = 200;
@@ -899,8 +902,188 @@ impl Admission for PolicyAdmission {
             json!({ "participant": me.id, "role": role_name(me.role) }),
         )
         .await?;
-        Ok(JoinTicket::authorised(hearing, me.id, me.role))
+        let order = self
+            .state
+            .store
+            .protective_order(&me.id)
+            .await?
+            .map(|o| protection_of(&o));
+        Ok(JoinTicket::authorised(hearing, me.id, me.role).with_protection(order))
     }
+}
+
+// --- protective orders ----------------------------------------------------------------------
+
+/// The room's view of a stored order.
+fn protection_of(o: &ProtectiveOrderRecord) -> Protection {
+    Protection {
+        voice_distorted: o.voice == "distorted",
+        face: match o.face.as_str() {
+            "masked" => FaceProtection::Masked,
+            "full_frame" => FaceProtection::FullFrame,
+            _ => FaceProtection::None,
+        },
+        raw_to: o.raw_to.iter().filter_map(|r| parse_role(r)).collect(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProtectiveOrder {
+    /// Shown to everyone instead of the participant's label (1–60 characters).
+    pseudonym: String,
+    /// `none` or `distorted`.
+    voice: String,
+    /// `none`, `masked` or `full_frame`.
+    face: String,
+    /// The hearing roles that receive the undistorted media, e.g. `["judge"]`.
+    #[serde(default)]
+    raw_to: Vec<String>,
+}
+
+/// `PUT /api/v1/hearings/{id}/participants/{participant}/protective-order`: the judge sets or
+/// changes a witness's protective order. It holds from the next packet in the live room.
+pub async fn set_protective_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, participant)): Path<(String, String)>,
+    ApiJson(body): ApiJson<ProtectiveOrder>,
+) -> ApiResult<Json<Value>> {
+    let _permit = hearing_permit(&state, &caller, &id, Action::ConductHearing).await?;
+    let target = state
+        .store
+        .participant(&id, &participant)
+        .await?
+        .filter(|p| p.removed_at.is_none())
+        .ok_or_else(|| ApiError::not_found("participant in this hearing"))?;
+    if target.role != HearingRole::Witness {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_a_witness",
+            "A protective order is made for a witness. This participant takes part in another role.",
+        ));
+    }
+    let field = |field: &str, message: &str| {
+        ApiError::bad_request("invalid_protective_order", message.to_owned())
+            .with_details(json!({ "field": field }))
+    };
+    let pseudonym = body.pseudonym.trim();
+    if pseudonym.is_empty()
+        || pseudonym.chars().count() > 60
+        || pseudonym.chars().any(char::is_control)
+    {
+        return Err(field(
+            "pseudonym",
+            "Give a pseudonym of 1 to 60 characters, e.g. \"Witness X\".",
+        ));
+    }
+    if !matches!(body.voice.as_str(), "none" | "distorted") {
+        return Err(field("voice", "The voice is 'none' or 'distorted'."));
+    }
+    if !matches!(body.face.as_str(), "none" | "masked" | "full_frame") {
+        return Err(field(
+            "face",
+            "The face is 'none', 'masked' or 'full_frame'.",
+        ));
+    }
+    if body.voice == "none" && body.face == "none" {
+        return Err(field(
+            "voice",
+            "This order hides nothing. Choose a voice or face measure, or lift the order (DELETE).",
+        ));
+    }
+    let mut raw_to = Vec::new();
+    for r in &body.raw_to {
+        match parse_role(r) {
+            Some(role) if role != HearingRole::Observer => {
+                if !raw_to.contains(&role_name(role).to_string()) {
+                    raw_to.push(role_name(role).to_string());
+                }
+            }
+            _ => {
+                return Err(field(
+                    "raw_to",
+                    "raw_to lists hearing roles (judge, clerk, prosecutor, defence_counsel…); the public (observer) never receives the original.",
+                ));
+            }
+        }
+    }
+    let order = ProtectiveOrderRecord {
+        participant_id: target.id.clone(),
+        hearing_id: id.clone(),
+        pseudonym: pseudonym.to_owned(),
+        voice: body.voice.clone(),
+        face: body.face.clone(),
+        raw_to,
+        set_by: caller.user()?.id.clone(),
+        set_at: crate::store::now(),
+    };
+    state.store.set_protective_order(&order).await?;
+    if let Some(h) = state.sfu.hearings().get(&id)
+        && let Some(sid) = h.participant_of(&target.id)
+    {
+        h.update(|room| room.set_protection(sid, Some(protection_of(&order))))
+            .map_err(|e| room_error(&e))?;
+    }
+    audit(
+        &state,
+        &caller,
+        "protective_order.set",
+        &id,
+        json!({ "participant": target.id, "pseudonym": order.pseudonym, "voice": order.voice,
+                "face": order.face, "raw_to": order.raw_to }),
+    )
+    .await?;
+    Ok(Json(json!({ "protective_order": order })))
+}
+
+/// `GET /api/v1/hearings/{id}/participants/{participant}/protective-order`
+pub async fn get_protective_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, participant)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let _permit = hearing_permit(&state, &caller, &id, Action::ManageHearingParticipants).await?;
+    let order = state
+        .store
+        .protective_order(&participant)
+        .await?
+        .filter(|o| o.hearing_id == id)
+        .ok_or_else(|| ApiError::not_found("protective order"))?;
+    Ok(Json(json!({ "protective_order": order })))
+}
+
+/// `DELETE /api/v1/hearings/{id}/participants/{participant}/protective-order`: the judge lifts
+/// the order.
+pub async fn lift_protective_order(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, participant)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let _permit = hearing_permit(&state, &caller, &id, Action::ConductHearing).await?;
+    let exists = state
+        .store
+        .protective_order(&participant)
+        .await?
+        .is_some_and(|o| o.hearing_id == id);
+    if !exists || !state.store.lift_protective_order(&participant).await? {
+        return Err(ApiError::not_found("protective order"));
+    }
+    if let Some(h) = state.sfu.hearings().get(&id)
+        && let Some(sid) = h.participant_of(&participant)
+    {
+        h.update(|room| room.set_protection(sid, None))
+            .map_err(|e| room_error(&e))?;
+    }
+    audit(
+        &state,
+        &caller,
+        "protective_order.lift",
+        &id,
+        json!({ "participant": participant }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[cfg(test)]

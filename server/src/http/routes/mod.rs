@@ -89,6 +89,12 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
             "/api/v1/hearings/{id}/participants/{participant}/camera",
             post(hearings::camera),
         )
+        .route(
+            "/api/v1/hearings/{id}/participants/{participant}/protective-order",
+            get(hearings::get_protective_order)
+                .put(hearings::set_protective_order)
+                .delete(hearings::lift_protective_order),
+        )
         // admit, call, send-back, remove
         .route(
             "/api/v1/hearings/{id}/participants/{participant}/{verb}",

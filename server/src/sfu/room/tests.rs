@@ -274,3 +274,143 @@ fn newcomers_wait_in_the_waiting_room_and_receive_nothing() {
         }
     }
 }
+
+#[test]
+fn under_a_protective_order_raw_media_reaches_only_the_named_roles_and_everyone_else_the_anonymised()
+ {
+    let orders = [
+        (false, FaceProtection::None),
+        (true, FaceProtection::None),
+        (false, FaceProtection::Masked),
+        (true, FaceProtection::FullFrame),
+    ];
+    let named_sets: [&[HearingRole]; 3] = [
+        &[],
+        &[HearingRole::Judge],
+        &[HearingRole::Judge, HearingRole::DefenceCounsel],
+    ];
+    let mut checked = 0usize;
+    let mut anonymised = 0usize;
+    for state in [HearingState::InSession, HearingState::Paused] {
+        for pub_role in HearingRole::ALL {
+            for sub_role in HearingRole::ALL {
+                for pub_loc in [Location::HearingRoom, C1, Location::WaitingRoom] {
+                    for sub_loc in [Location::HearingRoom, C1] {
+                        for kind in KINDS {
+                            for mic in [Mic::Live, Mic::Muted] {
+                                for screened in [false, true] {
+                                    let c = Case {
+                                        state,
+                                        pub_role,
+                                        pub_loc,
+                                        sub_role,
+                                        sub_loc,
+                                        kind,
+                                        mic,
+                                        camera_on: true,
+                                        screened,
+                                    };
+                                    let base = reasons_to_withhold(&c).is_empty();
+                                    for (voice, face) in orders {
+                                        for named in named_sets {
+                                            let mut room = room_for(&c);
+                                            room.set_protection(
+                                                P,
+                                                Some(Protection {
+                                                    voice_distorted: voice,
+                                                    face,
+                                                    raw_to: named.iter().copied().collect(),
+                                                }),
+                                            )
+                                            .expect("P is present");
+                                            let protected = match kind {
+                                                MediaKind::Audio => voice,
+                                                MediaKind::Video => face != FaceProtection::None,
+                                            };
+                                            let is_named = named.contains(&sub_role);
+                                            let raw = may_forward_variant(
+                                                &room,
+                                                P,
+                                                S,
+                                                kind,
+                                                Variant::Raw,
+                                            );
+                                            let anon = may_forward_variant(
+                                                &room,
+                                                P,
+                                                S,
+                                                kind,
+                                                Variant::Anonymised,
+                                            );
+                                            assert_eq!(raw, may_forward(&room, P, S, kind));
+                                            let (want_raw, want_anon) = match (base, protected) {
+                                                (false, _) => (false, false),
+                                                (true, false) => (true, false),
+                                                (true, true) => (is_named, !is_named),
+                                            };
+                                            assert_eq!(
+                                                (raw, anon),
+                                                (want_raw, want_anon),
+                                                "{c:?} voice={voice} face={face:?} named={named:?}"
+                                            );
+                                            // The security property: never both, and raw media of
+                                            // a protected kind never reaches someone not named.
+                                            assert!(!(raw && anon));
+                                            if protected && !is_named {
+                                                assert!(!raw);
+                                            }
+                                            checked += 1;
+                                            anonymised += usize::from(anon);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(checked, 2 * 10 * 10 * 3 * 2 * 2 * 2 * 2 * 4 * 3);
+    assert!(anonymised > 1_000, "{anonymised}");
+}
+
+#[test]
+fn lifting_an_order_or_removing_the_participant_ends_the_protection() {
+    let mut room = three_in_session();
+    let order = Protection {
+        voice_distorted: true,
+        face: FaceProtection::Masked,
+        raw_to: [HearingRole::Judge].into_iter().collect(),
+    };
+    room.set_protection(ParticipantId(3), Some(order.clone()))
+        .expect("present");
+    assert!(!may_forward(
+        &room,
+        ParticipantId(3),
+        ParticipantId(2),
+        MediaKind::Video
+    ));
+    assert!(may_forward(
+        &room,
+        ParticipantId(3),
+        ParticipantId(1),
+        MediaKind::Video
+    ));
+    room.set_protection(ParticipantId(3), None)
+        .expect("present");
+    assert!(may_forward(
+        &room,
+        ParticipantId(3),
+        ParticipantId(2),
+        MediaKind::Video
+    ));
+    room.set_protection(ParticipantId(3), Some(order.clone()))
+        .expect("present");
+    room.remove(ParticipantId(3));
+    assert_eq!(room.protection(ParticipantId(3)), None);
+    assert_eq!(
+        room.set_protection(ParticipantId(3), Some(order)),
+        Err(RoomError::UnknownParticipant)
+    );
+}

@@ -26,6 +26,7 @@
 //! - [`telemetry`]: structured logs (text or JSON) with a request id on every line.
 
 pub mod accounts;
+pub mod anonymise;
 pub mod app;
 pub mod audit;
 pub mod auth;

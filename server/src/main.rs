@@ -57,6 +57,18 @@ enum Command {
     /// The mail outbox.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Anonymise a recorded testimony with the protected-witness anonymisers, exactly as the
+    /// live pipeline does: a WAV (voice), with the per-hearing secret from a file.
+    Anonymise {
+        /// Distort the voice (WAV input).
+        #[arg(long)]
+        voice: bool,
+        /// A file with the 256-bit secret (32 bytes or 64 hex digits, mode 0600).
+        #[arg(long)]
+        secret_file: PathBuf,
+        input: PathBuf,
+        output: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -154,6 +166,12 @@ fn main() -> ExitCode {
             Some(Command::Audit(cmd)) => audit(settings, cmd).await,
             Some(Command::Verify { package, ca }) => verify_package(&package, &ca),
             Some(Command::Mail(cmd)) => mail(settings, cmd).await,
+            Some(Command::Anonymise {
+                voice,
+                secret_file,
+                input,
+                output,
+            }) => anonymise(voice, &secret_file, &input, &output),
         }
     });
     match result {
@@ -291,6 +309,32 @@ fn verify_package(package: &std::path::Path, cas: &[PathBuf]) -> anyhow::Result<
             report.failures().first().cloned().unwrap_or_default()
         )
     }
+}
+
+fn anonymise(
+    voice: bool,
+    secret_file: &std::path::Path,
+    input: &std::path::Path,
+    output: &std::path::Path,
+) -> anyhow::Result<()> {
+    use assize_server::anonymise as an;
+    let is_wav = input
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
+    if !voice || !is_wav {
+        anyhow::bail!(
+            "give --voice and a .wav file (video files are not supported by this version yet)"
+        );
+    }
+    let secret = an::read_secret(secret_file)?;
+    let report = an::anonymise_wav(input, output, &secret)?;
+    println!(
+        "anonymised {:.1} s of {} into {}",
+        report.seconds,
+        report.kind,
+        output.display()
+    );
+    Ok(())
 }
 
 async fn mail(settings: Settings, cmd: MailCommand) -> anyhow::Result<()> {

@@ -275,3 +275,86 @@ fn audit_export_and_verify_work_offline_and_name_a_flipped_byte() {
         "{err}"
     );
 }
+
+fn write_wav(path: &Path, rate: u32, seconds: f32) {
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let n = (rate as f32 * seconds) as usize;
+    for i in 0..n {
+        let t = i as f32 / rate as f32;
+        // A voiced sound: harmonics of 120 Hz with a formant-like tilt.
+        let v: f32 = (1..30)
+            .map(|k| (2.0 * std::f32::consts::PI * 120.0 * k as f32 * t).sin() / k as f32)
+            .sum();
+        w.write_sample((v * 4000.0) as i16).unwrap();
+    }
+    w.finalize().unwrap();
+}
+
+fn read_wav(path: &Path) -> Vec<i16> {
+    hound::WavReader::open(path)
+        .unwrap()
+        .samples::<i16>()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[test]
+fn anonymise_distorts_a_recorded_voice_with_the_hearing_secret() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_wav(&d.join("in.wav"), 48_000, 2.0);
+    for (name, secret) in [("a.key", "11".repeat(32)), ("b.key", "22".repeat(32))] {
+        std::fs::write(d.join(name), format!("{secret}\n")).unwrap();
+        std::fs::set_permissions(d.join(name), std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let anonymise = |key: &str, out: &str| {
+        run(
+            d,
+            &["anonymise", "--voice", "--secret-file", key, "in.wav", out],
+        )
+    };
+    let (ok, out, err) = anonymise("a.key", "a1.wav");
+    assert!(ok, "{err}");
+    assert!(out.contains("anonymised 2.0 s of voice"), "{out}");
+    let (ok, _, err) = anonymise("a.key", "a2.wav");
+    assert!(ok, "{err}");
+    let (ok, _, err) = anonymise("b.key", "b.wav");
+    assert!(ok, "{err}");
+    let (input, a1, a2, b) = (
+        read_wav(&d.join("in.wav")),
+        read_wav(&d.join("a1.wav")),
+        read_wav(&d.join("a2.wav")),
+        read_wav(&d.join("b.wav")),
+    );
+    assert_eq!(a1.len(), input.len());
+    assert_ne!(a1, input, "the voice is changed");
+    assert_eq!(a1, a2, "the same secret gives the same voice");
+    assert_ne!(a1, b, "another secret gives another voice");
+    assert!(a1.iter().any(|s| s.unsigned_abs() > 500), "not silence");
+
+    // A secret others can read is refused; so is a file at another rate, naming the fix.
+    std::fs::set_permissions(d.join("b.key"), std::fs::Permissions::from_mode(0o644)).unwrap();
+    let (ok, _, err) = anonymise("b.key", "x.wav");
+    assert!(!ok && err.contains("b.key"), "{err}");
+    write_wav(&d.join("cd.wav"), 44_100, 0.5);
+    let (ok, _, err) = run(
+        d,
+        &[
+            "anonymise",
+            "--voice",
+            "--secret-file",
+            "a.key",
+            "cd.wav",
+            "y.wav",
+        ],
+    );
+    assert!(!ok && err.contains("48000"), "{err}");
+    assert!(!d.join("y.wav").exists(), "nothing half-written");
+}

@@ -32,11 +32,11 @@ pub fn read_secret(path: &Path) -> anyhow::Result<Zeroizing<[u8; 32]>> {
         return Ok(secret);
     }
     let text = std::str::from_utf8(&bytes).unwrap_or("").trim();
-    if text.len() == 64 {
-        if let Ok(raw) = hex::decode(text) {
-            secret.copy_from_slice(&raw);
-            return Ok(secret);
-        }
+    if text.len() == 64
+        && let Ok(raw) = hex::decode(text)
+    {
+        secret.copy_from_slice(&raw);
+        return Ok(secret);
     }
     anyhow::bail!(
         "{} must hold a 256-bit secret: 32 raw bytes or 64 hex digits (e.g. `openssl rand -hex 32 > FILE; chmod 600 FILE`)",

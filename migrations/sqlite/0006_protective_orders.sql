@@ -13,3 +13,13 @@ CREATE TABLE protective_orders (
     set_at         INTEGER NOT NULL
 );
 CREATE INDEX protective_orders_hearing ON protective_orders(hearing_id);
+
+-- The per-hearing secret the anonymisers derive their parameters from (the same made-up voice
+-- through one hearing, another in the next), encrypted at rest like attachments: AES-256-GCM
+-- under a key of its own wrapped by the master key.
+CREATE TABLE hearing_secrets (
+    hearing_id  TEXT PRIMARY KEY REFERENCES hearings(id) ON DELETE CASCADE,
+    wrapped_key BLOB NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    created_at  INTEGER NOT NULL
+);

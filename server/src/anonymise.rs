@@ -113,3 +113,43 @@ pub fn anonymise_wav(input: &Path, output: &Path, secret: &[u8; 32]) -> anyhow::
         kind: "voice",
     })
 }
+
+/// A hearing's anonymiser secret: made (random, sealed with the vault) the first time it is
+/// asked for, the same ever after.
+///
+/// # Errors
+/// On database failure, or when the stored secret does not open (another master key).
+pub async fn hearing_secret(
+    store: &crate::store::Store,
+    vault: &crate::vault::Vault,
+    hearing_id: &str,
+) -> anyhow::Result<Zeroizing<[u8; 32]>> {
+    let aad = format!("hearing-secret:{hearing_id}");
+    if store.hearing_secret(hearing_id).await?.is_none() {
+        let mut fresh = Zeroizing::new([0u8; 32]);
+        rand::RngCore::fill_bytes(&mut rand::thread_rng(), fresh.as_mut());
+        let sealed = vault.seal(&aad, fresh.as_ref());
+        store
+            .insert_hearing_secret(hearing_id, &sealed.wrapped_key, &sealed.ciphertext)
+            .await?;
+    }
+    let (wrapped_key, ciphertext) = store
+        .hearing_secret(hearing_id)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("the hearing secret vanished"))?;
+    let plain = Zeroizing::new(
+        vault
+            .open(
+                &aad,
+                &crate::vault::Sealed {
+                    wrapped_key,
+                    ciphertext,
+                },
+            )
+            .context("the hearing secret does not open")?,
+    );
+    let mut secret = Zeroizing::new([0u8; 32]);
+    anyhow::ensure!(plain.len() == 32, "the hearing secret is not 256 bits");
+    secret.copy_from_slice(&plain);
+    Ok(secret)
+}

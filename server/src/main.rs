@@ -57,6 +57,13 @@ enum Command {
     /// The mail outbox.
     #[command(subcommand)]
     Mail(MailCommand),
+    /// Write a hearing's anonymiser secret to FILE (mode 0600), so that `assize anonymise`
+    /// gives a recording of that hearing the same voice the participants heard live.
+    HearingSecret {
+        hearing_id: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Anonymise a recorded testimony with the protected-witness anonymisers, exactly as the
     /// live pipeline does: a WAV (voice), with the per-hearing secret from a file.
     Anonymise {
@@ -166,6 +173,9 @@ fn main() -> ExitCode {
             Some(Command::Audit(cmd)) => audit(settings, cmd).await,
             Some(Command::Verify { package, ca }) => verify_package(&package, &ca),
             Some(Command::Mail(cmd)) => mail(settings, cmd).await,
+            Some(Command::HearingSecret { hearing_id, out }) => {
+                hearing_secret(settings, &hearing_id, &out).await
+            }
             Some(Command::Anonymise {
                 voice,
                 secret_file,
@@ -309,6 +319,36 @@ fn verify_package(package: &std::path::Path, cas: &[PathBuf]) -> anyhow::Result<
             report.failures().first().cloned().unwrap_or_default()
         )
     }
+}
+
+async fn hearing_secret(
+    settings: Settings,
+    hearing_id: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<()> {
+    let (store, log, _, _) = open_for_command(&settings).await?;
+    let result = async {
+        if store.hearing(hearing_id).await?.is_none() {
+            anyhow::bail!("there is no hearing {hearing_id:?} (see GET /api/v1/hearings)");
+        }
+        let vault = assize_server::vault::Vault::load_or_create(&settings.data_dir)?;
+        let secret = assize_server::anonymise::hearing_secret(&store, &vault, hearing_id).await?;
+        assize_server::pki::write_atomic(out, hex::encode(secret.as_ref()).as_bytes(), 0o600)?;
+        log.append(AuditEvent::new(
+            Actor::Operator,
+            "hearing.secret_export",
+            format!("hearing:{hearing_id}"),
+        ))
+        .await?;
+        println!(
+            "wrote the secret of hearing {hearing_id} to {} (mode 0600)",
+            out.display()
+        );
+        Ok(())
+    }
+    .await;
+    store.close().await;
+    result
 }
 
 fn anonymise(

@@ -724,3 +724,42 @@ async fn judge_participant(app: &TestApp, hearing: &str, user: &str) -> String {
         .unwrap()
         .id
 }
+
+#[tokio::test]
+async fn each_hearing_has_its_own_anonymiser_secret_sealed_at_rest() {
+    let app = court().await;
+    let clerk = staff(&app, &[Role::Clerk]).await;
+    let (h1, h2) = (
+        book(&clerk.client, "CR-S-1").await,
+        book(&clerk.client, "CR-S-2").await,
+    );
+    let vault = assize_server::vault::Vault::load_or_create(&app.data_dir).unwrap();
+    let s1 = assize_server::anonymise::hearing_secret(&app.store, &vault, &h1)
+        .await
+        .unwrap();
+    let again = assize_server::anonymise::hearing_secret(&app.store, &vault, &h1)
+        .await
+        .unwrap();
+    let s2 = assize_server::anonymise::hearing_secret(&app.store, &vault, &h2)
+        .await
+        .unwrap();
+    assert_eq!(*s1, *again, "the same voice through one hearing");
+    assert_ne!(*s1, *s2, "another voice in the next");
+    let (wrapped, ciphertext) = app.store.hearing_secret(&h1).await.unwrap().unwrap();
+    assert!(
+        !ciphertext.windows(32).any(|w| w == s1.as_ref())
+            && !wrapped.windows(32).any(|w| w == s1.as_ref()),
+        "never stored in clear"
+    );
+    // Moved to another hearing's row, it does not open.
+    app.sql(&format!(
+        "UPDATE hearing_secrets SET wrapped_key = (SELECT wrapped_key FROM hearing_secrets WHERE hearing_id = '{h1}'), \
+         ciphertext = (SELECT ciphertext FROM hearing_secrets WHERE hearing_id = '{h1}') WHERE hearing_id = '{h2}'"
+    ))
+    .await;
+    assert!(
+        assize_server::anonymise::hearing_secret(&app.store, &vault, &h2)
+            .await
+            .is_err()
+    );
+}

@@ -669,3 +669,48 @@ impl Store {
         Ok(r.rows_affected() == 1)
     }
 }
+
+impl Store {
+    /// A hearing's sealed secret (wrapped key, ciphertext), if one was made.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn hearing_secret(
+        &self,
+        hearing_id: &str,
+    ) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT wrapped_key, ciphertext FROM hearing_secrets WHERE hearing_id = $1",
+        )
+        .bind(hearing_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(match row {
+            Some(r) => Some((r.try_get("wrapped_key")?, r.try_get("ciphertext")?)),
+            None => None,
+        })
+    }
+
+    /// Stores a hearing's sealed secret unless one exists (the first one made wins).
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn insert_hearing_secret(
+        &self,
+        hearing_id: &str,
+        wrapped_key: &[u8],
+        ciphertext: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO hearing_secrets (hearing_id, wrapped_key, ciphertext, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (hearing_id) DO NOTHING",
+        )
+        .bind(hearing_id)
+        .bind(wrapped_key)
+        .bind(ciphertext)
+        .bind(now())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}

@@ -18,7 +18,8 @@ use rtc::rtp;
 
 use super::forward::KeyframeThrottle;
 use super::room::{
-    HearingRole, Location, MediaKind, Participant, ParticipantId, RoomState, may_forward,
+    HearingRole, Location, MediaKind, Participant, ParticipantId, Protection, RoomState, Variant,
+    may_forward, may_forward_variant,
 };
 
 /// At most one keyframe request per publisher track in this interval.
@@ -50,6 +51,33 @@ pub trait MediaConnection: Send + Sync + 'static {
     fn request_keyframe(&self, kind: MediaKind);
 }
 
+/// One anonymised stream of a protected participant's track: the server-side transcoding
+/// (decode → anonymise → encode). It receives the raw packets and hands its own packets back to
+/// the hearing through [`Hearing::on_anonymised_rtp`]. Dropping it stops it.
+pub trait AnonymisedStream: Send + Sync {
+    /// A raw packet of the protected track. Must not block (drop when behind).
+    fn push(&self, packet: &rtp::Packet);
+    /// A receiver of the anonymised stream needs a keyframe: force one on the server's encoder.
+    fn request_keyframe(&self);
+}
+
+/// Starts anonymised streams for protected tracks (the production implementation runs the
+/// transcoding pipeline; tests use fakes). When it cannot start one, those not named in the
+/// order receive nothing of that track: never the raw media.
+pub trait Anonymisers: Send + Sync + 'static {
+    /// A stream for `publisher`'s `kind` track in `hearing` under `order`, or `None`.
+    fn start(
+        &self,
+        hearing: &Arc<Hearing>,
+        publisher: ParticipantId,
+        kind: MediaKind,
+        order: &Protection,
+    ) -> Option<Box<dyn AnonymisedStream>>;
+}
+
+/// An anonymised stream and the order it was started under.
+type RunningStream = (Protection, Arc<dyn AnonymisedStream>);
+
 /// Why [`Hearing::admit`] refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -72,6 +100,12 @@ pub struct Hearing {
     parties: Mutex<HashMap<String, ParticipantId>>,
     throttle: Mutex<KeyframeThrottle<(ParticipantId, MediaKind)>>,
     next_id: AtomicU64,
+    /// Makes the anonymised variants of protected tracks (none: those not named get nothing).
+    anonymisers: Option<Arc<dyn Anonymisers>>,
+    /// The running anonymised streams, with the order each was started under.
+    streams: Mutex<HashMap<(ParticipantId, MediaKind), RunningStream>>,
+    /// Set once the hearing is shared (`Arc`), so streams can call back into it.
+    this: Mutex<std::sync::Weak<Hearing>>,
 }
 
 impl std::fmt::Debug for Hearing {
@@ -93,7 +127,23 @@ impl Hearing {
             parties: Mutex::new(HashMap::new()),
             throttle: Mutex::new(KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL)),
             next_id: AtomicU64::new(1),
+            anonymisers: None,
+            streams: Mutex::new(HashMap::new()),
+            this: Mutex::new(std::sync::Weak::new()),
         }
+    }
+
+    /// A shared hearing whose protected tracks are anonymised by `anonymisers`.
+    pub fn with_anonymisers(
+        key: HearingKey,
+        room: RoomState,
+        anonymisers: Option<Arc<dyn Anonymisers>>,
+    ) -> Arc<Self> {
+        let mut h = Self::new(key, room);
+        h.anonymisers = anonymisers;
+        let h = Arc::new(h);
+        *h.this.lock().unwrap_or_else(PoisonError::into_inner) = Arc::downgrade(&h);
+        h
     }
 
     /// The hearing's key.
@@ -203,6 +253,8 @@ impl Hearing {
     }
 
     fn detach(&self, id: ParticipantId) {
+        self.stop_stream(id, MediaKind::Audio);
+        self.stop_stream(id, MediaKind::Video);
         self.conns
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -257,26 +309,129 @@ impl Hearing {
     }
 
     /// One RTP packet from `publisher`'s `kind` track: forward it to exactly the participants
-    /// the room allows, now.
+    /// the room allows, now. Under a protective order the packet also feeds the anonymised
+    /// stream, and those who receive that variant get nothing of this packet.
     pub fn on_rtp(&self, publisher: ParticipantId, kind: MediaKind, packet: &rtp::Packet) {
         let mut resumed = false;
-        {
+        let order = {
             let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
             let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
             for (&subscriber, conn) in conns.iter() {
                 if subscriber == publisher {
                     continue;
                 }
-                if may_forward(&room, publisher, subscriber, kind) {
+                if may_forward_variant(&room, publisher, subscriber, kind, Variant::Raw) {
                     resumed |= conn.forward(publisher, kind, packet) == Delivery::Resumed;
-                } else {
+                } else if !may_forward_variant(
+                    &room,
+                    publisher,
+                    subscriber,
+                    kind,
+                    Variant::Anonymised,
+                ) {
                     conn.withhold(publisher, kind);
                 }
             }
+            room.protection(publisher)
+                .filter(|p| p.protects(kind))
+                .cloned()
+        };
+        match order {
+            Some(order) => {
+                if let Some(stream) = self.stream_for(publisher, kind, &order) {
+                    stream.push(packet);
+                }
+            }
+            None => self.stop_stream(publisher, kind),
         }
         if resumed && kind == MediaKind::Video {
             // Someone starts (or starts again) receiving this video: they need a keyframe.
             self.request_keyframe(publisher, kind, Instant::now());
+        }
+    }
+
+    /// One packet of the anonymised variant of `publisher`'s `kind` track (from its
+    /// [`AnonymisedStream`]): forwarded, on the same leg, only to those the order does not name.
+    pub fn on_anonymised_rtp(
+        &self,
+        publisher: ParticipantId,
+        kind: MediaKind,
+        packet: &rtp::Packet,
+    ) {
+        let mut resumed = false;
+        {
+            let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
+            let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
+            for (&subscriber, conn) in conns.iter() {
+                if subscriber != publisher
+                    && may_forward_variant(&room, publisher, subscriber, kind, Variant::Anonymised)
+                {
+                    resumed |= conn.forward(publisher, kind, packet) == Delivery::Resumed;
+                }
+            }
+        }
+        if resumed && kind == MediaKind::Video {
+            self.anonymised_keyframe(publisher, kind);
+        }
+    }
+
+    /// The running stream for a protected track, started (or restarted under a changed order)
+    /// on demand. `None` when no anonymiser is available: then nobody gets this variant.
+    fn stream_for(
+        &self,
+        publisher: ParticipantId,
+        kind: MediaKind,
+        order: &Protection,
+    ) -> Option<Arc<dyn AnonymisedStream>> {
+        let mut streams = self.streams.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((o, s)) = streams.get(&(publisher, kind))
+            && o == order
+        {
+            return Some(s.clone());
+        }
+        streams.remove(&(publisher, kind));
+        let factory = self.anonymisers.as_ref()?;
+        let me = self
+            .this
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .upgrade()?;
+        let stream: Arc<dyn AnonymisedStream> = factory.start(&me, publisher, kind, order)?.into();
+        streams.insert((publisher, kind), (order.clone(), stream.clone()));
+        drop(streams);
+        // The decoder starts on a keyframe.
+        if kind == MediaKind::Video {
+            self.request_keyframe(publisher, kind, Instant::now());
+        }
+        Some(stream)
+    }
+
+    fn stop_stream(&self, publisher: ParticipantId, kind: MediaKind) {
+        let stopped = self
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&(publisher, kind));
+        drop(stopped);
+    }
+
+    /// Whether an anonymised stream runs for this track (tests and metrics).
+    pub fn has_anonymised_stream(&self, publisher: ParticipantId, kind: MediaKind) -> bool {
+        self.streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(&(publisher, kind))
+    }
+
+    fn anonymised_keyframe(&self, publisher: ParticipantId, kind: MediaKind) {
+        let stream = self
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(publisher, kind))
+            .map(|(_, s)| s.clone());
+        if let Some(s) = stream {
+            s.request_keyframe();
         }
     }
 
@@ -302,6 +457,15 @@ impl Hearing {
     ) {
         if self.may_forward_now(publisher, subscriber, kind) {
             self.request_keyframe(publisher, kind, Instant::now());
+        } else {
+            let anonymised = {
+                let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
+                may_forward_variant(&room, publisher, subscriber, kind, Variant::Anonymised)
+            };
+            // A receiver of the anonymised stream: the server's encoder makes the keyframe.
+            if anonymised {
+                self.anonymised_keyframe(publisher, kind);
+            }
         }
     }
 
@@ -327,19 +491,43 @@ impl Hearing {
 }
 
 /// Every live hearing on this server, by key.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Hearings {
     map: Mutex<HashMap<HearingKey, Arc<Hearing>>>,
+    anonymisers: Option<Arc<dyn Anonymisers>>,
+}
+
+impl std::fmt::Debug for Hearings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hearings")
+            .field("anonymisers", &self.anonymisers.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Hearings {
+    /// No live hearing yet; protected tracks anonymised by `anonymisers` (`None`: those not
+    /// named in an order receive nothing of the protected media).
+    pub fn new(anonymisers: Option<Arc<dyn Anonymisers>>) -> Self {
+        Self {
+            map: Mutex::new(HashMap::new()),
+            anonymisers,
+        }
+    }
+
     /// The hearing with `key`, created (scheduled, empty) if it is not live yet.
     pub fn get_or_create(&self, key: &str) -> Arc<Hearing> {
         self.map
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .entry(key.to_string())
-            .or_insert_with(|| Arc::new(Hearing::new(key.to_string(), RoomState::default())))
+            .or_insert_with(|| {
+                Hearing::with_anonymisers(
+                    key.to_string(),
+                    RoomState::default(),
+                    self.anonymisers.clone(),
+                )
+            })
             .clone()
     }
 
@@ -426,6 +614,159 @@ mod tests {
         assert!(
             fa.got.lock().expect("ok").is_empty(),
             "never back to the publisher"
+        );
+    }
+
+    /// A fake anonymiser: marks what it was given and re-emits it as "anonymised" (payload
+    /// type 99) into the hearing.
+    #[derive(Default)]
+    struct FakeAnonymisers {
+        started: Mutex<usize>,
+        keyframes: Arc<Mutex<usize>>,
+    }
+
+    struct FakeStream {
+        hearing: std::sync::Weak<Hearing>,
+        publisher: ParticipantId,
+        kind: MediaKind,
+        keyframes: Arc<Mutex<usize>>,
+    }
+
+    impl AnonymisedStream for FakeStream {
+        fn push(&self, packet: &rtp::Packet) {
+            let mut out = packet.clone();
+            out.header.payload_type = 99;
+            if let Some(h) = self.hearing.upgrade() {
+                h.on_anonymised_rtp(self.publisher, self.kind, &out);
+            }
+        }
+        fn request_keyframe(&self) {
+            *self.keyframes.lock().expect("ok") += 1;
+        }
+    }
+
+    impl Anonymisers for FakeAnonymisers {
+        fn start(
+            &self,
+            hearing: &Arc<Hearing>,
+            publisher: ParticipantId,
+            kind: MediaKind,
+            _: &Protection,
+        ) -> Option<Box<dyn AnonymisedStream>> {
+            *self.started.lock().expect("ok") += 1;
+            Some(Box::new(FakeStream {
+                hearing: Arc::downgrade(hearing),
+                publisher,
+                kind,
+                keyframes: self.keyframes.clone(),
+            }))
+        }
+    }
+
+    #[derive(Default)]
+    struct Recorder {
+        got: Mutex<Vec<u8>>,
+    }
+
+    impl MediaConnection for Recorder {
+        fn forward(&self, _: ParticipantId, _: MediaKind, p: &rtp::Packet) -> Delivery {
+            self.got.lock().expect("ok").push(p.header.payload_type);
+            Delivery::Sent
+        }
+        fn withhold(&self, _: ParticipantId, _: MediaKind) {}
+        fn track_published(&self, _: ParticipantId, _: MediaKind) {}
+        fn publisher_left(&self, _: ParticipantId) {}
+        fn request_keyframe(&self, _: MediaKind) {}
+    }
+
+    #[test]
+    fn under_an_order_the_named_get_the_raw_packets_and_the_others_only_the_anonymised_ones() {
+        use crate::sfu::room::FaceProtection;
+        let factory = Arc::new(FakeAnonymisers::default());
+        let h = Hearing::with_anonymisers(
+            "h".into(),
+            RoomState::new(HearingState::InSession),
+            Some(factory.clone()),
+        );
+        let judge = h.admit("j", HearingRole::Judge).expect("new");
+        let counsel = h.admit("c", HearingRole::DefenceCounsel).expect("new");
+        let witness = h.admit("w", HearingRole::Witness).expect("new");
+        let (fj, fc) = (Arc::new(Recorder::default()), Arc::new(Recorder::default()));
+        h.attach(judge, fj.clone());
+        h.attach(counsel, fc.clone());
+        h.update(|r| {
+            for p in [judge, counsel, witness] {
+                r.move_to(p, Location::HearingRoom).expect("known");
+            }
+            r.set_protection(
+                witness,
+                Some(Protection {
+                    voice_distorted: true,
+                    face: FaceProtection::Masked,
+                    raw_to: [HearingRole::Judge].into_iter().collect(),
+                }),
+            )
+            .expect("known");
+        });
+        let mut pkt = rtp::Packet::default();
+        pkt.header.payload_type = 96;
+        for _ in 0..5 {
+            h.on_rtp(witness, MediaKind::Video, &pkt);
+        }
+        assert_eq!(
+            *fj.got.lock().expect("ok"),
+            vec![96; 5],
+            "the judge: the original"
+        );
+        assert_eq!(
+            *fc.got.lock().expect("ok"),
+            vec![99; 5],
+            "counsel: only the anonymised"
+        );
+        assert_eq!(
+            *factory.started.lock().expect("ok"),
+            1,
+            "one stream per track"
+        );
+        // A keyframe request from counsel goes to the server's encoder.
+        h.on_keyframe_request(counsel, witness, MediaKind::Video);
+        assert_eq!(*factory.keyframes.lock().expect("ok"), 1);
+        // Lifting the order stops the stream; everyone gets the original.
+        h.update(|r| r.set_protection(witness, None).expect("known"));
+        h.on_rtp(witness, MediaKind::Video, &pkt);
+        assert!(!h.has_anonymised_stream(witness, MediaKind::Video));
+        assert_eq!(fc.got.lock().expect("ok").last(), Some(&96));
+    }
+
+    #[test]
+    fn without_an_anonymiser_those_not_named_receive_nothing() {
+        use crate::sfu::room::FaceProtection;
+        let h =
+            Hearing::with_anonymisers("h".into(), RoomState::new(HearingState::InSession), None);
+        let counsel = h.admit("c", HearingRole::DefenceCounsel).expect("new");
+        let witness = h.admit("w", HearingRole::Witness).expect("new");
+        let fc = Arc::new(Recorder::default());
+        h.attach(counsel, fc.clone());
+        h.update(|r| {
+            for p in [counsel, witness] {
+                r.move_to(p, Location::HearingRoom).expect("known");
+            }
+            r.set_protection(
+                witness,
+                Some(Protection {
+                    voice_distorted: true,
+                    face: FaceProtection::None,
+                    raw_to: Default::default(),
+                }),
+            )
+            .expect("known");
+        });
+        h.on_rtp(witness, MediaKind::Audio, &rtp::Packet::default());
+        h.on_rtp(witness, MediaKind::Video, &rtp::Packet::default());
+        assert_eq!(
+            fc.got.lock().expect("ok").len(),
+            1,
+            "video only: the voice is protected"
         );
     }
 

@@ -95,7 +95,7 @@ impl Sfu {
     pub fn new(config: SfuConfig) -> Arc<Self> {
         Arc::new(Self {
             config,
-            hearings: Hearings::default(),
+            hearings: Hearings::new(None),
             port_cursor: AtomicU32::new(0),
             live: Arc::new(AtomicUsize::new(0)),
         })

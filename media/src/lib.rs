@@ -1,7 +1,7 @@
 //! # assize-media
 //!
-//! The distortion DSP for protected witnesses. No IO and no async runtime: the server feeds
-//! frames from its own codec threads and gets frames back.
+//! The distortion DSP for protected witnesses, and the codecs around it. No IO and no async
+//! runtime: the server feeds frames from its own codec threads and gets frames back.
 //!
 //! ## Module map
 //! - [`voice`]: the voice anonymiser, [`VoiceAnonymiser`] (48 kHz mono frames in, frames out;
@@ -12,8 +12,15 @@
 //!   maths), `dsp` (vectorisable dot products); [`voice::features`] exposes the analysis
 //!   to offline tools (the population-table builder, measurements).
 //!
-//! The face anonymiser will live beside it.
+//! - [`codec`]: the Opus and VP8 codecs the server's transcoding pipeline decodes a protected
+//!   witness's media with and encodes the distorted media again ([`codec::OpusDecoder`],
+//!   [`codec::OpusEncoder`], [`codec::Vp8Decoder`], [`codec::Vp8Encoder`]). Pictures cross
+//!   every API boundary as packed I420 buffers ([`codec::i420_len`]). The crate's only `unsafe`
+//!   code, the libvpx binding, lives in it.
+//!
+//! The face anonymiser will live beside them.
 
+pub mod codec;
 pub mod voice;
 
 pub use voice::{LATENCY_SAMPLES, SAMPLE_RATE_HZ, VoiceAnonymiser, VoiceError, VoiceSettings};

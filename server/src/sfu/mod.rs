@@ -8,6 +8,9 @@
 //! - [`hearing`]: one live hearing: the room plus its participants' connections, seen only
 //!   through the small [`hearing::MediaConnection`] trait; asks `may_forward` per packet.
 //! - [`peer`]: `MediaConnection` over `webrtc` 0.21 (one peer connection per participant).
+//! - [`pipeline`]: the transcoding pipeline for a protected witness's media (decode → anonymise
+//!   → encode on a thread of its own per stream), producing the distorted track that everyone
+//!   the protective order does not name receives. Not wired into the forwarding yet.
 //! - [`signal`]: the WebSocket signaling endpoint (`/api/v1/hearings/{id}/signal`), the
 //!   versioned JSON protocol, and the [`signal::Admission`] hook through which the HTTP layer
 //!   decides who joins which hearing in which role ([`signal::JoinTicket`]).
@@ -26,6 +29,7 @@
 pub mod forward;
 pub mod hearing;
 pub mod peer;
+pub mod pipeline;
 pub mod room;
 pub mod signal;
 

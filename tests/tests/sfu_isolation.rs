@@ -392,8 +392,9 @@ async fn a_protected_participant_s_raw_media_reaches_only_those_the_order_names(
     use assize_server::sfu::room::{FaceProtection, HearingRole, Protection};
     let court = court_in_session().await;
     // The defendant stands in for a protected witness: voice and face protected, the original
-    // for the judge only. No anonymised stream exists in this room, so defence counsel must get
-    // nothing at all of the protected media: never the raw media.
+    // for the judge only. This room has no hearing secret (so no voice stream) and the test
+    // client's VP8 is keyframe-shaped but not decodable (so the fail-closed video pipeline
+    // produces no picture from it): defence counsel gets nothing, and never the raw media.
     court.hearing().update(|room| {
         room.set_protection(
             pid(&court.defendant),

@@ -218,6 +218,22 @@ impl Hearing {
         room.participant(id).is_some().then_some(id)
     }
 
+    /// The party (stable name from the join ticket) of a participant.
+    pub fn party_of(&self, id: ParticipantId) -> Option<String> {
+        self.parties
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .find(|(_, v)| **v == id)
+            .map(|(k, _)| k.clone())
+    }
+
+    /// Asks `publisher`'s own `kind` track for a keyframe (throttled), e.g. for the decoder of
+    /// an anonymising pipeline that lost packets.
+    pub fn request_publisher_keyframe(&self, publisher: ParticipantId, kind: MediaKind) {
+        self.request_keyframe(publisher, kind, Instant::now());
+    }
+
     /// Attaches `id`'s media connection and prepares legs for every track already published.
     pub fn attach(&self, id: ParticipantId, conn: Arc<dyn MediaConnection>) {
         self.conns

@@ -26,6 +26,7 @@
 //!
 //! See `docs/protocol.md`, "Hearing signaling", for the wire protocol.
 
+pub mod anonymisers;
 pub mod forward;
 pub mod hearing;
 pub mod peer;
@@ -90,6 +91,8 @@ impl SfuConfig {
 pub struct Sfu {
     config: SfuConfig,
     hearings: Hearings,
+    /// Anonymises protected witnesses' media (they need each hearing's secret).
+    anonymisers: Arc<anonymisers::PipelineAnonymisers>,
     port_cursor: AtomicU32,
     live: Arc<AtomicUsize>,
 }
@@ -97,9 +100,11 @@ pub struct Sfu {
 impl Sfu {
     /// An SFU with no live hearing.
     pub fn new(config: SfuConfig) -> Arc<Self> {
+        let anonymisers = Arc::new(anonymisers::PipelineAnonymisers::default());
         Arc::new(Self {
             config,
-            hearings: Hearings::new(None),
+            hearings: Hearings::new(Some(anonymisers.clone())),
+            anonymisers,
             port_cursor: AtomicU32::new(0),
             live: Arc::new(AtomicUsize::new(0)),
         })
@@ -108,6 +113,11 @@ impl Sfu {
     /// The configuration.
     pub fn config(&self) -> &SfuConfig {
         &self.config
+    }
+
+    /// The anonymisers, to hand them a hearing's secret.
+    pub fn anonymisers(&self) -> &anonymisers::PipelineAnonymisers {
+        &self.anonymisers
     }
 
     /// The live hearings: the court's controls (admit, move, mute, screen, pause) go through

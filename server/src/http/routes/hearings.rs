@@ -908,11 +908,22 @@ impl Admission for PolicyAdmission {
             .protective_order(&me.id)
             .await?
             .map(|o| protection_of(&o));
+        if order.is_some() {
+            give_secret(&self.state, hearing).await?;
+        }
         Ok(JoinTicket::authorised(hearing, me.id, me.role).with_protection(order))
     }
 }
 
 // --- protective orders ----------------------------------------------------------------------
+
+/// Hands the hearing's anonymiser secret to the SFU (made on first use, sealed at rest).
+async fn give_secret(state: &AppState, hearing: &str) -> ApiResult<()> {
+    let secret =
+        crate::anonymise::hearing_secret(&state.store, &state.mla.vault, hearing).await?;
+    state.sfu.anonymisers().set_secret(hearing, secret);
+    Ok(())
+}
 
 /// The room's view of a stored order.
 fn protection_of(o: &ProtectiveOrderRecord) -> Protection {
@@ -1019,6 +1030,7 @@ pub async fn set_protective_order(
         set_at: crate::store::now(),
     };
     state.store.set_protective_order(&order).await?;
+    give_secret(&state, &id).await?;
     if let Some(h) = state.sfu.hearings().get(&id)
         && let Some(sid) = h.participant_of(&target.id)
     {

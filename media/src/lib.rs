@@ -1,6 +1,6 @@
 //! # assize-media
 //!
-//! The distortion DSP for protected witnesses. No IO and no async runtime: the server feeds
+//! The distortion DSP for protected witnesses (voice and face). No IO and no async runtime: the server feeds
 //! frames from its own codec threads and gets frames back.
 //!
 //! ## Module map
@@ -11,9 +11,16 @@
 //!   derivation), `excitation` (glottal pulses and noise), `cepstrum` and `lpc` (envelope
 //!   maths), `dsp` (vectorisable dot products); [`voice::features`] exposes the analysis
 //!   to offline tools (the population-table builder, measurements).
-//!
-//! The face anonymiser will live beside it.
+//! - [`face`]: the face anonymiser, [`FaceAnonymiser`] (I420 frames in place; opaque masks
+//!   over detected faces, failing closed to a full-frame silhouette, or the silhouette alone).
+//!   Inside it: `frame` (the validated [`I420Frame`] view), `detector` (the [`FaceDetector`]
+//!   trait and boxes), `centerface` (the bundled CenterFace model run with `tract-onnx`),
+//!   `tracker` (the fail-closed masking policy, pure), `silhouette` (the full-frame grid).
 
+pub mod face;
 pub mod voice;
 
+pub use face::{
+    FaceAnonymiser, FaceDetector, FaceError, FaceMode, FaceSettings, FrameReport, I420Frame,
+};
 pub use voice::{LATENCY_SAMPLES, SAMPLE_RATE_HZ, VoiceAnonymiser, VoiceError, VoiceSettings};

@@ -153,8 +153,8 @@ def trajectory(i, n, w, h):
         return "grace_hopper", 0.85 * h, 0.3 * w, 0.1 * h + 0.08 * h * math.sin(6 * math.pi * p)
     if scene == 3:   # Grace Hopper small and far, drifting right to left
         return "grace_hopper", 0.4 * h, (0.7 - 0.5 * p) * w, 0.3 * h
-    # astronaut, fast sideways movement (about 1/10 of a face per frame)
-    return "astronaut", 0.8 * h, (0.05 + 0.5 * abs(math.sin(2 * math.pi * p))) * w, 0.1 * h
+    # astronaut, fast sideways movement and back (up to 1/5 of a face per frame)
+    return "astronaut", 0.8 * h, (0.1 + 0.25 * (1 - math.cos(2 * math.pi * p))) * w, 0.1 * h
 
 
 def write_video(out, w, h, n):

@@ -2,8 +2,9 @@
 //! be covered. Pure and deterministic: time is the frame number, passed in.
 //!
 //! - Every face at or above `threshold` starts or refreshes a *track*. A track is matched to
-//!   the nearest detection of a later answer (centre distance below 0.6 of the larger face
-//!   size) and keeps a velocity in pixels per frame.
+//!   the nearest detection of a later answer (centre distance, from where the track is
+//!   predicted to be, below [`GATE`] times the larger face size) and keeps a velocity in pixels
+//!   per frame. A detection that matches no track starts a new one; the old one is held.
 //! - Each frame a track is covered by its box grown by `margin` (fraction of the face's larger
 //!   side, on every side), plus `growth_per_frame` for every frame since it was last detected
 //!   (capped at [`MAX_GROWTH`]), and also by that box moved along the track's velocity:
@@ -21,6 +22,9 @@ use super::detector::{Detection, FaceBox};
 
 /// Largest extra growth of a missed face's mask, in face sizes per side.
 pub(crate) const MAX_GROWTH: f32 = 1.0;
+/// A detection continues a track when its centre is within this many face sizes of the
+/// track's predicted centre.
+pub(crate) const GATE: f32 = 1.0;
 /// Largest speed a track is predicted to move at, in face sizes per frame.
 const MAX_SPEED: f32 = 0.25;
 /// More simultaneous faces than this are folded into the nearest track.
@@ -179,7 +183,7 @@ impl Tracker {
                         t.bbox.size().max(d.bbox.size()),
                     )
                 })
-                .filter(|&(_, dist, size)| dist < 0.6 * size)
+                .filter(|&(_, dist, size)| dist < GATE * size)
                 .min_by(|a, b| a.1.total_cmp(&b.1));
             match best {
                 Some((i, _, _)) => {

@@ -47,7 +47,7 @@ fn bench(w: usize, h: usize, mode: FaceMode, settings: FaceSettings, frames: usi
         }
     };
     let sources: Vec<Vec<u8>> = (0..16)
-        .map(|i| frame(w, h, (i * (w - 256) / 16) & !1, (h - 256) / 4 & !1))
+        .map(|i| frame(w, h, (i * (w - 256) / 16) & !1, ((h - 256) / 4) & !1))
         .collect();
     let mut busy = 0.0;
     for i in 0..frames {

@@ -388,6 +388,31 @@ fn masks_follow_a_moving_face_between_detections_every_third_frame() {
 }
 
 #[test]
+fn a_scene_cut_runs_the_detector_at_once() {
+    let (mut anon, det) = scripted(FaceSettings {
+        detect_every: 6,
+        ..Default::default()
+    });
+    let blank = Picture::backdrop(640, 360);
+    // A camera switch: the picture changes at once (another, brighter room) with a face in it.
+    let mut cut = Picture::backdrop(640, 360);
+    cut.data[..640 * 360].iter_mut().for_each(|p| *p += 80);
+    cut.paste(&astronaut(), 300, 40);
+    let cut_truth = ASTRONAUT_FACE.shift(300.0, 40.0);
+    for n in 0..8 {
+        let mut p = if n < 3 { blank.clone() } else { cut.clone() };
+        if n == 3 {
+            det.answer(hit(cut_truth, 0.9));
+        }
+        let report = anon.process(&mut p.frame());
+        assert_eq!(report.detector_ran(), n == 0 || n == 3, "frame {n}");
+        if n >= 3 {
+            assert_masked(&p, &with_margin(&cut_truth), &format!("frame {n}"));
+        }
+    }
+}
+
+#[test]
 fn a_real_detector_every_second_frame_keeps_a_moving_face_covered() {
     let mut anon = FaceAnonymiser::new(FaceMode::Masked, FaceSettings::default()).unwrap();
     for n in 0..8usize {

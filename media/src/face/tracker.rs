@@ -107,6 +107,7 @@ pub(crate) struct Tracker {
     lost: Vec<FaceBox>,
     last_attempt: Option<u64>,
     failing: bool,
+    forced: bool,
 }
 
 impl Tracker {
@@ -117,21 +118,25 @@ impl Tracker {
             lost: Vec::new(),
             last_attempt: None,
             failing: false,
+            forced: false,
         }
     }
 
-    /// Whether the detector should run on `frame`: every `every` frames, and on every frame
-    /// while it is failing.
+    /// Whether the detector should run on `frame`: every `every` frames, on every frame while
+    /// it is failing, and when forced.
     pub fn wants_detection(&self, frame: u64, every: u32) -> bool {
         match self.last_attempt {
             None => true,
-            Some(last) => self.failing || frame.saturating_sub(last) >= u64::from(every),
+            Some(last) => {
+                self.forced || self.failing || frame.saturating_sub(last) >= u64::from(every)
+            }
         }
     }
 
-    /// Makes the next frame run the detector (after a change of frame size).
+    /// Makes the detector run on the next frame whatever the schedule (a scene cut, a change
+    /// of frame size).
     pub fn force_detection(&mut self) {
-        self.last_attempt = None;
+        self.forced = true;
     }
 
     /// Scales every box after a change of frame size.
@@ -149,6 +154,7 @@ impl Tracker {
     /// Takes the detector's answer for `frame`.
     pub fn observe(&mut self, frame: u64, answer: Answer<'_>) {
         self.last_attempt = Some(frame);
+        self.forced = false;
         let Answer::Faces(detections) = answer else {
             self.failing = true;
             return;

@@ -56,7 +56,7 @@
 //!
 //! # Example
 //!
-//! ```no_run
+//! ```
 //! use assize_media::face::{FaceAnonymiser, FaceMode, FaceSettings, I420Frame, packed_len};
 //!
 //! let mut anon = FaceAnonymiser::new(FaceMode::Masked, FaceSettings::default())?;

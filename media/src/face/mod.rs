@@ -21,8 +21,8 @@
 //!
 //! The detector runs on frame 0 and then every `detect_every` frames (default 2) at reduced
 //! resolution (`detector_long_side`, default 320 pixels); between runs the masks are carried
-//! over, moved along each face's velocity and grown. It also runs at once on a scene cut (a
-//! quarter of a coarse luma grid changed since the previous frame) and on a change of frame
+//! over, moved along each face's velocity and grown. It also runs at once on a scene cut (15%
+//! of a coarse luma grid changed since the previous frame) and on a change of frame
 //! size. A face that walks into the picture between two runs is shown for at most
 //! `detect_every - 1` frames (one frame, 40 ms, by default); `detect_every = 1` closes that
 //! gap at twice the cost. What is covered, frame by frame:

@@ -1,7 +1,7 @@
 //! # assize-media
 //!
-//! The distortion DSP for protected witnesses, and the codecs around it. No IO and no async
-//! runtime: the server feeds frames from its own codec threads and gets frames back.
+//! The distortion DSP for protected witnesses (voice and face), and the codecs around it. No IO
+//! and no async runtime: the server feeds frames from its own codec threads and gets frames back.
 //!
 //! ## Module map
 //! - [`voice`]: the voice anonymiser, [`VoiceAnonymiser`] (48 kHz mono frames in, frames out;
@@ -17,10 +17,17 @@
 //!   [`codec::OpusEncoder`], [`codec::Vp8Decoder`], [`codec::Vp8Encoder`]). Pictures cross
 //!   every API boundary as packed I420 buffers ([`codec::i420_len`]). The crate's only `unsafe`
 //!   code, the libvpx binding, lives in it.
-//!
-//! The face anonymiser will live beside them.
+//! - [`face`]: the face anonymiser, [`FaceAnonymiser`] (I420 frames in place; opaque masks
+//!   over detected faces, failing closed to a full-frame silhouette, or the silhouette alone).
+//!   Inside it: `frame` (the validated [`I420Frame`] view), `detector` (the [`FaceDetector`]
+//!   trait and boxes), `centerface` (the bundled CenterFace model run with `tract-onnx`),
+//!   `tracker` (the fail-closed masking policy, pure), `silhouette` (the full-frame grid).
 
 pub mod codec;
+pub mod face;
 pub mod voice;
 
+pub use face::{
+    FaceAnonymiser, FaceDetector, FaceError, FaceMode, FaceSettings, FrameReport, I420Frame,
+};
 pub use voice::{LATENCY_SAMPLES, SAMPLE_RATE_HZ, VoiceAnonymiser, VoiceError, VoiceSettings};

@@ -202,7 +202,8 @@ def main():
     print("|---" * (len(names) + 3) + "|")
     for label in ["original"] + [c[0] for c in configs]:
         r = results[label]
-        cells = [f"{100 * r['detection_rate'].get(k, 0):.1f}%" for k in names]
+        cells = [f"{100 * r['detection_rate'][k]:.1f}%" if k in r["detection_rate"] else "not run"
+                 for k in names]
         print(f"| {label} | " + " | ".join(cells) +
               f" | {100 * r['identity_same_person_rate']:.1f}% | {r['identity_median_distance']:.2f} |")
     for label, _ in configs:

@@ -5,13 +5,17 @@
 //! - Voice: the [`VoiceAnonymiser`] with a secret derived from the hearing's secret and the
 //!   witness (HMAC-SHA-256), so a witness sounds the same through one hearing and different in
 //!   the next. No secret known for the hearing → no stream: those not named get no audio.
-//! - Face: masked or full-frame. Until the face anonymiser is wired in, every picture of the
-//!   anonymised stream is black ([`BlackFrame`]): fail-closed, never the raw picture.
+//! - Face: masked (each face covered by an opaque fill, failing closed to a full-frame
+//!   silhouette) or full-frame, by the [`FaceAnonymiser`], built on the pipeline's own thread
+//!   (it takes a few hundred milliseconds). If it cannot be built or fails, the pipeline sends
+//!   black pictures: never the raw picture.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use assize_media::{VoiceAnonymiser, VoiceSettings};
+use assize_media::{
+    FaceAnonymiser, FaceMode, FaceSettings, I420Frame, VoiceAnonymiser, VoiceSettings,
+};
 use hmac::{Hmac, Mac as _};
 use rtc::rtp;
 use sha2::Sha256;
@@ -19,7 +23,7 @@ use zeroize::Zeroizing;
 
 use super::hearing::{AnonymisedStream, Anonymisers, Hearing, HearingKey};
 use super::pipeline::{
-    BlackFrame, Control, Filter, Pipeline, PipelineConfig, PipelineHandle, VoiceFilter,
+    Control, Filter, Pipeline, PipelineConfig, PipelineHandle, VideoFilter, VoiceFilter,
 };
 use super::room::{FaceProtection, MediaKind, ParticipantId, Protection};
 
@@ -62,6 +66,29 @@ pub fn voice_secret_for(hearing_secret: &[u8; 32], party: &str) -> Option<Zeroiz
     let mut out = Zeroizing::new([0u8; 32]);
     out.copy_from_slice(&mac.finalize().into_bytes());
     Some(out)
+}
+
+/// The face anonymiser as a pipeline filter, built on first use on the pipeline's thread.
+struct FaceFilter {
+    mode: FaceMode,
+    face: Option<FaceAnonymiser>,
+}
+
+impl VideoFilter for FaceFilter {
+    fn apply(&mut self, width: u32, height: u32, i420: &mut [u8]) -> Result<(), String> {
+        if self.face.is_none() {
+            self.face = Some(
+                FaceAnonymiser::new(self.mode, FaceSettings::default())
+                    .map_err(|e| format!("the face anonymiser cannot start: {e}"))?,
+            );
+        }
+        let Some(face) = self.face.as_mut() else {
+            return Err("no face anonymiser".into());
+        };
+        let mut frame = I420Frame::packed(width, height, i420).map_err(|e| e.to_string())?;
+        face.process(&mut frame);
+        Ok(())
+    }
 }
 
 struct PipelineStream {
@@ -109,7 +136,15 @@ impl Anonymisers for PipelineAnonymisers {
                 if order.face == FaceProtection::None {
                     return None;
                 }
-                (Filter::Video(Box::new(BlackFrame)), PipelineConfig::video())
+                let mode = if order.face == FaceProtection::FullFrame {
+                    FaceMode::FullFrame
+                } else {
+                    FaceMode::Masked
+                };
+                (
+                    Filter::Video(Box::new(FaceFilter { mode, face: None })),
+                    PipelineConfig::video(),
+                )
             }
         };
         let (handle, mut output) = match Pipeline::spawn(filter, config) {
@@ -137,5 +172,43 @@ impl Anonymisers for PipelineAnonymisers {
         });
         tracing::info!(%publisher, ?kind, "anonymising pipeline started");
         Some(Box::new(PipelineStream { handle, task }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_face_filter_changes_every_picture_and_refuses_bad_geometry() {
+        let (w, h) = (64u32, 48u32);
+        let len = assize_media::codec::i420_len(w, h);
+        let original: Vec<u8> = (0..len).map(|i| (i * 37 % 251) as u8).collect();
+        let mut picture = original.clone();
+        let mut filter = FaceFilter {
+            mode: FaceMode::FullFrame,
+            face: None,
+        };
+        filter.apply(w, h, &mut picture).expect("a valid picture");
+        assert_ne!(picture, original, "the silhouette replaces the picture");
+        let mut short = vec![0u8; 10];
+        assert!(
+            filter.apply(w, h, &mut short).is_err(),
+            "the pipeline then sends black"
+        );
+    }
+
+    #[test]
+    fn each_witness_has_a_voice_secret_of_their_own_within_a_hearing() {
+        let hearing = [7u8; 32];
+        let a = voice_secret_for(&hearing, "participant-a").expect("a key");
+        let b = voice_secret_for(&hearing, "participant-b").expect("a key");
+        let a2 = voice_secret_for(&hearing, "participant-a").expect("a key");
+        assert_eq!(*a, *a2);
+        assert_ne!(*a, *b);
+        assert_ne!(
+            *voice_secret_for(&[8u8; 32], "participant-a").expect("a key"),
+            *a
+        );
     }
 }

@@ -919,8 +919,7 @@ impl Admission for PolicyAdmission {
 
 /// Hands the hearing's anonymiser secret to the SFU (made on first use, sealed at rest).
 async fn give_secret(state: &AppState, hearing: &str) -> ApiResult<()> {
-    let secret =
-        crate::anonymise::hearing_secret(&state.store, &state.mla.vault, hearing).await?;
+    let secret = crate::anonymise::hearing_secret(&state.store, &state.mla.vault, hearing).await?;
     state.sfu.anonymisers().set_secret(hearing, secret);
     Ok(())
 }

@@ -57,10 +57,13 @@ enum Command {
     /// The mail outbox.
     #[command(subcommand)]
     Mail(MailCommand),
-    /// Write a hearing's anonymiser secret to FILE (mode 0600), so that `assize anonymise`
-    /// gives a recording of that hearing the same voice the participants heard live.
+    /// Write a protected witness's voice secret in a hearing to FILE (mode 0600), so that
+    /// `assize anonymise` gives a recording of their testimony the voice heard live.
     HearingSecret {
         hearing_id: String,
+        /// The witness's participant id in that hearing.
+        #[arg(long)]
+        participant: String,
         #[arg(long)]
         out: PathBuf,
     },
@@ -173,9 +176,11 @@ fn main() -> ExitCode {
             Some(Command::Audit(cmd)) => audit(settings, cmd).await,
             Some(Command::Verify { package, ca }) => verify_package(&package, &ca),
             Some(Command::Mail(cmd)) => mail(settings, cmd).await,
-            Some(Command::HearingSecret { hearing_id, out }) => {
-                hearing_secret(settings, &hearing_id, &out).await
-            }
+            Some(Command::HearingSecret {
+                hearing_id,
+                participant,
+                out,
+            }) => hearing_secret(settings, &hearing_id, &participant, &out).await,
             Some(Command::Anonymise {
                 voice,
                 secret_file,
@@ -324,6 +329,7 @@ fn verify_package(package: &std::path::Path, cas: &[PathBuf]) -> anyhow::Result<
 async fn hearing_secret(
     settings: Settings,
     hearing_id: &str,
+    participant: &str,
     out: &std::path::Path,
 ) -> anyhow::Result<()> {
     let (store, log, _, _) = open_for_command(&settings).await?;
@@ -331,14 +337,22 @@ async fn hearing_secret(
         if store.hearing(hearing_id).await?.is_none() {
             anyhow::bail!("there is no hearing {hearing_id:?} (see GET /api/v1/hearings)");
         }
+        if store.participant(hearing_id, participant).await?.is_none() {
+            anyhow::bail!("there is no participant {participant:?} in hearing {hearing_id:?}");
+        }
         let vault = assize_server::vault::Vault::load_or_create(&settings.data_dir)?;
         let secret = assize_server::anonymise::hearing_secret(&store, &vault, hearing_id).await?;
-        assize_server::pki::write_atomic(out, hex::encode(secret.as_ref()).as_bytes(), 0o600)?;
-        log.append(AuditEvent::new(
-            Actor::Operator,
-            "hearing.secret_export",
-            format!("hearing:{hearing_id}"),
-        ))
+        let voice = assize_server::sfu::anonymisers::voice_secret_for(&secret, participant)
+            .ok_or_else(|| anyhow::anyhow!("cannot derive the voice secret"))?;
+        assize_server::pki::write_atomic(out, hex::encode(voice.as_ref()).as_bytes(), 0o600)?;
+        log.append(
+            AuditEvent::new(
+                Actor::Operator,
+                "hearing.secret_export",
+                format!("hearing:{hearing_id}"),
+            )
+            .with(serde_json::json!({ "participant": participant })),
+        )
         .await?;
         println!(
             "wrote the secret of hearing {hearing_id} to {} (mode 0600)",

@@ -763,3 +763,77 @@ async fn each_hearing_has_its_own_anonymiser_secret_sealed_at_rest() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn the_operator_exports_a_witness_s_voice_secret_the_same_as_the_live_pipeline_uses() {
+    let app = court().await;
+    let clerk = staff(&app, &[Role::Clerk]).await;
+    let hearing = book(&clerk.client, "CR-S-3").await;
+    let r = clerk
+        .client
+        .post(
+            &format!("/api/v1/hearings/{hearing}/invitations"),
+            json!({"role": "witness", "label": "Witness 3"}),
+        )
+        .await;
+    let witness = r.body["invitation"]["participant_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("w.key");
+    let config = dir.path().join("assize.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\ndatabase_url = \"{}\"\n",
+            app.data_dir.display(),
+            app.database_url
+        ),
+    )
+    .unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join("assize");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        assert!(
+            std::process::Command::new(cargo)
+                .args(["build", "-p", "assize-server", "--bin", "assize"])
+                .status()
+                .unwrap()
+                .success()
+        );
+    }
+    let run = std::process::Command::new(&bin)
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "hearing-secret",
+            &hearing,
+            "--participant",
+            &witness,
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let vault = assize_server::vault::Vault::load_or_create(&app.data_dir).unwrap();
+    let secret = assize_server::anonymise::hearing_secret(&app.store, &vault, &hearing)
+        .await
+        .unwrap();
+    let live = assize_server::sfu::anonymisers::voice_secret_for(&secret, &witness).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(&out).unwrap(),
+        hex::encode(live.as_ref())
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(
+        std::fs::metadata(&out).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+}

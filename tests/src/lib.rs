@@ -19,7 +19,7 @@ pub mod rtc_client;
 pub mod smtp_sink;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use assize_server::app::Application;
@@ -555,4 +555,27 @@ impl Drop for TestApp {
             h.abort();
         }
     }
+}
+
+/// The `assize` binary next to this test executable, built first when missing (a test run of
+/// this crate alone does not build the server's binary).
+///
+/// # Panics
+/// When it cannot be built.
+pub fn assize_binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let bin = dir.join("assize");
+    if !bin.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = std::process::Command::new(cargo)
+            .args(["build", "-p", "assize-server", "--bin", "assize"])
+            .status()
+            .expect("cargo runs");
+        assert!(ok.success(), "building the assize binary failed");
+    }
+    bin
 }

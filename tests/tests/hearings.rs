@@ -792,18 +792,7 @@ async fn the_operator_exports_a_witness_s_voice_secret_the_same_as_the_live_pipe
         ),
     )
     .unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("assize");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        assert!(
-            std::process::Command::new(cargo)
-                .args(["build", "-p", "assize-server", "--bin", "assize"])
-                .status()
-                .unwrap()
-                .success()
-        );
-    }
+    let bin = assize_tests::assize_binary();
     let run = std::process::Command::new(&bin)
         .arg("--config")
         .arg(&config)

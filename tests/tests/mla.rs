@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use assize_server::config::Settings;
 use assize_server::pki::DataDir;
 use assize_server::policy::Role;
-use assize_tests::{Client, DatabaseGuard, TestApp, spawn_app_with};
+use assize_tests::{Client, DatabaseGuard, TestApp, assize_binary, spawn_app_with};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -353,21 +353,6 @@ async fn evidence(client: &Client, id: &str) -> Vec<u8> {
     assert_eq!(r.status(), 200);
     assert!(package_of(&r));
     r.bytes().await.unwrap().to_vec()
-}
-
-fn assize_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let bin = dir.join("assize");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = std::process::Command::new(cargo)
-            .args(["build", "-p", "assize-server", "--bin", "assize"])
-            .status()
-            .unwrap();
-        assert!(ok.success());
-    }
-    bin
 }
 
 /// Checks a package three ways: `assize verify`, and `openssl cms -verify` on the container's

@@ -139,7 +139,9 @@ impl Application {
             )
             .with_data_dir(data_dir.clone()),
         );
-        let metrics = Arc::new(Metrics::new());
+        let mut metrics = Metrics::new();
+        metrics.register_collector(Box::new(sfu.anonymisers().collector()));
+        let metrics = Arc::new(metrics);
         let mail_tasks = MailTasks::spawn(
             store.clone(),
             &settings.mail,

@@ -112,6 +112,14 @@ impl Metrics {
         }
     }
 
+    /// Adds metrics read at scrape time from elsewhere (the SFU's pipelines).
+    pub fn register_collector(
+        &mut self,
+        collector: Box<dyn prometheus_client::collector::Collector>,
+    ) {
+        self.registry.register_collector(collector);
+    }
+
     /// Counts one sign-in attempt.
     pub fn sign_in(&self, outcome: &str) {
         self.sign_ins

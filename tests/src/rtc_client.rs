@@ -9,8 +9,9 @@
 //!   development CA only; speaks raw JSON (for hostile-input tests).
 //! - [`RtcClient`]: a participant over `webrtc` 0.21: joins through the real signaling,
 //!   publishes synthetic Opus (every 20 ms) and VP8 (every 33 ms, each packet a keyframe-looking
-//!   frame) RTP, answers the server's renegotiation offers, and counts packets received per
-//!   publisher and kind, and keyframe requests received.
+//!   frame) RTP, or real media encoded beforehand ([`RecordedMedia`]), answers the server's
+//!   renegotiation offers, counts packets received per publisher and kind and keeps the first
+//!   of them (to decode), and counts keyframe requests received.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -304,6 +305,19 @@ type Counts = Arc<Mutex<HashMap<(u64, MediaKind), u64>>>;
 /// Per received track: the last sequence number and the largest forward jump seen.
 type SeqGaps = Arc<Mutex<HashMap<(u64, MediaKind), (u16, u16)>>>;
 type RemoteTracks = Arc<Mutex<HashMap<(u64, MediaKind), Arc<dyn TrackRemote>>>>;
+/// The first packets received per track, kept to be decoded.
+type Kept = Arc<Mutex<HashMap<(u64, MediaKind), Vec<rtp::Packet>>>>;
+
+/// Packets kept per received track (80 s of audio; 40 s of 640x480 video).
+const KEPT_PER_TRACK: usize = 4_000;
+
+/// Real media to publish instead of the synthetic packets, looped: one Opus payload per 20 ms,
+/// and one VP8 frame (its RTP payloads, in order) per 33 ms.
+#[derive(Debug, Clone, Default)]
+pub struct RecordedMedia {
+    pub audio: Vec<bytes::Bytes>,
+    pub video: Vec<Vec<bytes::Bytes>>,
+}
 
 /// A participant with a real peer connection.
 pub struct RtcClient {
@@ -315,6 +329,7 @@ pub struct RtcClient {
     counts: Counts,
     gaps: SeqGaps,
     remote: RemoteTracks,
+    kept: Kept,
     keyframe_requests: Arc<AtomicU64>,
     errors: Arc<Mutex<Vec<Value>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -332,6 +347,7 @@ struct ClientHandler {
     counts: Counts,
     gaps: SeqGaps,
     remote: RemoteTracks,
+    kept: Kept,
     gathered: watch::Sender<bool>,
 }
 
@@ -359,6 +375,7 @@ impl PeerConnectionEventHandler for ClientHandler {
             .insert((publisher, kind), track.clone());
         let counts = self.counts.clone();
         let gaps = self.gaps.clone();
+        let kept = self.kept.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 match event {
@@ -375,6 +392,13 @@ impl PeerConnectionEventHandler for ClientHandler {
                                 }
                             })
                             .or_insert((seq, 0));
+                        {
+                            let mut kept = kept.lock().expect("not poisoned");
+                            let these = kept.entry((publisher, kind)).or_default();
+                            if these.len() < KEPT_PER_TRACK {
+                                these.push(packet.clone());
+                            }
+                        }
                         *counts
                             .lock()
                             .expect("not poisoned")
@@ -425,9 +449,14 @@ fn vp8() -> RTCRtpCodec {
     )
 }
 
+/// The synthetic Opus payload: a 60-byte packet of 0xFC.
+pub fn synthetic_opus_payload() -> bytes::Bytes {
+    bytes::Bytes::from(vec![0xFC; 60])
+}
+
 /// A VP8 payload: descriptor (start of partition 0) + a key-frame header (frame tag, start
 /// code, 320x240) + filler. Not decodable, but it looks like a keyframe to anything that peeks.
-fn vp8_keyframe_payload() -> bytes::Bytes {
+pub fn synthetic_vp8_payload() -> bytes::Bytes {
     let mut p = vec![
         0x10, 0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00,
     ];
@@ -474,8 +503,36 @@ impl RtcClient {
     /// # Errors
     /// When joining or the WebRTC set-up fails.
     pub async fn join_on(
+        socket: SignalSocket,
+        payload_types: PayloadTypes,
+    ) -> anyhow::Result<Self> {
+        Self::join_on_with(socket, payload_types, None).await
+    }
+
+    /// Joins as a named party and publishes `media` instead of synthetic packets.
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn join_with_media(
+        server: &SfuServer,
+        hearing: &str,
+        role: &str,
+        party: &str,
+        media: RecordedMedia,
+    ) -> anyhow::Result<Self> {
+        let query = format!("role={role}&party={party}");
+        let socket = SignalSocket::connect_with_query(server, hearing, &query).await?;
+        Self::join_on_with(socket, PayloadTypes::Chrome, Some(media)).await
+    }
+
+    /// Joins over an open signaling socket, publishing `media` if given (else synthetic).
+    ///
+    /// # Errors
+    /// When joining or the WebRTC set-up fails.
+    pub async fn join_on_with(
         mut socket: SignalSocket,
         payload_types: PayloadTypes,
+        recorded: Option<RecordedMedia>,
     ) -> anyhow::Result<Self> {
         socket.send_json(&json!({"v": 1, "type": "join"})).await?;
         let joined = socket.recv_json(Duration::from_secs(20)).await?;
@@ -489,6 +546,7 @@ impl RtcClient {
         let counts: Counts = Arc::default();
         let gaps: SeqGaps = Arc::default();
         let remote: RemoteTracks = Arc::default();
+        let kept: Kept = Arc::default();
         let (gathered_tx, mut gathered) = watch::channel(false);
         let mut media = MediaEngine::default();
         media.register_codec(
@@ -522,6 +580,7 @@ impl RtcClient {
                         counts: counts.clone(),
                         gaps: gaps.clone(),
                         remote: remote.clone(),
+                        kept: kept.clone(),
                         gathered: gathered_tx,
                     }))
                     .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
@@ -595,13 +654,20 @@ impl RtcClient {
 
         let mut tasks = Vec::new();
         // Publish: Opus every 20 ms, VP8 every 33 ms.
+        let (audio_frames, video_frames) = match recorded {
+            Some(m) => (m.audio.into_iter().map(|p| vec![p]).collect(), m.video),
+            None => (
+                vec![vec![synthetic_opus_payload()]],
+                vec![vec![synthetic_vp8_payload()]],
+            ),
+        };
         tasks.push(tokio::spawn(publish(
             audio,
             audio_ssrc,
             audio_pt,
             960,
             20,
-            bytes::Bytes::from(vec![0xFC; 60]),
+            audio_frames,
         )));
         tasks.push(tokio::spawn(publish(
             video.clone(),
@@ -609,7 +675,7 @@ impl RtcClient {
             video_pt,
             3000,
             33,
-            vp8_keyframe_payload(),
+            video_frames,
         )));
         // Count the keyframe requests the SFU sends for our video.
         let keyframe_requests = Arc::new(AtomicU64::new(0));
@@ -677,10 +743,58 @@ impl RtcClient {
             counts,
             gaps,
             remote,
+            kept,
             keyframe_requests,
             errors,
             tasks,
         })
+    }
+
+    /// The first packets received from `publisher`'s `kind` track (at most
+    /// [`KEPT_PER_TRACK`]), in arrival order.
+    pub fn packets(&self, publisher: u64, kind: MediaKind) -> Vec<rtp::Packet> {
+        self.kept
+            .lock()
+            .expect("not poisoned")
+            .get(&(publisher, kind))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// This client's current local and remote session descriptions (SDP).
+    pub async fn descriptions(&self) -> (String, String) {
+        let local = self.pc.local_description().await.map(|d| d.sdp);
+        let remote = self.pc.remote_description().await.map(|d| d.sdp);
+        (local.unwrap_or_default(), remote.unwrap_or_default())
+    }
+
+    /// Reports a receiver estimate (REMB) of `bits_per_second` for `publisher`'s video as
+    /// received here, as a browser's congestion control would.
+    ///
+    /// # Errors
+    /// When no video from `publisher` has arrived yet, or the connection is gone.
+    pub async fn send_remb(&self, publisher: u64, bits_per_second: f32) -> anyhow::Result<()> {
+        let track = self.remote_video(publisher)?;
+        let ssrcs = track.ssrcs().await;
+        track
+            .write_rtcp(vec![Box::new(
+                rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate {
+                    sender_ssrc: 0,
+                    bitrate: bits_per_second,
+                    ssrcs,
+                },
+            )])
+            .await?;
+        Ok(())
+    }
+
+    fn remote_video(&self, publisher: u64) -> anyhow::Result<Arc<dyn TrackRemote>> {
+        self.remote
+            .lock()
+            .expect("not poisoned")
+            .get(&(publisher, MediaKind::Video))
+            .cloned()
+            .ok_or_else(|| anyhow!("no video from p{publisher} yet"))
     }
 
     /// Packets received so far from `publisher`'s `kind` track.
@@ -709,13 +823,7 @@ impl RtcClient {
     /// # Errors
     /// When no video from `publisher` has arrived yet, or the connection is gone.
     pub async fn send_pli(&self, publisher: u64) -> anyhow::Result<()> {
-        let track = self
-            .remote
-            .lock()
-            .expect("not poisoned")
-            .get(&(publisher, MediaKind::Video))
-            .cloned()
-            .ok_or_else(|| anyhow!("no video from p{publisher} yet"))?;
+        let track = self.remote_video(publisher)?;
         let media_ssrc = track
             .ssrcs()
             .await
@@ -758,29 +866,32 @@ async fn publish(
     payload_type: u8,
     ts_step: u32,
     every_ms: u64,
-    payload: bytes::Bytes,
+    frames: Vec<Vec<bytes::Bytes>>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
     let mut seq: u16 = rand::random();
     let mut ts: u32 = rand::random();
-    loop {
+    for frame in frames.iter().cycle() {
         tick.tick().await;
-        let packet = rtp::Packet {
-            header: rtp::Header {
-                version: 2,
-                marker: true,
-                payload_type,
-                sequence_number: seq,
-                timestamp: ts,
-                ssrc,
-                ..Default::default()
-            },
-            payload: payload.clone(),
-        };
-        if track.write_rtp(packet).await.is_err() {
-            // Not bound yet, or closed: keep ticking; close aborts this task.
+        for (i, payload) in frame.iter().enumerate() {
+            let packet = rtp::Packet {
+                header: rtp::Header {
+                    version: 2,
+                    // The last packet of a frame.
+                    marker: i + 1 == frame.len(),
+                    payload_type,
+                    sequence_number: seq,
+                    timestamp: ts,
+                    ssrc,
+                    ..Default::default()
+                },
+                payload: payload.clone(),
+            };
+            if track.write_rtp(packet).await.is_err() {
+                // Not bound yet, or closed: keep ticking; close aborts this task.
+            }
+            seq = seq.wrapping_add(1);
         }
-        seq = seq.wrapping_add(1);
         ts = ts.wrapping_add(ts_step);
     }
 }

@@ -11,7 +11,9 @@ use assize_server::sfu::Hearing;
 use assize_server::sfu::room::{
     ConsultationRoomId, HearingState, Location, MediaKind, ParticipantId,
 };
-use assize_tests::rtc_client::{PayloadTypes, RtcClient, SfuServer, spawn_sfu_server, wait_until};
+use assize_tests::rtc_client::{
+    PayloadTypes, RtcClient, SfuServer, spawn_sfu_server, synthetic_vp8_payload, wait_until,
+};
 
 const AUDIO: MediaKind = MediaKind::Audio;
 const VIDEO: MediaKind = MediaKind::Video;
@@ -394,7 +396,8 @@ async fn a_protected_participant_s_raw_media_reaches_only_those_the_order_names(
     // The defendant stands in for a protected witness: voice and face protected, the original
     // for the judge only. This room has no hearing secret (so no voice stream) and the test
     // client's VP8 is keyframe-shaped but not decodable (so the fail-closed video pipeline
-    // produces no picture from it): defence counsel gets nothing, and never the raw media.
+    // sends black pictures of its own): defence counsel gets no audio and never the raw
+    // media. (tests/tests/protected_witness.rs does this with real, decodable media.)
     court.hearing().update(|room| {
         room.set_protection(
             pid(&court.defendant),
@@ -406,6 +409,12 @@ async fn a_protected_participant_s_raw_media_reaches_only_those_the_order_names(
         )
         .expect("a participant")
     });
+    // Packets in flight when the order came may still arrive; count from after them.
+    tokio::time::sleep(SETTLE).await;
+    let from = court
+        .counsel
+        .packets(court.defendant.participant, VIDEO)
+        .len();
     let w = Window::measure(&court).await;
     assert_eq!(
         w.got(&court.counsel, &court.defendant, AUDIO),
@@ -413,7 +422,16 @@ async fn a_protected_participant_s_raw_media_reaches_only_those_the_order_names(
         "{}",
         report(&court)
     );
-    assert_eq!(w.got(&court.counsel, &court.defendant, VIDEO), 0);
+    let raw = synthetic_vp8_payload();
+    assert!(
+        court
+            .counsel
+            .packets(court.defendant.participant, VIDEO)
+            .iter()
+            .skip(from)
+            .all(|p| p.payload != raw),
+        "counsel never receives the raw video"
+    );
     assert!(w.got(&court.judge, &court.defendant, AUDIO) >= FLOWING);
     assert!(w.got(&court.judge, &court.defendant, VIDEO) >= FLOWING);
     // Everyone else's media is untouched.

@@ -23,7 +23,8 @@ use zeroize::Zeroizing;
 
 use super::hearing::{AnonymisedStream, Anonymisers, Hearing, HearingKey};
 use super::pipeline::{
-    Control, Filter, Pipeline, PipelineConfig, PipelineHandle, VideoFilter, VoiceFilter,
+    Control, Filter, Pipeline, PipelineConfig, PipelineCounters, PipelineHandle, PipelineStats,
+    VideoFilter, VoiceFilter,
 };
 use super::room::{FaceProtection, MediaKind, ParticipantId, Protection};
 
@@ -31,6 +32,197 @@ use super::room::{FaceProtection, MediaKind, ParticipantId, Protection};
 #[derive(Default)]
 pub struct PipelineAnonymisers {
     secrets: Mutex<HashMap<HearingKey, Zeroizing<[u8; 32]>>>,
+    registry: Arc<StreamRegistry>,
+}
+
+/// The counters of every pipeline this server ran, for metrics: live ones read at scrape time,
+/// finished ones folded into per-kind totals when their stream is dropped.
+#[derive(Debug, Default)]
+pub struct StreamRegistry {
+    inner: Mutex<RegistryInner>,
+}
+
+#[derive(Debug, Default)]
+struct RegistryInner {
+    next_id: u64,
+    live: HashMap<u64, (MediaKind, PipelineStats)>,
+    retired: [PipelineCounters; 2],
+}
+
+fn kind_index(kind: MediaKind) -> usize {
+    match kind {
+        MediaKind::Audio => 0,
+        MediaKind::Video => 1,
+    }
+}
+
+/// Totals over the pipelines of one kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindTotals {
+    /// Pipelines whose worker runs now.
+    pub running: u64,
+    /// Event counts over every pipeline ever started (gauges of live ones: largest latency).
+    pub counts: PipelineCounters,
+}
+
+impl StreamRegistry {
+    fn register(&self, kind: MediaKind, stats: PipelineStats) -> u64 {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.next_id += 1;
+        let id = inner.next_id;
+        inner.live.insert(id, (kind, stats));
+        id
+    }
+
+    fn retire(&self, id: u64) {
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((kind, stats)) = inner.live.remove(&id) {
+            inner.retired[kind_index(kind)].add_counts(&stats.snapshot());
+        }
+    }
+
+    /// Totals for audio and for video, in that order.
+    pub fn totals(&self) -> [(MediaKind, KindTotals); 2] {
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out = [MediaKind::Audio, MediaKind::Video].map(|kind| {
+            (
+                kind,
+                KindTotals {
+                    running: 0,
+                    counts: inner.retired[kind_index(kind)],
+                },
+            )
+        });
+        for (kind, stats) in inner.live.values() {
+            let now = stats.snapshot();
+            let slot = &mut out[kind_index(*kind)].1;
+            slot.running += u64::from(now.running);
+            slot.counts.add_counts(&now);
+        }
+        out
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, prometheus_client::encoding::EncodeLabelSet)]
+struct KindLabel {
+    kind: &'static str,
+}
+
+/// Exposes the [`StreamRegistry`] as Prometheus metrics (`assize_pipeline_*`), read at scrape
+/// time. Counts only: no hearing or participant appears in a label.
+#[derive(Debug)]
+pub struct PipelineCollector(Arc<StreamRegistry>);
+
+impl prometheus_client::collector::Collector for PipelineCollector {
+    fn encode(
+        &self,
+        mut encoder: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric as _;
+        use prometheus_client::metrics::counter::ConstCounter;
+        use prometheus_client::metrics::gauge::ConstGauge;
+        let totals = self.0.totals();
+        let label = |kind: MediaKind| KindLabel {
+            kind: match kind {
+                MediaKind::Audio => "audio",
+                MediaKind::Video => "video",
+            },
+        };
+        {
+            let gauge = ConstGauge::new(0_i64);
+            let mut family = encoder.encode_descriptor(
+                "pipeline_streams",
+                "Anonymising pipelines running now",
+                None,
+                gauge.metric_type(),
+            )?;
+            for (kind, t) in &totals {
+                let running = i64::try_from(t.running).unwrap_or(i64::MAX);
+                ConstGauge::new(running).encode(family.encode_family(&label(*kind))?)?;
+            }
+        }
+        type Get = fn(&PipelineCounters) -> u64;
+        let counters: [(&str, &str, Get); 14] = [
+            (
+                "pipeline_packets_in",
+                "Protected RTP packets queued for anonymising",
+                |c| c.packets_in,
+            ),
+            (
+                "pipeline_packets_dropped",
+                "Protected RTP packets dropped: input queue full",
+                |c| c.packets_dropped,
+            ),
+            (
+                "pipeline_packets_late",
+                "Protected RTP packets dropped as late or duplicate",
+                |c| c.packets_late,
+            ),
+            (
+                "pipeline_packets_out",
+                "Anonymised RTP packets sent on",
+                |c| c.packets_out,
+            ),
+            (
+                "pipeline_packets_out_dropped",
+                "Anonymised RTP packets dropped: output queue full",
+                |c| c.packets_out_dropped,
+            ),
+            (
+                "pipeline_frames_in",
+                "Frames reassembled (video) or packets decoded (audio)",
+                |c| c.frames_in,
+            ),
+            (
+                "pipeline_frames_out",
+                "Anonymised frames encoded and sent",
+                |c| c.frames_out,
+            ),
+            (
+                "pipeline_frames_skipped",
+                "Frames not sent: waiting for a keyframe or behind",
+                |c| c.frames_skipped,
+            ),
+            (
+                "pipeline_frames_black",
+                "Frames sent black or silent because a step failed",
+                |c| c.frames_black,
+            ),
+            (
+                "pipeline_decode_errors",
+                "Frames the decoder refused",
+                |c| c.decode_errors,
+            ),
+            (
+                "pipeline_filter_errors",
+                "Frames the anonymiser failed on",
+                |c| c.filter_errors,
+            ),
+            (
+                "pipeline_encode_errors",
+                "Frames the encoder failed on",
+                |c| c.encode_errors,
+            ),
+            (
+                "pipeline_keyframes_requested",
+                "Keyframe requests sent to protected publishers",
+                |c| c.keyframes_requested,
+            ),
+            (
+                "pipeline_keyframes_forced",
+                "Keyframes the server's encoder made on request",
+                |c| c.keyframes_forced,
+            ),
+        ];
+        for (name, help, get) in counters {
+            let metric = ConstCounter::new(0_u64);
+            let mut family = encoder.encode_descriptor(name, help, None, metric.metric_type())?;
+            for (kind, t) in &totals {
+                ConstCounter::new(get(&t.counts)).encode(family.encode_family(&label(*kind))?)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for PipelineAnonymisers {
@@ -40,6 +232,16 @@ impl std::fmt::Debug for PipelineAnonymisers {
 }
 
 impl PipelineAnonymisers {
+    /// Totals over every pipeline (metrics, tests).
+    pub fn registry(&self) -> &StreamRegistry {
+        &self.registry
+    }
+
+    /// A metrics collector over this server's pipelines.
+    pub fn collector(&self) -> PipelineCollector {
+        PipelineCollector(self.registry.clone())
+    }
+
     /// Gives the anonymisers a hearing's secret (the HTTP layer does, before a protected
     /// witness can publish).
     pub fn set_secret(&self, hearing: &str, secret: Zeroizing<[u8; 32]>) {
@@ -94,6 +296,8 @@ impl VideoFilter for FaceFilter {
 struct PipelineStream {
     handle: PipelineHandle,
     task: tokio::task::JoinHandle<()>,
+    registry: Arc<StreamRegistry>,
+    id: u64,
 }
 
 impl AnonymisedStream for PipelineStream {
@@ -105,11 +309,20 @@ impl AnonymisedStream for PipelineStream {
     fn request_keyframe(&self) {
         let _ = self.handle.control(Control::ForceKeyframe);
     }
+
+    fn set_bitrate(&self, kbps: u32) {
+        let _ = self.handle.control(Control::SetBitrate(kbps));
+    }
+
+    fn counters(&self) -> Option<PipelineCounters> {
+        Some(self.handle.counters())
+    }
 }
 
 impl Drop for PipelineStream {
     fn drop(&mut self) {
         self.task.abort();
+        self.registry.retire(self.id);
     }
 }
 
@@ -171,7 +384,13 @@ impl Anonymisers for PipelineAnonymisers {
             }
         });
         tracing::info!(%publisher, ?kind, "anonymising pipeline started");
-        Some(Box::new(PipelineStream { handle, task }))
+        let id = self.registry.register(kind, handle.stats());
+        Some(Box::new(PipelineStream {
+            handle,
+            task,
+            registry: self.registry.clone(),
+            id,
+        }))
     }
 }
 

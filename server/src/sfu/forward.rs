@@ -7,7 +7,10 @@
 //! rewritten here: SSRC and payload type set to the leg's, header extensions removed (their ids
 //! are per leg too), and sequence numbers kept contiguous across the stretches the room withheld
 //! (a subscriber who was in the waiting room for a minute must not see a minute of "loss" and
-//! NACK it).
+//! NACK it). A leg can switch source — a protected witness's raw track and the server's
+//! anonymised stream of it, when an order is set or lifted — and each source has its own SSRC,
+//! sequence numbers and timestamp base: on a switch both are rebased to continue the leg's own
+//! (a backward jump would be dropped by the receiver's SRTP replay check).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -25,6 +28,14 @@ pub struct LegRewriter {
     last_out_seq: Option<u16>,
     /// Packets were withheld since the last forwarded one (or none was forwarded yet).
     resuming: bool,
+    /// RTP clock rate of the track (Hz), to carry timestamps across a source switch.
+    clock_rate: u32,
+    /// The source (input SSRC) of the last packet sent.
+    source: Option<u32>,
+    /// Added (wrapping) to the source's timestamps.
+    ts_offset: u32,
+    /// The last timestamp sent and when.
+    last_out_ts: Option<(u32, Instant)>,
 }
 
 /// What [`LegRewriter::rewrite`] did with a packet.
@@ -38,14 +49,23 @@ pub enum Rewrite {
 }
 
 impl LegRewriter {
-    /// A leg that sends with `ssrc`; the payload type comes once negotiated.
+    /// A leg that sends with `ssrc`; the payload type comes once negotiated. Video clock.
     pub fn new(ssrc: u32) -> Self {
+        Self::with_clock_rate(ssrc, 90_000)
+    }
+
+    /// A leg of a track whose RTP clock runs at `clock_rate` Hz (48 000 for Opus).
+    pub fn with_clock_rate(ssrc: u32, clock_rate: u32) -> Self {
         Self {
             ssrc,
             payload_type: None,
             seq_offset: 0,
             last_out_seq: None,
             resuming: true,
+            clock_rate: clock_rate.max(1),
+            source: None,
+            ts_offset: 0,
+            last_out_ts: None,
         }
     }
 
@@ -76,6 +96,21 @@ impl LegRewriter {
             self.resuming = true;
             return Rewrite::NotReady;
         };
+        let now = Instant::now();
+        if self.source != Some(header.ssrc) {
+            // Another source: its sequence numbers and timestamps start anywhere. Continue
+            // the leg's own, the timestamps advanced by the time since the last packet.
+            if let Some((last_ts, at)) = self.last_out_ts {
+                let elapsed = now.saturating_duration_since(at).as_secs_f64();
+                // Truncation is fine: a timestamp step, at most seconds' worth of ticks.
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                let step = (elapsed * f64::from(self.clock_rate))
+                    .clamp(1.0, f64::from(u32::MAX / 4)) as u32;
+                self.ts_offset = last_ts.wrapping_add(step).wrapping_sub(header.timestamp);
+            }
+            self.source = Some(header.ssrc);
+            self.resuming = true;
+        }
         let resumed = self.resuming;
         if resumed {
             // Continue right after the last sequence number this subscriber saw.
@@ -94,6 +129,10 @@ impl LegRewriter {
             self.last_out_seq = Some(out);
         }
         header.sequence_number = out;
+        header.timestamp = header.timestamp.wrapping_add(self.ts_offset);
+        if newer {
+            self.last_out_ts = Some((header.timestamp, now));
+        }
         header.ssrc = self.ssrc;
         header.payload_type = pt;
         header.extension = false;
@@ -205,6 +244,37 @@ mod tests {
         let mut h = header(501, 1, 96);
         leg.rewrite(&mut h);
         assert_eq!(h.sequence_number, 2);
+    }
+
+    #[test]
+    fn a_switch_of_source_continues_the_legs_sequence_and_timestamps() {
+        let mut leg = LegRewriter::with_clock_rate(7, 90_000);
+        leg.set_payload_type(96);
+        // The raw track (SSRC 1) ...
+        let mut last = header(0, 0, 0);
+        for seq in 100..110u16 {
+            let mut h = header(seq, 1, 96);
+            h.timestamp = 1_000 + u32::from(seq - 100) * 3_000;
+            leg.rewrite(&mut h);
+            last = h;
+        }
+        // ... then the anonymised stream (SSRC 2), with its own numbering far behind.
+        let mut h = header(40_000, 2, 96);
+        h.timestamp = 4_000_000_000;
+        assert_eq!(leg.rewrite(&mut h), Rewrite::Send { resumed: true });
+        assert_eq!(h.sequence_number, last.sequence_number.wrapping_add(1));
+        let step = h.timestamp.wrapping_sub(last.timestamp);
+        assert!((1..90_000).contains(&step), "a small forward step: {step}");
+        let first_anonymised = h.timestamp;
+        let mut h = header(40_001, 2, 96);
+        h.timestamp = 4_000_003_000;
+        assert_eq!(leg.rewrite(&mut h), Rewrite::Send { resumed: false });
+        assert_eq!(h.sequence_number, last.sequence_number.wrapping_add(2));
+        assert_eq!(h.timestamp, first_anonymised.wrapping_add(3_000));
+        // And back to the raw track.
+        let mut h = header(110, 1, 96);
+        assert_eq!(leg.rewrite(&mut h), Rewrite::Send { resumed: true });
+        assert_eq!(h.sequence_number, last.sequence_number.wrapping_add(3));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use rtc::rtp;
 use super::forward::KeyframeThrottle;
 use super::room::{
     HearingRole, Location, MediaKind, Participant, ParticipantId, Protection, RoomState, Variant,
-    may_forward, may_forward_variant,
+    may_forward_variant,
 };
 
 /// At most one keyframe request per publisher track in this interval.
@@ -39,8 +39,15 @@ pub enum Delivery {
 /// What the hearing needs from a participant's media connection. Implementations must not block:
 /// these are called on the forwarding path, for every packet.
 pub trait MediaConnection: Send + Sync + 'static {
-    /// Sends a packet of `publisher`'s `kind` track to this participant (the room allowed it).
-    fn forward(&self, publisher: ParticipantId, kind: MediaKind, packet: &rtp::Packet) -> Delivery;
+    /// Sends a packet of the `variant` of `publisher`'s `kind` track to this participant (the
+    /// room allowed it; the sender asks again for that variant just before sending).
+    fn forward(
+        &self,
+        publisher: ParticipantId,
+        kind: MediaKind,
+        variant: Variant,
+        packet: &rtp::Packet,
+    ) -> Delivery;
     /// The room withheld a packet of `publisher`'s `kind` track from this participant.
     fn withhold(&self, publisher: ParticipantId, kind: MediaKind);
     /// `publisher` now publishes a `kind` track: prepare a leg for it (renegotiating).
@@ -59,6 +66,13 @@ pub trait AnonymisedStream: Send + Sync {
     fn push(&self, packet: &rtp::Packet);
     /// A receiver of the anonymised stream needs a keyframe: force one on the server's encoder.
     fn request_keyframe(&self);
+    /// The receivers of the anonymised stream can take at most `kbps`: set the encoder's
+    /// target bitrate (the stream clamps it to its own range).
+    fn set_bitrate(&self, kbps: u32);
+    /// The stream's counters, where it has any (metrics, tests).
+    fn counters(&self) -> Option<super::pipeline::PipelineCounters> {
+        None
+    }
 }
 
 /// Starts anonymised streams for protected tracks (the production implementation runs the
@@ -106,6 +120,8 @@ pub struct Hearing {
     streams: Mutex<HashMap<(ParticipantId, MediaKind), RunningStream>>,
     /// Set once the hearing is shared (`Arc`), so streams can call back into it.
     this: Mutex<std::sync::Weak<Hearing>>,
+    /// The latest bandwidth estimate (bit/s) of each receiver of an anonymised stream.
+    estimates: Mutex<HashMap<(ParticipantId, MediaKind), BTreeMap<ParticipantId, u64>>>,
 }
 
 impl std::fmt::Debug for Hearing {
@@ -130,6 +146,7 @@ impl Hearing {
             anonymisers: None,
             streams: Mutex::new(HashMap::new()),
             this: Mutex::new(std::sync::Weak::new()),
+            estimates: Mutex::new(HashMap::new()),
         }
     }
 
@@ -316,9 +333,18 @@ impl Hearing {
         if !fresh {
             return;
         }
+        // A witness's own video gets a leg back to them too, for the preview of their
+        // anonymised picture should an order protect it (rule 7 decides what flows on it).
+        let preview = kind == MediaKind::Video
+            && self
+                .room
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .participant(publisher)
+                .is_some_and(|p| p.role == HearingRole::Witness);
         let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
         for (id, conn) in conns.iter() {
-            if *id != publisher {
+            if *id != publisher || preview {
                 conn.track_published(publisher, kind);
             }
         }
@@ -337,7 +363,8 @@ impl Hearing {
                     continue;
                 }
                 if may_forward_variant(&room, publisher, subscriber, kind, Variant::Raw) {
-                    resumed |= conn.forward(publisher, kind, packet) == Delivery::Resumed;
+                    resumed |=
+                        conn.forward(publisher, kind, Variant::Raw, packet) == Delivery::Resumed;
                 } else if !may_forward_variant(
                     &room,
                     publisher,
@@ -379,10 +406,11 @@ impl Hearing {
             let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
             let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
             for (&subscriber, conn) in conns.iter() {
-                if subscriber != publisher
-                    && may_forward_variant(&room, publisher, subscriber, kind, Variant::Anonymised)
-                {
-                    resumed |= conn.forward(publisher, kind, packet) == Delivery::Resumed;
+                // The publisher itself may be among them: a protected witness sees their own
+                // anonymised picture as the others do (rule 7's preview).
+                if may_forward_variant(&room, publisher, subscriber, kind, Variant::Anonymised) {
+                    resumed |= conn.forward(publisher, kind, Variant::Anonymised, packet)
+                        == Delivery::Resumed;
                 }
             }
         }
@@ -431,6 +459,66 @@ impl Hearing {
         drop(stopped);
     }
 
+    /// `subscriber` can take at most `bits_per_second` of `publisher`'s `kind` track (its
+    /// receiver estimate, REMB). The server encodes the anonymised variant itself, so its
+    /// encoder follows the lowest estimate among those who receive that variant now; estimates
+    /// of receivers that no longer get it are forgotten. The raw variant is the publisher's
+    /// encoder, not ours: nothing to do here.
+    pub fn on_receiver_estimate(
+        &self,
+        subscriber: ParticipantId,
+        publisher: ParticipantId,
+        kind: MediaKind,
+        bits_per_second: u64,
+    ) {
+        let receivers: BTreeSet<ParticipantId> = {
+            let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
+            let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
+            conns
+                .keys()
+                .copied()
+                .filter(|&s| may_forward_variant(&room, publisher, s, kind, Variant::Anonymised))
+                .collect()
+        };
+        if !receivers.contains(&subscriber) {
+            return;
+        }
+        let lowest = {
+            let mut all = self
+                .estimates
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let these = all.entry((publisher, kind)).or_default();
+            these.insert(subscriber, bits_per_second);
+            these.retain(|s, _| receivers.contains(s));
+            these.values().min().copied()
+        };
+        let stream = self
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(publisher, kind))
+            .map(|(_, s)| s.clone());
+        if let (Some(bps), Some(stream)) = (lowest, stream) {
+            stream.set_bitrate(u32::try_from(bps / 1000).unwrap_or(u32::MAX));
+        }
+    }
+
+    /// The counters of the anonymised stream of this track, if one runs and has counters.
+    pub fn anonymised_counters(
+        &self,
+        publisher: ParticipantId,
+        kind: MediaKind,
+    ) -> Option<super::pipeline::PipelineCounters> {
+        let stream = self
+            .streams
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(publisher, kind))
+            .map(|(_, s)| s.clone())?;
+        stream.counters()
+    }
+
     /// Whether an anonymised stream runs for this track (tests and metrics).
     pub fn has_anonymised_stream(&self, publisher: ParticipantId, kind: MediaKind) -> bool {
         self.streams
@@ -451,16 +539,17 @@ impl Hearing {
         }
     }
 
-    /// Whether the room allows `publisher`'s `kind` media to reach `subscriber` at this moment
-    /// (the leg writers ask again just before sending).
+    /// Whether the room allows the `variant` of `publisher`'s `kind` media to reach
+    /// `subscriber` at this moment (the leg writers ask again just before sending).
     pub fn may_forward_now(
         &self,
         publisher: ParticipantId,
         subscriber: ParticipantId,
         kind: MediaKind,
+        variant: Variant,
     ) -> bool {
         let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
-        may_forward(&room, publisher, subscriber, kind)
+        may_forward_variant(&room, publisher, subscriber, kind, variant)
     }
 
     /// A subscriber asked for a keyframe of `publisher`'s `kind` track (PLI/FIR). Passed on,
@@ -471,7 +560,7 @@ impl Hearing {
         publisher: ParticipantId,
         kind: MediaKind,
     ) {
-        if self.may_forward_now(publisher, subscriber, kind) {
+        if self.may_forward_now(publisher, subscriber, kind, Variant::Raw) {
             self.request_keyframe(publisher, kind, Instant::now());
         } else {
             let anonymised = {
@@ -573,7 +662,7 @@ mod tests {
     }
 
     impl MediaConnection for Fake {
-        fn forward(&self, p: ParticipantId, k: MediaKind, _: &rtp::Packet) -> Delivery {
+        fn forward(&self, p: ParticipantId, k: MediaKind, _: Variant, _: &rtp::Packet) -> Delivery {
             let mut got = self.got.lock().expect("not poisoned in tests");
             got.push((p, k));
             if got.len() == 1 {
@@ -639,6 +728,7 @@ mod tests {
     struct FakeAnonymisers {
         started: Mutex<usize>,
         keyframes: Arc<Mutex<usize>>,
+        bitrates: Arc<Mutex<Vec<u32>>>,
     }
 
     struct FakeStream {
@@ -646,6 +736,7 @@ mod tests {
         publisher: ParticipantId,
         kind: MediaKind,
         keyframes: Arc<Mutex<usize>>,
+        bitrates: Arc<Mutex<Vec<u32>>>,
     }
 
     impl AnonymisedStream for FakeStream {
@@ -658,6 +749,9 @@ mod tests {
         }
         fn request_keyframe(&self) {
             *self.keyframes.lock().expect("ok") += 1;
+        }
+        fn set_bitrate(&self, kbps: u32) {
+            self.bitrates.lock().expect("ok").push(kbps);
         }
     }
 
@@ -675,6 +769,7 @@ mod tests {
                 publisher,
                 kind,
                 keyframes: self.keyframes.clone(),
+                bitrates: self.bitrates.clone(),
             }))
         }
     }
@@ -685,7 +780,7 @@ mod tests {
     }
 
     impl MediaConnection for Recorder {
-        fn forward(&self, _: ParticipantId, _: MediaKind, p: &rtp::Packet) -> Delivery {
+        fn forward(&self, _: ParticipantId, _: MediaKind, _: Variant, p: &rtp::Packet) -> Delivery {
             self.got.lock().expect("ok").push(p.header.payload_type);
             Delivery::Sent
         }
@@ -747,11 +842,59 @@ mod tests {
         // A keyframe request from counsel goes to the server's encoder.
         h.on_keyframe_request(counsel, witness, MediaKind::Video);
         assert_eq!(*factory.keyframes.lock().expect("ok"), 1);
+        // So does counsel's bandwidth estimate; the judge's is about the raw track: ignored.
+        h.on_receiver_estimate(counsel, witness, MediaKind::Video, 420_000);
+        h.on_receiver_estimate(judge, witness, MediaKind::Video, 90_000);
+        assert_eq!(*factory.bitrates.lock().expect("ok"), vec![420]);
         // Lifting the order stops the stream; everyone gets the original.
         h.update(|r| r.set_protection(witness, None).expect("known"));
         h.on_rtp(witness, MediaKind::Video, &pkt);
         assert!(!h.has_anonymised_stream(witness, MediaKind::Video));
         assert_eq!(fc.got.lock().expect("ok").last(), Some(&96));
+    }
+
+    #[test]
+    fn the_anonymised_encoder_follows_the_slowest_receiver_still_receiving_it() {
+        use crate::sfu::room::FaceProtection;
+        let factory = Arc::new(FakeAnonymisers::default());
+        let h = Hearing::with_anonymisers(
+            "h".into(),
+            RoomState::new(HearingState::InSession),
+            Some(factory.clone()),
+        );
+        let witness = h.admit("w", HearingRole::Witness).expect("new");
+        let counsel = h.admit("c", HearingRole::DefenceCounsel).expect("new");
+        let observer = h.admit("o", HearingRole::Observer).expect("new");
+        for p in [counsel, observer] {
+            h.attach(p, Arc::new(Recorder::default()));
+        }
+        h.update(|r| {
+            for p in [witness, counsel, observer] {
+                r.move_to(p, Location::HearingRoom).expect("known");
+            }
+            r.set_protection(
+                witness,
+                Some(Protection {
+                    voice_distorted: false,
+                    face: FaceProtection::FullFrame,
+                    raw_to: Default::default(),
+                }),
+            )
+            .expect("known");
+        });
+        h.on_rtp(witness, MediaKind::Video, &rtp::Packet::default());
+        h.on_receiver_estimate(counsel, witness, MediaKind::Video, 900_000);
+        h.on_receiver_estimate(observer, witness, MediaKind::Video, 300_000);
+        h.on_receiver_estimate(counsel, witness, MediaKind::Video, 800_000);
+        // The observer leaves for the waiting room: its old estimate no longer holds us back.
+        h.update(|r| r.move_to(observer, Location::WaitingRoom).expect("known"));
+        h.on_receiver_estimate(counsel, witness, MediaKind::Video, 700_000);
+        // A stale report from the waiting room changes nothing.
+        h.on_receiver_estimate(observer, witness, MediaKind::Video, 50_000);
+        assert_eq!(
+            *factory.bitrates.lock().expect("ok"),
+            vec![900, 300, 300, 700]
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ use rtc::interceptor::{Attribute, Interceptor, Packet, Slot, StreamInfo, TaggedP
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
@@ -55,7 +56,7 @@ use webrtc::rtp_transceiver::RtpSender;
 use super::Sfu;
 use super::forward::{LegRewriter, Rewrite};
 use super::hearing::{Delivery, Hearing, MediaConnection};
-use super::room::{MediaKind, ParticipantId};
+use super::room::{MediaKind, ParticipantId, Variant};
 
 /// Opus, as Chrome offers it.
 pub const OPUS_PAYLOAD_TYPE: u8 = 111;
@@ -90,7 +91,8 @@ pub enum LocalSignal {
 
 /// A codec the SFU negotiates.
 fn codecs() -> [(RTCRtpCodecParameters, RtpCodecKind); 2] {
-    let video_fb = ["nack", "nack pli", "ccm fir"]
+    // goog-remb: receivers report their bandwidth, which the anonymised streams' encoders follow.
+    let video_fb = ["nack", "nack pli", "ccm fir", "goog-remb"]
         .iter()
         .map(|fb| {
             let (typ, parameter) = fb.split_once(' ').unwrap_or((fb, ""));
@@ -149,8 +151,10 @@ fn kind_of(kind: RtpCodecKind) -> Option<MediaKind> {
     }
 }
 
-/// Marks inbound PLI and FIR for delivery to the application and stops every other inbound RTCP
-/// packet at the end of the chain (the interceptors before this one have acted on it already).
+/// Marks inbound PLI, FIR and REMB for delivery to the application and stops every other
+/// inbound RTCP packet at the end of the chain (the interceptors before this one have acted on
+/// it already). Nothing a participant sends in RTCP (its SDES CNAME above all) is ever relayed:
+/// what reaches the application is only read, and each leg's RTCP is the server's own.
 /// Placed last on the read path; without it `TrackLocal::poll` never yields a keyframe request.
 #[derive(Default)]
 pub struct KeyframeRequestMarker {
@@ -173,6 +177,12 @@ pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {
     any.is::<PictureLossIndication>() || any.is::<FullIntraRequest>()
 }
 
+/// Whether an inbound RTCP packet is feedback the application acts on: a keyframe request or a
+/// receiver's bandwidth estimate.
+pub fn is_delivered_feedback(packet: &dyn rtc::rtcp::Packet) -> bool {
+    is_keyframe_request(packet) || packet.as_any().is::<ReceiverEstimatedMaximumBitrate>()
+}
+
 impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestMarker {
     type Rout = TaggedPacket;
     type Wout = TaggedPacket;
@@ -182,7 +192,7 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for KeyframeRequestMarker {
 
     fn handle_read(&mut self, mut msg: TaggedPacket) -> Result<(), Self::Error> {
         if let Packet::Rtcp(packets) = &mut msg.message.packet {
-            packets.retain(|p| is_keyframe_request(p.as_ref()));
+            packets.retain(|p| is_delivered_feedback(p.as_ref()));
             if packets.is_empty() {
                 // An empty RTCP list is reserved; there is nothing for the application anyway.
                 return Ok(());
@@ -220,7 +230,7 @@ const MARKER_SLOT: usize = 14_000;
 /// One publisher's track as sent to this participant.
 struct Leg {
     rewriter: LegRewriter,
-    tx: mpsc::Sender<rtp::Packet>,
+    tx: mpsc::Sender<(Variant, rtp::Packet)>,
     track: Arc<TrackLocalStaticRTP>,
     sender: Option<Arc<dyn RtpSender>>,
     rtcp_started: bool,
@@ -273,8 +283,36 @@ impl std::fmt::Debug for Shared {
     }
 }
 
+impl Shared {
+    /// The legs a REMB names, each with its share of the estimate (bit/s). A compound RTCP
+    /// packet reaches the track of its first report, so the REMB is matched to legs here by
+    /// SSRC; the estimate covers every SSRC listed, so each gets an equal share.
+    fn estimates_of(
+        &self,
+        remb: &ReceiverEstimatedMaximumBitrate,
+    ) -> Vec<((ParticipantId, MediaKind), u64)> {
+        if remb.ssrcs.is_empty() || !remb.bitrate.is_finite() || remb.bitrate < 0.0 {
+            return Vec::new();
+        }
+        // A float in [0, 2^64) converts exactly enough; `as` saturates.
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+        let share = (f64::from(remb.bitrate) / remb.ssrcs.len() as f64) as u64;
+        let legs = self.legs.lock().unwrap_or_else(PoisonError::into_inner);
+        legs.iter()
+            .filter(|(_, leg)| remb.ssrcs.contains(&leg.rewriter.ssrc()))
+            .map(|(key, _)| (*key, share))
+            .collect()
+    }
+}
+
 impl MediaConnection for Shared {
-    fn forward(&self, publisher: ParticipantId, kind: MediaKind, packet: &rtp::Packet) -> Delivery {
+    fn forward(
+        &self,
+        publisher: ParticipantId,
+        kind: MediaKind,
+        variant: Variant,
+        packet: &rtp::Packet,
+    ) -> Delivery {
         let mut legs = self.legs.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(leg) = legs.get_mut(&(publisher, kind)) else {
             return Delivery::Dropped;
@@ -282,7 +320,7 @@ impl MediaConnection for Shared {
         let mut out = packet.clone();
         match leg.rewriter.rewrite(&mut out.header) {
             Rewrite::NotReady => Delivery::Dropped,
-            Rewrite::Send { resumed } => match leg.tx.try_send(out) {
+            Rewrite::Send { resumed } => match leg.tx.try_send((variant, out)) {
                 Ok(()) if resumed => Delivery::Resumed,
                 Ok(()) => Delivery::Sent,
                 Err(_) => {
@@ -721,14 +759,23 @@ async fn after_negotiation(shared: &Arc<Shared>) {
         if start_rtcp {
             let hearing = shared.hearing.clone();
             let subscriber = shared.id;
+            let weak = Arc::downgrade(shared);
             tokio::spawn(async move {
                 while let Some(event) = track.poll().await {
                     let TrackLocalEvent::OnRtcpPacket(packets) = event else {
                         continue;
                     };
+                    let Some(h) = hearing.upgrade() else { break };
                     if packets.iter().any(|p| is_keyframe_request(p.as_ref())) {
-                        let Some(h) = hearing.upgrade() else { break };
                         h.on_keyframe_request(subscriber, publisher, kind);
+                    }
+                    for remb in packets.iter().filter_map(|p| {
+                        p.as_any().downcast_ref::<ReceiverEstimatedMaximumBitrate>()
+                    }) {
+                        let Some(shared) = weak.upgrade() else { break };
+                        for (leg, bps) in shared.estimates_of(remb) {
+                            h.on_receiver_estimate(subscriber, leg.0, leg.1, bps);
+                        }
                     }
                 }
             });
@@ -777,16 +824,16 @@ async fn add_leg(
             None
         }
     };
-    let (tx, mut rx) = mpsc::channel::<rtp::Packet>(LEG_QUEUE);
+    let (tx, mut rx) = mpsc::channel::<(Variant, rtp::Packet)>(LEG_QUEUE);
     let writer = track.clone();
     let hearing = shared.hearing.clone();
     let subscriber = shared.id;
     tokio::spawn(async move {
-        while let Some(packet) = rx.recv().await {
+        while let Some((variant, packet)) = rx.recv().await {
             // Asked again at the last moment: a packet queued just before the room changed
             // (the subscriber sent to the waiting room, say) is not sent after the change.
             let Some(h) = hearing.upgrade() else { break };
-            if !h.may_forward_now(publisher, subscriber, kind) {
+            if !h.may_forward_now(publisher, subscriber, kind, variant) {
                 continue;
             }
             drop(h);
@@ -801,7 +848,13 @@ async fn add_leg(
         .insert(
             (publisher, kind),
             Leg {
-                rewriter: LegRewriter::new(ssrc),
+                rewriter: LegRewriter::with_clock_rate(
+                    ssrc,
+                    match kind {
+                        MediaKind::Audio => 48_000,
+                        MediaKind::Video => 90_000,
+                    },
+                ),
                 tx,
                 track,
                 sender,

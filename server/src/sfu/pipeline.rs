@@ -275,8 +275,32 @@ pub struct PipelineCounters {
     pub last_latency_us: u64,
     /// Largest such latency so far (µs).
     pub max_latency_us: u64,
+    /// The encoder's target bitrate now (kbit/s), after [`Control::SetBitrate`] and clamping.
+    pub bitrate_kbps: u64,
     /// Whether the worker thread is still running.
     pub running: bool,
+}
+
+impl PipelineCounters {
+    /// Adds `other`'s event counts to these (for totals over many pipelines). The gauges
+    /// (`last_*`, `bitrate_kbps`, `running`) are left alone; `max_latency_us` takes the larger.
+    pub fn add_counts(&mut self, other: &PipelineCounters) {
+        self.packets_in += other.packets_in;
+        self.packets_dropped += other.packets_dropped;
+        self.packets_late += other.packets_late;
+        self.packets_out += other.packets_out;
+        self.packets_out_dropped += other.packets_out_dropped;
+        self.frames_in += other.frames_in;
+        self.frames_out += other.frames_out;
+        self.frames_skipped += other.frames_skipped;
+        self.frames_black += other.frames_black;
+        self.decode_errors += other.decode_errors;
+        self.filter_errors += other.filter_errors;
+        self.encode_errors += other.encode_errors;
+        self.keyframes_requested += other.keyframes_requested;
+        self.keyframes_forced += other.keyframes_forced;
+        self.max_latency_us = self.max_latency_us.max(other.max_latency_us);
+    }
 }
 
 /// The live counters a worker updates (relaxed atomics: metrics, not synchronisation).
@@ -299,6 +323,7 @@ struct Stats {
     last_processing_us: AtomicU64,
     last_latency_us: AtomicU64,
     max_latency_us: AtomicU64,
+    bitrate_kbps: AtomicU64,
     running: AtomicBool,
 }
 
@@ -327,6 +352,7 @@ impl Stats {
             last_processing_us: get(&self.last_processing_us),
             last_latency_us: get(&self.last_latency_us),
             max_latency_us: get(&self.max_latency_us),
+            bitrate_kbps: get(&self.bitrate_kbps),
             running: self.running.load(Ordering::Relaxed),
         }
     }
@@ -335,6 +361,10 @@ impl Stats {
         let us = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
         self.last_latency_us.store(us, Ordering::Relaxed);
         self.max_latency_us.fetch_max(us, Ordering::Relaxed);
+    }
+
+    fn record_bitrate(&self, kbps: u32) {
+        self.bitrate_kbps.store(u64::from(kbps), Ordering::Relaxed);
     }
 
     fn record_processing(&self, since: Instant) {
@@ -575,6 +605,11 @@ impl PipelineHandle {
         self.stats.snapshot()
     }
 
+    /// A reader of this pipeline's counters that outlives the handle (for metrics).
+    pub fn stats(&self) -> PipelineStats {
+        PipelineStats(self.stats.clone())
+    }
+
     /// Closes the input and waits for the worker to finish what is queued. Blocking: call it
     /// from a blocking context (not a tokio worker), or just drop the handle.
     pub fn close(mut self) {
@@ -585,6 +620,17 @@ impl PipelineHandle {
         {
             tracing::warn!("a media pipeline thread panicked");
         }
+    }
+}
+
+/// Reads one pipeline's live counters; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct PipelineStats(Arc<Stats>);
+
+impl PipelineStats {
+    /// The counters now.
+    pub fn snapshot(&self) -> PipelineCounters {
+        self.0.snapshot()
     }
 }
 

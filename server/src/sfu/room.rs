@@ -468,6 +468,19 @@ pub fn may_forward_variant(
     kind: MediaKind,
     variant: Variant,
 ) -> bool {
+    if publisher == subscriber {
+        // The preview: a protected witness receives their own anonymised picture, so they see
+        // what the others see. Never their raw media, never their own voice (an echo).
+        return variant == Variant::Anonymised
+            && kind == MediaKind::Video
+            && room
+                .participant(publisher)
+                .is_some_and(|p| p.camera_on && p.location != Location::Disconnected)
+            && room
+                .protections
+                .get(&publisher)
+                .is_some_and(|o| o.protects(MediaKind::Video));
+    }
     if !may_forward_base(room, publisher, subscriber, kind) {
         return false;
     }

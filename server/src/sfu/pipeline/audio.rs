@@ -45,6 +45,7 @@ impl AudioStage {
         config: &PipelineConfig,
         stats: Arc<Stats>,
     ) -> anyhow::Result<Self> {
+        stats.record_bitrate(config.clamp_bitrate(config.bitrate_kbps));
         Ok(Self {
             reorder: Reorder::new(config.reorder_window),
             decoder: OpusDecoder::new()?,
@@ -200,8 +201,10 @@ impl Stage for AudioStage {
         match control {
             Control::ForceKeyframe => {}
             Control::SetBitrate(kbps) => {
-                if let Err(e) = self.encoder.set_bitrate(self.config.clamp_bitrate(kbps)) {
-                    tracing::warn!(error = %e, "witness audio bitrate not changed");
+                let kbps = self.config.clamp_bitrate(kbps);
+                match self.encoder.set_bitrate(kbps) {
+                    Ok(()) => self.stats.record_bitrate(kbps),
+                    Err(e) => tracing::warn!(error = %e, "witness audio bitrate not changed"),
                 }
             }
         }

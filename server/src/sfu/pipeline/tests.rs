@@ -416,6 +416,10 @@ fn a_viewers_keyframe_request_makes_the_next_picture_a_keyframe() {
         "the publisher sent one keyframe; we made the second"
     );
     assert_eq!(r.counters.keyframes_forced, 1);
+    assert_eq!(
+        r.counters.bitrate_kbps, 300,
+        "the encoder follows SetBitrate"
+    );
 }
 
 #[test]

@@ -209,6 +209,7 @@ impl VideoStage {
     ) -> anyhow::Result<Self> {
         let mut payloader = rtp::codec::vp8::Vp8Payloader::default();
         payloader.enable_picture_id = true;
+        stats.record_bitrate(config.clamp_bitrate(config.bitrate_kbps));
         Ok(Self {
             reorder: Reorder::new(config.reorder_window),
             assembler: Assembler::default(),
@@ -429,6 +430,7 @@ impl Stage for VideoStage {
             Control::ForceKeyframe => self.force_keyframe = true,
             Control::SetBitrate(kbps) => {
                 self.bitrate_kbps = self.config.clamp_bitrate(kbps);
+                self.stats.record_bitrate(self.bitrate_kbps);
                 if let Some(enc) = &mut self.encoder
                     && let Err(e) = enc.set_bitrate(self.bitrate_kbps)
                 {

@@ -414,3 +414,53 @@ fn lifting_an_order_or_removing_the_participant_ends_the_protection() {
         Err(RoomError::UnknownParticipant)
     );
 }
+
+#[test]
+fn a_protected_witness_sees_only_their_own_anonymised_picture() {
+    let mut room = three_in_session();
+    let w = ParticipantId(3);
+    let everything = |room: &RoomState| {
+        let mut got = Vec::new();
+        for kind in KINDS {
+            for variant in [Variant::Raw, Variant::Anonymised] {
+                if may_forward_variant(room, w, w, kind, variant) {
+                    got.push((kind, variant));
+                }
+            }
+        }
+        got
+    };
+    assert!(
+        everything(&room).is_empty(),
+        "no order: nothing of one's own"
+    );
+    let mut order = Protection {
+        voice_distorted: true,
+        face: FaceProtection::None,
+        raw_to: [HearingRole::Judge].into_iter().collect(),
+    };
+    room.set_protection(w, Some(order.clone()))
+        .expect("present");
+    assert!(
+        everything(&room).is_empty(),
+        "a distorted voice is not echoed"
+    );
+    for face in [FaceProtection::Masked, FaceProtection::FullFrame] {
+        order.face = face;
+        room.set_protection(w, Some(order.clone()))
+            .expect("present");
+        assert_eq!(
+            everything(&room),
+            vec![(MediaKind::Video, Variant::Anonymised)]
+        );
+        // Wherever the witness is, even waiting: the preview shows them only themselves.
+        room.move_to(w, Location::WaitingRoom).expect("present");
+        assert_eq!(
+            everything(&room),
+            vec![(MediaKind::Video, Variant::Anonymised)]
+        );
+        room.move_to(w, Location::HearingRoom).expect("present");
+    }
+    room.set_camera(w, false).expect("present");
+    assert!(everything(&room).is_empty(), "camera off: no preview");
+}

@@ -22,10 +22,13 @@
 //!   Inside it: `frame` (the validated [`I420Frame`] view), `detector` (the [`FaceDetector`]
 //!   trait and boxes), `centerface` (the bundled CenterFace model run with `tract-onnx`),
 //!   `tracker` (the fail-closed masking policy, pure), `silhouette` (the full-frame grid).
+//! - [`y4m`]: bounded reading and writing of 4:2:0 Y4M streams (recorded testimony, test
+//!   videos for the browser's fake camera).
 
 pub mod codec;
 pub mod face;
 pub mod voice;
+pub mod y4m;
 
 pub use face::{
     FaceAnonymiser, FaceDetector, FaceError, FaceMode, FaceSettings, FrameReport, I420Frame,

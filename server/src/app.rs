@@ -139,6 +139,17 @@ impl Application {
             )
             .with_data_dir(data_dir.clone()),
         );
+        let recordings = Arc::new(crate::recording::Recordings::new(
+            settings.recording_dir(),
+            settings.recording.segment_secs,
+            store.clone(),
+            audit.clone(),
+            notary.clone(),
+        ));
+        recordings
+            .recover()
+            .await
+            .context("cannot check for recordings a server stop interrupted")?;
         let metrics = Arc::new(Metrics::new());
         let mail_tasks = MailTasks::spawn(
             store.clone(),
@@ -147,6 +158,7 @@ impl Application {
             metrics.clone(),
         )?;
         let state = AppState {
+            recordings,
             mla,
             sfu,
             hearing_transitions: Arc::default(),

@@ -4,6 +4,9 @@
 //!
 //! `cargo bench -p assize-server --bench recording_mixer -- [SECONDS] [STREAMS]`
 
+// A benchmark prints its figures.
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
 use std::time::Instant;
 
 use assize_media::codec::{FRAME_SAMPLES, OpusEncoder};

@@ -417,6 +417,7 @@ fn lifting_an_order_or_removing_the_participant_ends_the_protection() {
 
 /// Reasons, in court terms, why a packet of P's must not go into the recording. Written from
 /// rule 8 without the implementation's helpers.
+#[allow(clippy::too_many_arguments)] // one argument per dimension of the table
 fn reasons_not_to_record(
     state: HearingState,
     role: HearingRole,

@@ -139,6 +139,17 @@ impl Application {
             )
             .with_data_dir(data_dir.clone()),
         );
+        let recordings = Arc::new(crate::recording::Recordings::new(
+            settings.recording_dir(),
+            settings.recording.segment_secs,
+            store.clone(),
+            audit.clone(),
+            notary.clone(),
+        ));
+        recordings
+            .recover()
+            .await
+            .context("cannot check for recordings a server stop interrupted")?;
         let mut metrics = Metrics::new();
         metrics.register_collector(Box::new(sfu.anonymisers().collector()));
         let metrics = Arc::new(metrics);
@@ -149,6 +160,7 @@ impl Application {
             metrics.clone(),
         )?;
         let state = AppState {
+            recordings,
             mla,
             sfu,
             hearing_transitions: Arc::default(),

@@ -47,6 +47,7 @@ pub struct Settings {
     pub audit: AuditSettings,
     pub federation: FederationSettings,
     pub media: MediaSettings,
+    pub recording: RecordingSettings,
     pub mla: MlaSettings,
     pub signing: SigningSettings,
     pub mail: MailSettings,
@@ -319,6 +320,30 @@ impl Default for MediaSettings {
     }
 }
 
+/// Hearing recordings (`[recording]`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RecordingSettings {
+    /// Where segment files are written (one directory per hearing and recording). Empty:
+    /// `DATA_DIR/recordings`.
+    pub directory: String,
+    /// Length of one sealed segment in seconds: a crash loses at most the segment in progress.
+    pub segment_secs: u32,
+    /// How long recordings are kept, in days (0: for ever). Not enforced yet: nothing deletes
+    /// a recording (issue #8, retention).
+    pub retention_days: u32,
+}
+
+impl Default for RecordingSettings {
+    fn default() -> Self {
+        Self {
+            directory: String::new(),
+            segment_secs: 60,
+            retention_days: 0,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FederationSettings {
@@ -439,6 +464,7 @@ impl Default for Settings {
             audit: AuditSettings::default(),
             federation: FederationSettings::default(),
             media: MediaSettings::default(),
+            recording: RecordingSettings::default(),
             mla: MlaSettings::default(),
             signing: SigningSettings::default(),
             mail: MailSettings::default(),
@@ -594,6 +620,15 @@ impl Settings {
         })
     }
 
+    /// The directory recordings are written to.
+    pub fn recording_dir(&self) -> PathBuf {
+        if self.recording.directory.is_empty() {
+            self.data_dir.join("recordings")
+        } else {
+            PathBuf::from(&self.recording.directory)
+        }
+    }
+
     /// Checks every value and the relations between them.
     ///
     /// # Errors
@@ -631,6 +666,13 @@ impl Settings {
                     ));
                 }
             }
+        }
+        if !(1..=3600).contains(&self.recording.segment_secs) {
+            return Err(ConfigError::new(
+                "recording.segment_secs",
+                format!("{} is outside 1..=3600", self.recording.segment_secs),
+                "choose a segment length between 1 second and 1 hour (default 60)",
+            ));
         }
         let m = &self.mla;
         if !(1024..=1024 * 1024 * 1024).contains(&m.max_attachment_bytes) {

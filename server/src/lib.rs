@@ -40,6 +40,7 @@ pub mod mla;
 pub mod notary;
 pub mod pki;
 pub mod policy;
+pub mod recording;
 pub mod server;
 pub mod sfu;
 pub mod store;

@@ -142,6 +142,11 @@ pub enum Action {
     /// Interrupt (pause) a hearing: its judge, or the remote official attending under an MLA
     /// request.
     InterruptHearing,
+    /// Start and stop recording a hearing (the judge of that hearing, at a browser).
+    RecordHearing,
+    /// Download a hearing's sealed recording as an ASiC-E package (judge or clerk of that
+    /// hearing; also by API token, for case-management systems).
+    ExportHearingRecord,
     /// Connect to a hearing's media (signaling): a participant of that hearing.
     JoinHearing,
     /// Redeem a hearing invitation: the link itself is the credential.
@@ -167,7 +172,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 31] = [
+    pub const ALL: [Action; 33] = [
         Action::ProbeHealth,
         Action::ReadMetrics,
         Action::RedeemOneTimeLink,
@@ -190,6 +195,8 @@ impl Action {
         Action::OpenHearing,
         Action::ConductHearing,
         Action::InterruptHearing,
+        Action::RecordHearing,
+        Action::ExportHearingRecord,
         Action::JoinHearing,
         Action::RedeemHearingInvitation,
         Action::ViewDirectory,
@@ -210,6 +217,8 @@ impl Action {
                 | Action::OpenHearing
                 | Action::ConductHearing
                 | Action::InterruptHearing
+                | Action::RecordHearing
+                | Action::ExportHearingRecord
                 | Action::JoinHearing
         )
     }
@@ -294,10 +303,14 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
                 // Changing accounts or whom we trust needs a person at a browser, not a token.
                 ManageUsers | ManageAuthorities if admin && interactive => Ok(()),
                 // Bookings and invitations may come from a case-management system's token…
-                BookHearing | ViewHearings | ManageHearingParticipants if staff => Ok(()),
+                BookHearing | ViewHearings | ManageHearingParticipants | ExportHearingRecord
+                    if staff =>
+                {
+                    Ok(())
+                }
                 // …but running a hearing needs a person at a browser.
                 OpenHearing | JoinHearing if staff && interactive => Ok(()),
-                ConductHearing | InterruptHearing if judge && interactive => Ok(()),
+                ConductHearing | InterruptHearing | RecordHearing if judge && interactive => Ok(()),
                 // MLA: officers handle requests; a judge validates them and may read them.
                 ViewMlaRequests | ExportMlaEvidence if officer || judge => Ok(()),
                 DraftMlaRequest if officer => Ok(()),
@@ -321,7 +334,8 @@ pub fn decide_in_hearing(standing: Option<HearingRole>, action: Action) -> Resul
     let allowed = match (action, standing) {
         (_, None) => false,
         (ManageHearingParticipants | OpenHearing, Some(r)) => matches!(r, Judge | Clerk),
-        (ConductHearing, Some(r)) => r == Judge,
+        (ConductHearing | RecordHearing, Some(r)) => r == Judge,
+        (ExportHearingRecord, Some(r)) => matches!(r, Judge | Clerk),
         (InterruptHearing, Some(r)) => matches!(r, Judge | RemoteOfficial),
         (JoinHearing, Some(_)) => true,
         _ => false,
@@ -460,8 +474,9 @@ mod tests {
                         ReadMetrics | ListUsers | ManageAuthorities | ManageUsers => admin,
                         ReadAuditLog | ReadAuditCheckpoint => admin,
                         BookHearing | ViewHearings | ManageHearingParticipants => staff,
+                        ExportHearingRecord => staff,
                         OpenHearing | JoinHearing => staff,
-                        ConductHearing | InterruptHearing => judge,
+                        ConductHearing | InterruptHearing | RecordHearing => judge,
                         ViewDirectory => true,
                         ViewMlaRequests | ExportMlaEvidence => officer || judge,
                         DraftMlaRequest | ActOnMlaRequest => officer,
@@ -472,6 +487,7 @@ mod tests {
                         ViewOwnAccount => true,
                         ReadMetrics | ListUsers | ReadAuditLog | ReadAuditCheckpoint => admin,
                         BookHearing | ViewHearings | ManageHearingParticipants => staff,
+                        ExportHearingRecord => staff,
                         ViewDirectory => true,
                         ViewMlaRequests | ExportMlaEvidence => officer || judge,
                         DraftMlaRequest => officer,
@@ -556,7 +572,8 @@ mod tests {
                     ManageHearingParticipants | OpenHearing => {
                         matches!(standing, Some(Judge | Clerk))
                     }
-                    ConductHearing => standing == Some(Judge),
+                    ConductHearing | RecordHearing => standing == Some(Judge),
+                    ExportHearingRecord => matches!(standing, Some(Judge | Clerk)),
                     InterruptHearing => matches!(standing, Some(Judge | RemoteOfficial)),
                     JoinHearing => standing.is_some(),
                     _ => true,

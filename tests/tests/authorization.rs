@@ -286,6 +286,26 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
             Some(json!({"subscriber": "a", "publisher": "b", "screened": true})),
             HEARING_JUDGES,
         ),
+        // Allowed callers get 409 (not recording / not live / already on) or 200.
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/recording/stop"),
+            None,
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/recording/start"),
+            None,
+            HEARING_JUDGES,
+        ),
+        // Allowed callers get 404 `no_recording`.
+        r(
+            "GET",
+            &format!("/api/v1/hearings/{hearing}/recording/export"),
+            None,
+            HEARING_BENCH,
+        ),
         // Without upgrade headers: admitted callers get a protocol error, others 401/403.
         r(
             "GET",
@@ -550,7 +570,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 65 * SUBJECTS.len());
+    assert_eq!(checked, 68 * SUBJECTS.len());
 }
 
 #[tokio::test]

@@ -54,6 +54,8 @@ pub struct AppState {
     pub hearing_transitions: Arc<tokio::sync::Mutex<()>>,
     /// Mutual legal assistance: requests, messages, delivery.
     pub mla: Arc<crate::mla::Mla>,
+    /// Hearing recordings (start, stop, seal, export).
+    pub recordings: Arc<crate::recording::Recordings>,
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

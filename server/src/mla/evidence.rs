@@ -209,10 +209,10 @@ pub fn verify_package(
         } else {
             Ok(())
         };
-        // A message or receipt: its own seal too.
+        // A message or receipt, or a recording's manifest: its own seal too.
         if result.is_ok()
             && let Some(base) = name.strip_suffix(".json")
-            && name.starts_with("messages/")
+            && (name.starts_with("messages/") || name.starts_with("recordings/"))
         {
             let seal_name = format!("{base}.p7s");
             match (container.get(name), container.get(&seal_name)) {

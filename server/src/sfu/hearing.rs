@@ -19,7 +19,7 @@ use rtc::rtp;
 use super::forward::KeyframeThrottle;
 use super::room::{
     HearingRole, Location, MediaKind, Participant, ParticipantId, Protection, RoomState, Variant,
-    may_forward_variant,
+    may_forward_variant, may_record,
 };
 
 /// At most one keyframe request per publisher track in this interval.
@@ -89,6 +89,14 @@ pub trait Anonymisers: Send + Sync + 'static {
     ) -> Option<Box<dyn AnonymisedStream>>;
 }
 
+/// Where the hearing room's recorded audio goes (the recorder). Only packets that
+/// [`may_record`] allows reach it: a protected voice only as its anonymised variant. Must not
+/// block.
+pub trait RecordingSink: Send + Sync {
+    /// One packet of `publisher`'s voice, in `variant`, for the recording.
+    fn record(&self, publisher: ParticipantId, variant: Variant, packet: &rtp::Packet);
+}
+
 /// An anonymised stream and the order it was started under.
 type RunningStream = (Protection, Arc<dyn AnonymisedStream>);
 
@@ -122,6 +130,8 @@ pub struct Hearing {
     this: Mutex<std::sync::Weak<Hearing>>,
     /// The latest bandwidth estimate (bit/s) of each receiver of an anonymised stream.
     estimates: Mutex<HashMap<(ParticipantId, MediaKind), BTreeMap<ParticipantId, u64>>>,
+    /// The recorder while the judge has recording on.
+    recorder: RwLock<Option<Arc<dyn RecordingSink>>>,
 }
 
 impl std::fmt::Debug for Hearing {
@@ -147,6 +157,27 @@ impl Hearing {
             streams: Mutex::new(HashMap::new()),
             this: Mutex::new(std::sync::Weak::new()),
             estimates: Mutex::new(HashMap::new()),
+            recorder: RwLock::new(None),
+        }
+    }
+
+    /// Attaches (or detaches) the recorder. What reaches it is decided per packet by
+    /// [`may_record`], which also needs the room's recording flag on.
+    pub fn set_recorder(&self, recorder: Option<Arc<dyn RecordingSink>>) {
+        *self
+            .recorder
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = recorder;
+    }
+
+    fn record(&self, publisher: ParticipantId, variant: Variant, packet: &rtp::Packet) {
+        let recorder = self
+            .recorder
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(r) = recorder {
+            r.record(publisher, variant, packet);
         }
     }
 
@@ -355,8 +386,10 @@ impl Hearing {
     /// stream, and those who receive that variant get nothing of this packet.
     pub fn on_rtp(&self, publisher: ParticipantId, kind: MediaKind, packet: &rtp::Packet) {
         let mut resumed = false;
+        let recorded;
         let order = {
             let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
+            recorded = may_record(&room, publisher, kind, Variant::Raw);
             let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
             for (&subscriber, conn) in conns.iter() {
                 if subscriber == publisher {
@@ -379,6 +412,9 @@ impl Hearing {
                 .filter(|p| p.protects(kind))
                 .cloned()
         };
+        if recorded {
+            self.record(publisher, Variant::Raw, packet);
+        }
         match order {
             Some(order) => {
                 if let Some(stream) = self.stream_for(publisher, kind, &order) {
@@ -402,8 +438,10 @@ impl Hearing {
         packet: &rtp::Packet,
     ) {
         let mut resumed = false;
+        let recorded;
         {
             let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
+            recorded = may_record(&room, publisher, kind, Variant::Anonymised);
             let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
             for (&subscriber, conn) in conns.iter() {
                 // The publisher itself may be among them: a protected witness sees their own
@@ -413,6 +451,9 @@ impl Hearing {
                         == Delivery::Resumed;
                 }
             }
+        }
+        if recorded {
+            self.record(publisher, Variant::Anonymised, packet);
         }
         if resumed && kind == MediaKind::Video {
             self.anonymised_keyframe(publisher, kind);
@@ -1000,5 +1041,76 @@ mod tests {
         let again = h.admit("d", HearingRole::Defendant).expect("new");
         assert_ne!(again, defendant);
         assert!(!h.room().is_screened(again, witness));
+    }
+
+    #[derive(Default)]
+    struct FakeSink {
+        got: Mutex<Vec<(ParticipantId, Variant, u8)>>,
+    }
+
+    impl RecordingSink for FakeSink {
+        fn record(&self, p: ParticipantId, v: Variant, packet: &rtp::Packet) {
+            self.got
+                .lock()
+                .expect("ok")
+                .push((p, v, packet.header.payload_type));
+        }
+    }
+
+    #[test]
+    fn the_recorder_gets_the_hearing_room_only_and_a_protected_voice_only_anonymised() {
+        use crate::sfu::room::{ConsultationRoomId, FaceProtection};
+        let h = Hearing::with_anonymisers(
+            "h".into(),
+            RoomState::new(HearingState::InSession),
+            Some(Arc::new(FakeAnonymisers::default())),
+        );
+        let judge = h.admit("j", HearingRole::Judge).expect("new");
+        let counsel = h.admit("c", HearingRole::DefenceCounsel).expect("new");
+        let defendant = h.admit("d", HearingRole::Defendant).expect("new");
+        let witness = h.admit("w", HearingRole::Witness).expect("new");
+        let sink = Arc::new(FakeSink::default());
+        h.set_recorder(Some(sink.clone()));
+        h.update(|r| {
+            for p in [judge, witness] {
+                r.move_to(p, Location::HearingRoom).expect("known");
+            }
+            let c1 = Location::Consultation(ConsultationRoomId(1));
+            r.move_to(counsel, c1).expect("known");
+            r.move_to(defendant, c1).expect("known");
+            r.set_protection(
+                witness,
+                Some(Protection {
+                    voice_distorted: true,
+                    face: FaceProtection::None,
+                    raw_to: [HearingRole::Judge].into_iter().collect(),
+                }),
+            )
+            .expect("known");
+        });
+        let mut pkt = rtp::Packet::default();
+        pkt.header.payload_type = 111;
+        let speak = |h: &Hearing| {
+            for p in [judge, counsel, defendant, witness] {
+                h.on_rtp(p, MediaKind::Audio, &pkt);
+                h.on_rtp(p, MediaKind::Video, &pkt);
+            }
+        };
+        speak(&h);
+        assert!(sink.got.lock().expect("ok").is_empty(), "recording is off");
+        h.update(|r| r.set_recording(true));
+        speak(&h);
+        assert_eq!(
+            *sink.got.lock().expect("ok"),
+            vec![
+                (judge, Variant::Raw, 111),
+                // The fake anonymiser re-emits with payload type 99: the distorted variant.
+                (witness, Variant::Anonymised, 99),
+            ],
+            "nothing from the consultation room, and the witness only distorted"
+        );
+        h.set_recorder(None);
+        speak(&h);
+        assert_eq!(sink.got.lock().expect("ok").len(), 2);
     }
 }

@@ -37,7 +37,7 @@
 //! protected track cannot be handed the raw packet by mistake.
 
 mod audio;
-mod reorder;
+pub(crate) mod reorder;
 mod video;
 
 #[cfg(test)]

@@ -35,6 +35,12 @@
 //!    [`may_forward_variant`] for either. Until an anonymised stream exists, those not named
 //!    receive nothing of the protected kind: never the raw media.
 //!
+//! 8. **Recording.** While the judge has recording on, the server records what a listener in
+//!    the hearing room who is named in no protective order would hear: the audio of every
+//!    publisher in the hearing room whose voice is forwarded there by rules 2–6, and for a
+//!    protected voice only the anonymised variant, never the raw one ([`may_record`]). Nothing
+//!    said in a consultation room or the waiting room is ever recorded.
+//!
 //! A consultation room is private: only its members receive its media; the judge is no
 //! exception. It can be locked, which stops anyone else from entering it
 //! ([`RoomState::move_to`]); locking never changes what its present members receive.
@@ -248,6 +254,8 @@ pub struct RoomState {
     screens: BTreeSet<(ParticipantId, ParticipantId)>,
     locked_consultations: BTreeSet<ConsultationRoomId>,
     protections: BTreeMap<ParticipantId, Protection>,
+    /// Whether the judge has the hearing room recorded now (rule 8).
+    recording: bool,
 }
 
 impl Default for RoomState {
@@ -265,7 +273,19 @@ impl RoomState {
             screens: BTreeSet::new(),
             locked_consultations: BTreeSet::new(),
             protections: BTreeMap::new(),
+            recording: false,
         }
+    }
+
+    /// Whether the hearing room is being recorded.
+    pub fn is_recording(&self) -> bool {
+        self.recording
+    }
+
+    /// Records the judge's decision to start or stop recording (the recorder itself lives
+    /// elsewhere; the room only says what [`may_record`] allows).
+    pub fn set_recording(&mut self, on: bool) {
+        self.recording = on;
     }
 
     /// The hearing's procedural state.
@@ -500,6 +520,61 @@ pub fn may_forward_variant(
     }
 }
 
+/// **The** recording decision (rule 8): may this packet of `publisher`'s `kind` media, in
+/// `variant`, go into the hearing's recording now?
+///
+/// Only audio is recorded, only while recording is on, only from the hearing room and only what
+/// is heard there (the hearing is live, the publisher's role is heard, the microphone is live,
+/// during a pause only the bench). A protected voice is recorded only as its anonymised
+/// variant; an unprotected one only as sent.
+pub fn may_record(
+    room: &RoomState,
+    publisher: ParticipantId,
+    kind: MediaKind,
+    variant: Variant,
+) -> bool {
+    if !room.recording || kind != MediaKind::Audio {
+        return false;
+    }
+    let Some(publ) = room.participant(publisher) else {
+        return false;
+    };
+    if publ.location != Location::HearingRoom
+        || !publ.role.may_publish()
+        || publ.mic != Mic::Live
+        || !place_carries_media(room.state, publ.location, kind, publ.role)
+    {
+        return false;
+    }
+    let protected = room
+        .protections
+        .get(&publisher)
+        .is_some_and(|p| p.protects(kind));
+    protected == (variant == Variant::Anonymised)
+}
+
+/// Whether `location` carries `kind` media from a publisher in `role` while the hearing is in
+/// `state` (rules 2, 3 and 6).
+fn place_carries_media(
+    state: HearingState,
+    location: Location,
+    kind: MediaKind,
+    role: HearingRole,
+) -> bool {
+    match (state, location) {
+        (HearingState::Scheduled | HearingState::Adjourned | HearingState::Closed, _) => false,
+        (_, Location::WaitingRoom | Location::Disconnected) => false,
+        (HearingState::Open | HearingState::InSession, Location::HearingRoom) => true,
+        (HearingState::Paused, Location::HearingRoom) => {
+            kind == MediaKind::Audio && role.is_bench()
+        }
+        (
+            HearingState::Open | HearingState::InSession | HearingState::Paused,
+            Location::Consultation(_),
+        ) => true,
+    }
+}
+
 fn may_forward_base(
     room: &RoomState,
     publisher: ParticipantId,
@@ -516,19 +591,7 @@ fn may_forward_base(
     if publ.location != subs.location || !publ.role.may_publish() {
         return false;
     }
-    let place_carries_media = match (room.state, publ.location) {
-        (HearingState::Scheduled | HearingState::Adjourned | HearingState::Closed, _) => false,
-        (_, Location::WaitingRoom | Location::Disconnected) => false,
-        (HearingState::Open | HearingState::InSession, Location::HearingRoom) => true,
-        (HearingState::Paused, Location::HearingRoom) => {
-            kind == MediaKind::Audio && publ.role.is_bench()
-        }
-        (
-            HearingState::Open | HearingState::InSession | HearingState::Paused,
-            Location::Consultation(_),
-        ) => true,
-    };
-    if !place_carries_media {
+    if !place_carries_media(room.state, publ.location, kind, publ.role) {
         return false;
     }
     match kind {

@@ -13,12 +13,14 @@ mod hearings;
 mod identity;
 mod mail;
 pub mod mla;
+mod recordings;
 
 pub use audit::*;
 pub use hearings::*;
 pub use identity::*;
 pub(crate) use mail::insert_outbox;
 pub use mail::{ClaimedMail, OutboxRecord};
+pub use recordings::*;
 
 use std::path::Path;
 use std::time::Duration;

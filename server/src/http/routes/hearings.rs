@@ -70,7 +70,7 @@ async fn standing(
 
 /// Both halves of the policy for a hearing-scoped `action`: the account-level table, the
 /// hearing's existence, then the caller's standing in it.
-async fn hearing_permit(
+pub(crate) async fn hearing_permit(
     state: &AppState,
     caller: &Caller,
     hearing_id: &str,
@@ -95,7 +95,7 @@ async fn hearing_permit(
     Ok((permit, hearing, me))
 }
 
-async fn audit(
+pub(crate) async fn audit(
     state: &AppState,
     caller: &Caller,
     action: &'static str,
@@ -590,6 +590,27 @@ pub async fn change_state(
         .hearings()
         .get_or_create(&id)
         .update(|room| room.set_state(to));
+    // Adjourning or closing ends a running recording: it is sealed now.
+    if matches!(to, HearingState::Adjourned | HearingState::Closed)
+        && state.recordings.is_recording(&id).await
+    {
+        match state.recordings.stop(&id).await {
+            Ok(report) => {
+                audit(
+                    &state,
+                    &caller,
+                    "recording.stop",
+                    &id,
+                    json!({ "recording": report.recording_id, "segments": report.segments,
+                            "chain": report.chain, "problems": report.problems,
+                            "dropped_packets": report.dropped_packets,
+                            "because": state_name(to) }),
+                )
+                .await?;
+            }
+            Err(e) => tracing::error!(error = ?e, hearing = %id, "cannot seal the recording"),
+        }
+    }
     audit(
         &state,
         &caller,

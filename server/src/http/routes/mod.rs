@@ -7,6 +7,7 @@ mod mla;
 mod onetime;
 mod openapi;
 mod probes;
+mod recording;
 mod session;
 mod tokens;
 mod tsa;
@@ -79,6 +80,15 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
         )
         .route("/api/v1/hearing-invitations/redeem", post(hearings::redeem))
         .route("/api/v1/hearings/{id}/screens", post(hearings::screen))
+        // start, stop
+        .route(
+            "/api/v1/hearings/{id}/recording/{verb}",
+            post(recording::control),
+        )
+        .route(
+            "/api/v1/hearings/{id}/recording/export",
+            get(recording::export),
+        )
         // open, start, pause, resume, adjourn, close
         .route("/api/v1/hearings/{id}/{verb}", post(hearings::change_state))
         .route(

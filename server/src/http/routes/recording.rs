@@ -1,0 +1,150 @@
+//! The hearing's recording over HTTP: the judge starts and stops it, the court exports it.
+//!
+//! `POST /api/v1/hearings/{id}/recording/start|stop` (the judge of the hearing, at a browser)
+//! and `GET /api/v1/hearings/{id}/recording/export` (judge or clerk of the hearing). Each start,
+//! stop and export is an audit entry; the recorder itself enters every closed segment (see
+//! [`crate::recording`]). A start while recording, or a stop while not, is a 409 that changes
+//! nothing: the hearing goes on.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::hearings::{audit, hearing_permit};
+use crate::hearings::state_name;
+use crate::http::extract::Caller;
+use crate::http::{ApiError, ApiResult, AppState};
+use crate::policy::{Action, Subject};
+use crate::recording::RecordingError;
+use crate::sfu::room::HearingState;
+
+fn recording_error(e: RecordingError) -> ApiError {
+    match e {
+        RecordingError::AlreadyRecording => ApiError::new(
+            StatusCode::CONFLICT,
+            "already_recording",
+            "The hearing is already being recorded. Stop the recording first \
+             (POST …/recording/stop) to start a new one.",
+        ),
+        RecordingError::NotRecording => ApiError::new(
+            StatusCode::CONFLICT,
+            "not_recording",
+            "The hearing is not being recorded, so there is nothing to stop. Start it with \
+             POST …/recording/start.",
+        ),
+        RecordingError::NothingRecorded => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_recording",
+            "This hearing has no finished recording to export. Stop a running recording first.",
+        ),
+        e @ RecordingError::Damaged { .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "recording_damaged",
+            format!(
+                "{e}: the stored file was changed after it was sealed. Report this to the \
+                 court's administrator; the audit log holds the hash it was sealed with."
+            ),
+        ),
+        RecordingError::Other(e) => ApiError::internal(e),
+    }
+}
+
+/// `POST /api/v1/hearings/{id}/recording/{start|stop}`
+pub async fn control(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, verb)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    if verb != "start" && verb != "stop" {
+        return Err(ApiError::not_found("recording action"));
+    }
+    let (_permit, hearing, _) = hearing_permit(&state, &caller, &id, Action::RecordHearing).await?;
+    if verb == "start" {
+        if !matches!(
+            hearing.state,
+            HearingState::Open | HearingState::InSession | HearingState::Paused
+        ) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "hearing_not_live",
+                format!(
+                    "A hearing that is {} cannot be recorded: open it first.",
+                    state_name(hearing.state)
+                ),
+            ));
+        }
+        let started_by = match &caller.subject {
+            Subject::User { user_id, .. } => user_id.clone(),
+            _ => "unknown".into(),
+        };
+        let live = state.sfu.hearings().get_or_create(&id);
+        let recording = state
+            .recordings
+            .start(&id, live, &started_by)
+            .await
+            .map_err(recording_error)?;
+        audit(
+            &state,
+            &caller,
+            "recording.start",
+            &id,
+            json!({ "recording": recording }),
+        )
+        .await?;
+        Ok(Json(json!({ "recording": recording, "on": true })))
+    } else {
+        let report = state.recordings.stop(&id).await.map_err(recording_error)?;
+        audit(
+            &state,
+            &caller,
+            "recording.stop",
+            &id,
+            json!({ "recording": report.recording_id, "segments": report.segments,
+                    "chain": report.chain, "problems": report.problems,
+                    "dropped_packets": report.dropped_packets }),
+        )
+        .await?;
+        Ok(Json(json!({
+            "recording": report.recording_id, "on": false, "segments": report.segments,
+            "chain": report.chain, "problems": report.problems,
+        })))
+    }
+}
+
+/// `GET /api/v1/hearings/{id}/recording/export`: the sealed recording as ASiC-E.
+pub async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Response> {
+    let _permit = hearing_permit(&state, &caller, &id, Action::ExportHearingRecord).await?;
+    let package = state
+        .recordings
+        .export(&id)
+        .await
+        .map_err(recording_error)?;
+    audit(
+        &state,
+        &caller,
+        "recording.export",
+        &id,
+        json!({ "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&package)) }),
+    )
+    .await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.etsi.asic-e+zip"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"recording.asice\""),
+            ),
+        ],
+        package,
+    )
+        .into_response())
+}

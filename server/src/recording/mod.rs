@@ -1,0 +1,423 @@
+//! The hearing record, first part: the sealed audio recording of the hearing room.
+//!
+//! ## Module map
+//! - [`ogg`]: a small Ogg Opus writer (RFC 3533 pages with CRC, RFC 7845 headers and granule
+//!   positions).
+//! - [`mixer`]: the sans-IO mixer: Opus packets of many sources in (reordered, jitter-buffered,
+//!   losses concealed), one 20 ms mono mix out.
+//! - [`recorder`]: the recorder's own OS thread: mixes on a 20 ms clock, encodes, writes
+//!   segment files, and closes, hashes and chains each segment.
+//! - this module: [`Recordings`], the async side: starts and stops recorders for the judge,
+//!   enters each closed segment in the audit log and the database as it is written, seals the
+//!   whole recording (CAdES B-T) at stop, notes recordings a crash interrupted, and builds the
+//!   ASiC-E export.
+//!
+//! ## What is recorded
+//! **The** rule is [`crate::sfu::room::may_record`]: the hearing room's audio as a listener
+//! named in no protective order hears it, a protected voice only as its anonymised variant;
+//! never a consultation room or the waiting room. The SFU hands the recorder exactly the
+//! packets that rule allows (`Hearing::on_rtp` for raw, `Hearing::on_anonymised_rtp` for the
+//! anonymised variant), so the recorder never sees a raw protected voice.
+//!
+//! ## Sealing as it records
+//! Segment `i` (1, 2, …) is a self-contained Ogg Opus file. When it is closed its SHA-256 `h_i`
+//! is chained: `c_0 = SHA-256("assize recording " ‖ recording id)`,
+//! `c_i = SHA-256(c_{i-1} ‖ h_i ‖ i as u32 big-endian)`, and an audit entry
+//! `recording.segment` with the hearing, recording, index, `h_i` and `c_i` is appended (no
+//! personal data). At stop the manifest (every segment with its hash, chain value and audit
+//! sequence number) is sealed with the server's CAdES B-T seal.
+
+pub mod mixer;
+pub mod ogg;
+pub mod recorder;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use assize_signing::asic::ContainerBuilder;
+use serde_json::{Value, json};
+use sha2::{Digest as _, Sha256};
+
+use crate::audit::{Actor, AuditEvent, AuditLog};
+use crate::notary::Notary;
+use crate::sfu::Hearing;
+use crate::store::{SegmentRecord, Store, now};
+use recorder::{RecorderConfig, RecorderEvent, RecorderThread, chain_start};
+
+/// Jitter tolerance of the mix: 3 frames (60 ms).
+pub const JITTER_FRAMES: usize = 3;
+/// Opus bitrate of the recording (mono speech).
+pub const BITRATE_KBPS: u32 = 32;
+
+/// Why a recording could not be started, stopped or exported.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RecordingError {
+    /// Start while recording.
+    #[error("the hearing is already being recorded")]
+    AlreadyRecording,
+    /// Stop while not recording.
+    #[error("the hearing is not being recorded")]
+    NotRecording,
+    /// A stored segment no longer matches the hash sealed when it was written.
+    #[error("segment {index} of recording {recording} does not match its sealed hash")]
+    Damaged { recording: String, index: i64 },
+    /// Nothing to export.
+    #[error("the hearing has no finished recording")]
+    NothingRecorded,
+    /// Anything else (disk, database, sealing).
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+impl From<crate::store::StoreError> for RecordingError {
+    fn from(e: crate::store::StoreError) -> Self {
+        RecordingError::Other(e.into())
+    }
+}
+
+struct Active {
+    recording_id: String,
+    hearing: Arc<Hearing>,
+    thread: Arc<RecorderThread>,
+    sealer: tokio::task::JoinHandle<Vec<String>>,
+}
+
+/// What a stop produced.
+#[derive(Debug, Clone)]
+pub struct StopReport {
+    pub recording_id: String,
+    pub segments: usize,
+    /// The last chain value (hex).
+    pub chain: String,
+    /// What went wrong while recording (a full disk…), for the judge.
+    pub problems: Vec<String>,
+    /// Packets dropped because the recorder was behind.
+    pub dropped_packets: u64,
+}
+
+/// The recordings of every hearing on this server.
+pub struct Recordings {
+    dir: PathBuf,
+    segment_frames: u32,
+    store: Store,
+    audit: AuditLog,
+    notary: Arc<Notary>,
+    active: tokio::sync::Mutex<HashMap<String, Active>>,
+}
+
+impl std::fmt::Debug for Recordings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recordings")
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Recordings {
+    /// Recordings written under `dir`, cut every `segment_secs` seconds.
+    pub fn new(
+        dir: PathBuf,
+        segment_secs: u32,
+        store: Store,
+        audit: AuditLog,
+        notary: Arc<Notary>,
+    ) -> Self {
+        Self {
+            dir,
+            segment_frames: segment_secs.max(1) * 50,
+            store,
+            audit,
+            notary,
+            active: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn recording_dir(&self, hearing_id: &str, recording_id: &str) -> PathBuf {
+        self.dir.join(hearing_id).join(recording_id)
+    }
+
+    /// At start-up: recordings that were on when the server stopped are marked interrupted and
+    /// each gets an audit entry naming the unfinished segment file left behind (if any), so it
+    /// is noted rather than silently dropped. Their closed segments stay provable.
+    ///
+    /// # Errors
+    /// On database or audit failure.
+    pub async fn recover(&self) -> anyhow::Result<usize> {
+        let interrupted = self.store.interrupt_open_recordings().await?;
+        for r in &interrupted {
+            let dir = self.recording_dir(&r.hearing_id, &r.id);
+            let mut unfinished = Vec::new();
+            if let Ok(entries) = std::fs::read_dir(&dir) {
+                for e in entries.flatten() {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    if name.ends_with(".part") {
+                        unfinished.push(name);
+                    }
+                }
+            }
+            unfinished.sort();
+            let closed = self.store.segments(&r.id).await?.len();
+            self.audit
+                .append(
+                    AuditEvent::new(
+                        Actor::System,
+                        "recording.interrupted",
+                        format!("hearing:{}", r.hearing_id),
+                    )
+                    .with(json!({ "recording": r.id, "closed_segments": closed,
+                                  "unfinished_files": unfinished })),
+                )
+                .await?;
+            tracing::warn!(recording = %r.id, closed, ?unfinished,
+                "a recording was interrupted by a server stop; its closed segments remain");
+        }
+        Ok(interrupted.len())
+    }
+
+    /// Whether `hearing_id` is being recorded now.
+    pub async fn is_recording(&self, hearing_id: &str) -> bool {
+        self.active.lock().await.contains_key(hearing_id)
+    }
+
+    /// Starts recording `hearing`'s hearing room. The caller has the judge's permit and
+    /// audits the start.
+    ///
+    /// # Errors
+    /// [`RecordingError::AlreadyRecording`]; disk or database failures.
+    pub async fn start(
+        &self,
+        hearing_id: &str,
+        hearing: Arc<Hearing>,
+        started_by: &str,
+    ) -> Result<String, RecordingError> {
+        let mut active = self.active.lock().await;
+        if active.contains_key(hearing_id) {
+            return Err(RecordingError::AlreadyRecording);
+        }
+        let recording_id = uuid::Uuid::new_v4().to_string();
+        let config = RecorderConfig {
+            dir: self.recording_dir(hearing_id, &recording_id),
+            recording_id: recording_id.clone(),
+            segment_frames: self.segment_frames,
+            jitter_frames: JITTER_FRAMES,
+            bitrate_kbps: BITRATE_KBPS,
+        };
+        self.store
+            .insert_recording(&recording_id, hearing_id, started_by, now())
+            .await
+            .context("recording the start")?;
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let thread = Arc::new(
+            RecorderThread::spawn(config, tx)
+                .with_context(|| format!("starting the recorder in {}", self.dir.display()))?,
+        );
+        let sealer = tokio::spawn(seal_segments(
+            self.store.clone(),
+            self.audit.clone(),
+            hearing_id.to_string(),
+            recording_id.clone(),
+            rx,
+        ));
+        hearing.set_recorder(Some(thread.clone()));
+        hearing.update(|room| room.set_recording(true));
+        active.insert(
+            hearing_id.to_string(),
+            Active {
+                recording_id: recording_id.clone(),
+                hearing,
+                thread,
+                sealer,
+            },
+        );
+        Ok(recording_id)
+    }
+
+    /// Stops recording `hearing_id`: closes the last segment, waits until every segment is
+    /// recorded and audited, and seals the manifest (CAdES B-T). The caller audits the stop.
+    ///
+    /// # Errors
+    /// [`RecordingError::NotRecording`]; sealing or database failures.
+    pub async fn stop(&self, hearing_id: &str) -> Result<StopReport, RecordingError> {
+        let a = self
+            .active
+            .lock()
+            .await
+            .remove(hearing_id)
+            .ok_or(RecordingError::NotRecording)?;
+        a.hearing.set_recorder(None);
+        a.hearing.update(|room| room.set_recording(false));
+        let thread = a.thread.clone();
+        tokio::task::spawn_blocking(move || thread.stop())
+            .await
+            .context("stopping the recorder")?;
+        let dropped_packets = a.thread.dropped();
+        drop(a.thread);
+        let problems = a.sealer.await.context("sealing segments")?;
+        let segments = self.store.segments(&a.recording_id).await?;
+        let start = hex::encode(chain_start(&a.recording_id));
+        let last = segments
+            .last()
+            .map_or_else(|| start.clone(), |s| s.chain.clone());
+        let stopped_at = now();
+        let manifest = json!({
+            "recording": a.recording_id, "hearing": hearing_id,
+            "stopped_at": stopped_at, "format": "audio/ogg; codecs=opus (48 kHz mono)",
+            "chain": { "start": start, "last": last,
+                       "rule": "c_i = SHA-256(c_{i-1} || sha256_i || i as u32 big-endian), c_0 = SHA-256(\"assize recording \" || recording)" },
+            "segments": segments.iter().map(segment_json).collect::<Vec<_>>(),
+            "problems": problems, "dropped_packets": dropped_packets,
+        });
+        let manifest = serde_json_canonicalizer::to_vec(&manifest).context("manifest")?;
+        let seal = self.notary.seal_cades(&manifest).await?;
+        self.store
+            .seal_recording(&a.recording_id, stopped_at, &manifest, seal.as_der())
+            .await
+            .context("storing the sealed manifest")?;
+        Ok(StopReport {
+            recording_id: a.recording_id,
+            segments: segments.len(),
+            chain: last,
+            problems,
+            dropped_packets,
+        })
+    }
+
+    /// An ASiC-E package of every finished recording of `hearing_id`: the segment files, each
+    /// recording's sealed manifest and its seal, and a summary, under a container seal (CAdES
+    /// B-T). Each segment is checked against the hash sealed when it was written first.
+    ///
+    /// # Errors
+    /// [`RecordingError::NothingRecorded`]; [`RecordingError::Damaged`] naming the segment that
+    /// changed on disk; reading or sealing failures.
+    pub async fn export(&self, hearing_id: &str) -> Result<Vec<u8>, RecordingError> {
+        let recordings = self.store.recordings(hearing_id).await?;
+        let mut b = ContainerBuilder::new();
+        let mut add = |name: String, mime: &str, content: Vec<u8>| {
+            b.add_document(&name, mime, content)
+                .map(|_| ())
+                .map_err(|e| anyhow::anyhow!("recording package: {e}"))
+        };
+        let mut listed = Vec::new();
+        for r in recordings.iter().filter(|r| r.status != "recording") {
+            let dir = self.recording_dir(hearing_id, &r.id);
+            let segments = self.store.segments(&r.id).await?;
+            let base = format!("recordings/{}", r.id);
+            for s in &segments {
+                let path = dir.join(&s.file_name);
+                let bytes = tokio::fs::read(&path)
+                    .await
+                    .with_context(|| format!("reading {}", path.display()))?;
+                if hex::encode(Sha256::digest(&bytes)) != s.sha256 {
+                    return Err(RecordingError::Damaged {
+                        recording: r.id.clone(),
+                        index: s.index,
+                    });
+                }
+                add(format!("{base}/{}", s.file_name), "audio/ogg", bytes)?;
+            }
+            if let (Some(m), Some(sig)) = (&r.manifest, &r.signature) {
+                add(
+                    format!("{base}/manifest.json"),
+                    "application/json",
+                    m.clone(),
+                )?;
+                add(
+                    format!("{base}/manifest.p7s"),
+                    "application/pkcs7-signature",
+                    sig.clone(),
+                )?;
+            }
+            listed.push(json!({
+                "recording": r.id, "status": r.status, "started_at": r.started_at,
+                "stopped_at": r.stopped_at,
+                "segments": segments.iter().map(segment_json).collect::<Vec<_>>(),
+            }));
+        }
+        if listed.is_empty() {
+            return Err(RecordingError::NothingRecorded);
+        }
+        let summary = json!({
+            "hearing": hearing_id, "recordings": listed,
+            "exported_at": now(), "exported_by": self.audit.origin(),
+        });
+        let summary = serde_json_canonicalizer::to_vec(&summary).context("summary")?;
+        add("recording.json".into(), "application/json", summary)?;
+        let prepared = b
+            .prepare()
+            .map_err(|e| anyhow::anyhow!("recording package: {e}"))?;
+        let signature = self.notary.seal_cades(prepared.manifest()).await?;
+        Ok(prepared
+            .seal(&signature)
+            .map_err(|e| anyhow::anyhow!("recording package: {e}"))?)
+    }
+}
+
+fn segment_json(s: &SegmentRecord) -> Value {
+    json!({ "index": s.index, "file": s.file_name, "sha256": s.sha256, "chain": s.chain,
+            "samples": s.samples, "bytes": s.bytes, "closed_at": s.closed_at,
+            "audit_seq": s.audit_seq })
+}
+
+/// Enters each closed segment in the audit log, then the database, as the recorder reports it;
+/// returns the problems reported (also audited).
+async fn seal_segments(
+    store: Store,
+    audit: AuditLog,
+    hearing_id: String,
+    recording_id: String,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<RecorderEvent>,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let object = format!("hearing:{hearing_id}");
+    while let Some(event) = rx.recv().await {
+        match event {
+            RecorderEvent::Segment(c) => {
+                let (sha256, chain) = (hex::encode(c.sha256), hex::encode(c.chain));
+                let entry = AuditEvent::new(Actor::System, "recording.segment", object.clone())
+                    .with(json!({ "recording": recording_id, "index": c.index,
+                                  "sha256": sha256, "chain": chain, "samples": c.samples }));
+                let audit_seq = match audit.append(entry).await {
+                    Ok(seq) => i64::try_from(seq).unwrap_or(i64::MAX),
+                    Err(e) => {
+                        tracing::error!(error = ?e, recording = %recording_id, index = c.index,
+                            "cannot audit a closed recording segment");
+                        problems.push(format!("segment {} could not be audited", c.index));
+                        -1
+                    }
+                };
+                let row = SegmentRecord {
+                    recording_id: recording_id.clone(),
+                    index: i64::from(c.index),
+                    file_name: c.file_name,
+                    sha256,
+                    chain,
+                    samples: i64::try_from(c.samples).unwrap_or(i64::MAX),
+                    bytes: i64::try_from(c.bytes).unwrap_or(i64::MAX),
+                    closed_at: now(),
+                    audit_seq,
+                };
+                if let Err(e) = store.insert_segment(&row).await {
+                    tracing::error!(error = ?e, recording = %recording_id, index = c.index,
+                        "cannot record a closed recording segment");
+                    problems.push(format!("segment {} could not be stored", c.index));
+                }
+            }
+            RecorderEvent::Failed(msg) => {
+                tracing::error!(recording = %recording_id, error = %msg,
+                    "the recorder stopped writing; the hearing goes on");
+                let problem = format!("the recorder stopped writing: {msg}");
+                let _ = audit
+                    .append(
+                        AuditEvent::new(Actor::System, "recording.failed", object.clone())
+                            .with(json!({ "recording": recording_id, "error": msg })),
+                    )
+                    .await;
+                problems.push(problem);
+            }
+        }
+    }
+    problems
+}

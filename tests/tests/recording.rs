@@ -1,0 +1,265 @@
+//! The hearing's sealed audio recording against the real server: the judge's start and stop
+//! (a second start and a stop with no start are refused with 409 and change nothing), segments
+//! sealed as they are written (hash chain, audit entries), the ASiC-E export checked offline
+//! with `assize verify`, segments decoded by ffmpeg, and tampering named.
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use std::io::Read as _;
+use std::path::Path;
+use std::time::Duration;
+
+use assize_server::policy::Role;
+use assize_tests::{Client, PASSWORD, TestApp, assize_binary, spawn_app_with};
+use serde_json::json;
+use sha2::{Digest as _, Sha256};
+
+async fn court() -> TestApp {
+    spawn_app_with(|s| {
+        s.auth.totp_required_roles = vec![];
+        s.recording.segment_secs = 1;
+    })
+    .await
+}
+
+async fn judge(app: &TestApp) -> Client {
+    let username = format!("j{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    app.create_user(&username, &[Role::Judge]).await;
+    let mut client = app.client();
+    let r = client.sign_in(&username, PASSWORD, None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    client
+}
+
+/// A hearing booked by `judge` (who becomes its judge) and opened.
+async fn open_hearing(judge: &Client) -> String {
+    let r = judge
+        .post(
+            "/api/v1/hearings",
+            json!({"case_reference": "CR-1", "court": "Tribunal", "title": "R v X",
+                   "scheduled_at": 1_900_000_000}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let r = judge
+        .post(&format!("/api/v1/hearings/{id}/open"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    id
+}
+
+async fn export(client: &Client, hearing: &str) -> (u16, Vec<u8>) {
+    let r = client
+        .http
+        .get(format!(
+            "{}/api/v1/hearings/{hearing}/recording/export",
+            client.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.bytes().await.unwrap().to_vec())
+}
+
+/// `assize verify` on a package: (success, stdout).
+fn assize_verify(package: &[u8], ca: &Path, work: &Path) -> (bool, String) {
+    let file = work.join("recording.asice");
+    std::fs::write(&file, package).unwrap();
+    let out = std::process::Command::new(assize_binary())
+        .arg("verify")
+        .arg(&file)
+        .arg("--ca")
+        .arg(ca)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    )
+}
+
+/// Rewrites a ZIP with one byte of `target` changed (a tamperer who rebuilds the container).
+fn rewrite_entry(package: &[u8], target: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(package)).unwrap();
+    let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for i in 0..zip.len() {
+        let mut f = zip.by_index(i).unwrap();
+        let name = f.name().to_string();
+        let mut content = Vec::new();
+        f.read_to_end(&mut content).unwrap();
+        if name == target {
+            let at = content.len() / 2;
+            content[at] ^= 1;
+        }
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        out.start_file(name, opts).unwrap();
+        out.write_all(&content).unwrap();
+    }
+    out.finish().unwrap().into_inner()
+}
+
+#[tokio::test]
+async fn a_recording_is_started_once_stopped_once_sealed_and_refuses_the_rest() {
+    let app = court().await;
+    let judge = judge(&app).await;
+    let hearing = open_hearing(&judge).await;
+    let base = format!("/api/v1/hearings/{hearing}/recording");
+
+    // A stop with no start: 409, and nothing was recorded.
+    let r = judge.post(&format!("{base}/stop"), json!({})).await;
+    assert_eq!((r.status, r.code()), (409, "not_recording"), "{r:?}");
+    let (status, _) = export(&judge, &hearing).await;
+    assert_eq!(status, 404);
+
+    let r = judge.post(&format!("{base}/start"), json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["on"], true);
+    let recording = r.body["recording"].as_str().unwrap().to_string();
+    // A second start while on: 409, and the first recording goes on.
+    let r = judge.post(&format!("{base}/start"), json!({})).await;
+    assert_eq!((r.status, r.code()), (409, "already_recording"), "{r:?}");
+
+    tokio::time::sleep(Duration::from_millis(2600)).await;
+    // Closed segments are in the database (and the audit log) while still recording.
+    let written = app.store.segments(&recording).await.unwrap();
+    assert!(written.len() >= 2, "{written:?}");
+    assert!(written.iter().all(|s| s.audit_seq > 0));
+
+    let r = judge.post(&format!("{base}/stop"), json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["on"], false);
+    assert_eq!(r.body["problems"], json!([]));
+    let segments = app.store.segments(&recording).await.unwrap();
+    assert!(segments.len() >= 3, "{segments:?}");
+    assert_eq!(r.body["segments"], segments.len());
+    assert_eq!(r.body["chain"], segments.last().unwrap().chain);
+    // The chain recomputes from the files on disk.
+    let dir = app
+        .data_dir
+        .join("recordings")
+        .join(&hearing)
+        .join(&recording);
+    let mut link: [u8; 32] = Sha256::digest(format!("assize recording {recording}")).into();
+    for s in &segments {
+        let bytes = std::fs::read(dir.join(&s.file_name)).unwrap();
+        let h: [u8; 32] = Sha256::digest(&bytes).into();
+        assert_eq!(hex::encode(h), s.sha256);
+        let mut c = Sha256::new();
+        c.update(link);
+        c.update(h);
+        c.update(u32::try_from(s.index).unwrap().to_be_bytes());
+        link = c.finalize().into();
+        assert_eq!(hex::encode(link), s.chain);
+    }
+    // Stopping again: 409.
+    let r = judge.post(&format!("{base}/stop"), json!({})).await;
+    assert_eq!((r.status, r.code()), (409, "not_recording"), "{r:?}");
+}
+
+#[tokio::test]
+async fn the_export_verifies_offline_decodes_with_ffmpeg_and_a_changed_byte_is_named() {
+    let app = court().await;
+    let judge = judge(&app).await;
+    let hearing = open_hearing(&judge).await;
+    let base = format!("/api/v1/hearings/{hearing}/recording");
+    let r = judge.post(&format!("{base}/start"), json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let recording = r.body["recording"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(2300)).await;
+    let r = judge.post(&format!("{base}/stop"), json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    let (status, package) = export(&judge, &hearing).await;
+    assert_eq!(status, 200);
+    let work = tempfile::tempdir().unwrap();
+    let ca = app.data_dir.join("pki").join("ca.crt");
+    let (ok, text) = assize_verify(&package, &ca, work.path());
+    assert!(ok, "{text}");
+    assert!(
+        text.contains(&format!("ok      recordings/{recording}/manifest.json")),
+        "{text}"
+    );
+
+    // Every segment is a self-contained Ogg Opus file an independent decoder accepts.
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&package)).unwrap();
+    let names: Vec<String> = zip.file_names().map(str::to_string).collect();
+    let segments: Vec<&String> = names.iter().filter(|n| n.ends_with(".opus")).collect();
+    assert!(segments.len() >= 2, "{names:?}");
+    for name in &segments {
+        let mut bytes = Vec::new();
+        zip.by_name(name).unwrap().read_to_end(&mut bytes).unwrap();
+        let file = work.path().join("segment.opus");
+        std::fs::write(&file, &bytes).unwrap();
+        let out = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "stream=codec_name,sample_rate,channels",
+            ])
+            .args(["-show_entries", "format=duration", "-of", "json"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+        let probe: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(probe["streams"][0]["codec_name"], "opus", "{probe}");
+        assert_eq!(probe["streams"][0]["channels"], 1, "{probe}");
+        let duration: f64 = probe["format"]["duration"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(duration > 0.0 && duration <= 1.05, "{name}: {duration}");
+        let out = std::process::Command::new("ffmpeg")
+            .args(["-v", "error", "-xerror", "-i"])
+            .arg(&file)
+            .args(["-f", "null", "-"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{name}: {out:?}");
+        assert!(
+            out.stderr.is_empty(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    // A tamperer changes one byte of a segment and rebuilds the container: named.
+    let target = segments[1].clone();
+    let tampered = rewrite_entry(&package, &target);
+    let (ok, text) = assize_verify(&tampered, &ca, work.path());
+    assert!(!ok, "{text}");
+    assert!(text.contains(&format!("FAILED  {target}")), "{text}");
+    assert_eq!(
+        text.matches("FAILED").count(),
+        1,
+        "only that segment: {text}"
+    );
+
+    // A changed byte in a stored segment: the server refuses to export it as evidence and
+    // names it.
+    let dir = app
+        .data_dir
+        .join("recordings")
+        .join(&hearing)
+        .join(&recording);
+    let path = dir.join("seg-00002.opus");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x40;
+    std::fs::write(&path, bytes).unwrap();
+    let r = judge.get(&format!("{base}/export")).await;
+    assert_eq!((r.status, r.code()), (409, "recording_damaged"), "{r:?}");
+    assert!(
+        r.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("segment 2 of recording"),
+        "{r:?}"
+    );
+}

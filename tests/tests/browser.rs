@@ -27,7 +27,9 @@ fn keys(lang: &str) -> BTreeSet<String> {
     let path = repo().join(format!("web/i18n/{lang}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{lang}.json: {e}"));
-    let map = v.as_object().unwrap_or_else(|| panic!("{lang}.json is not an object"));
+    let map = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{lang}.json is not an object"));
     for (k, v) in map {
         assert!(
             v.as_str().is_some_and(|s| !s.trim().is_empty()),
@@ -89,8 +91,15 @@ fn every_key_the_scripts_name_is_translated() {
             }
         }
     }
-    assert!(found > 200, "the scan found only {found} keys: has the code changed shape?");
-    assert!(missing.is_empty(), "keys missing from en.json:\n{}", missing.join("\n"));
+    assert!(
+        found > 200,
+        "the scan found only {found} keys: has the code changed shape?"
+    );
+    assert!(
+        missing.is_empty(),
+        "keys missing from en.json:\n{}",
+        missing.join("\n")
+    );
 }
 
 #[tokio::test]
@@ -147,7 +156,12 @@ async fn the_application_is_served_with_types_validators_and_the_security_header
         !html.contains("<script>") && !html.contains("style="),
         "no inline script or style: the CSP forbids them"
     );
-    for bad in ["/app/nope.js", "/app/../Cargo.toml", "/app/js/", "/app/index.md"] {
+    for bad in [
+        "/app/nope.js",
+        "/app/../Cargo.toml",
+        "/app/js/",
+        "/app/index.md",
+    ] {
         let r = c.get(bad).await;
         assert_eq!((r.status, r.code()), (404, "not_found"), "{bad}");
     }
@@ -263,5 +277,8 @@ async fn a_clerk_books_and_invites_and_an_officer_completes_and_validates_an_eio
     let hearings = app.store.list_hearings().await.unwrap();
     assert_eq!(hearings.len(), 1);
     assert_eq!(hearings[0].case_reference, "TJ-PARIS-2026-0042");
-    assert_eq!(hearings[0].state, assize_server::sfu::room::HearingState::Open);
+    assert_eq!(
+        hearings[0].state,
+        assize_server::sfu::room::HearingState::Open
+    );
 }

@@ -186,6 +186,7 @@ function target(form, path) {
 function labelOf(form, path) {
   const el = target(form, path);
   if (!el) return path;
+  if (el.matches("button.add")) return el.closest("fieldset").querySelector("legend").textContent;
   if (el.id) {
     const l = form.querySelector(`label[for="${CSS.escape(el.id)}"]`);
     if (l) return l.textContent.replace(/\s*\*$/, "");

@@ -58,7 +58,9 @@ fn not_found() -> Response {
 
 fn serve(path: &str, headers: &HeaderMap) -> Response {
     // Embedded names are plain relative paths: anything else cannot match, but refuse it early.
-    if path.is_empty() || path.starts_with('/') || path.split('/').any(|s| s == ".." || s.is_empty())
+    if path.is_empty()
+        || path.starts_with('/')
+        || path.split('/').any(|s| s == ".." || s.is_empty())
     {
         return not_found();
     }
@@ -104,7 +106,14 @@ mod tests {
     #[test]
     fn paths_that_climb_or_are_unknown_are_not_found() {
         let h = HeaderMap::new();
-        for p in ["../Cargo.toml", "js/../../x.js", "", "/etc/passwd", "nope.js", "js//main.js"] {
+        for p in [
+            "../Cargo.toml",
+            "js/../../x.js",
+            "",
+            "/etc/passwd",
+            "nope.js",
+            "js//main.js",
+        ] {
             assert_eq!(serve(p, &h).status(), StatusCode::NOT_FOUND, "{p}");
         }
         assert_eq!(serve("index.html", &h).status(), StatusCode::OK);

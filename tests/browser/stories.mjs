@@ -1,10 +1,13 @@
 // End-to-end stories in a real headless Chromium (Debian's /usr/bin/chromium) against a real
 // Assize server. Started by tests/tests/browser.rs, which starts the server, creates the accounts
 // and passes everything in the environment:
-//   ASSIZE_URL           https://127.0.0.1:PORT
+//   ASSIZE_STORIES       which stories to run: clerk, french, federation (comma-separated)
+//   ASSIZE_URL           https://127.0.0.1:PORT (state A's server in the federation story)
+//   ASSIZE_URL_B         state B's server (federation)
 //   ASSIZE_SCREENSHOTS   folder for one PNG per main screen
-//   ASSIZE_CLERK, ASSIZE_OFFICER   usernames (password ASSIZE_PASSWORD); both must enrol TOTP
-//   ASSIZE_RECIPIENT     the code of the foreign authority the officer writes to
+//   ASSIZE_CLERK, ASSIZE_OFFICER, ASSIZE_OFFICER_B   usernames (password ASSIZE_PASSWORD); each
+//                        enrols its second factor in the browser
+//   ASSIZE_RECIPIENT     the code of state B's authority, to which A's officer writes
 // Prints one line per step; exits non-zero at the first failure.
 
 import { createHmac } from "node:crypto";
@@ -62,14 +65,30 @@ async function newPage(browser, locale = "en-GB") {
   return { context, page };
 }
 
+/// Reloads `page` until `locator` shows (the other server works in the background).
+async function eventually(page, locator, what, seconds = 60) {
+  for (let i = 0; i < seconds; i += 1) {
+    if (await locator.isVisible()) return;
+    await page.waitForTimeout(1000);
+    await page.reload();
+    await page.locator("h1").first().waitFor();
+  }
+  throw new Error(`waited ${seconds} s for ${what}`);
+}
+
+async function moveTo(page, status) {
+  await page.locator("#transition").getByLabel("Move to").selectOption(status);
+  await page.locator("#transition").getByRole("button", { name: "Apply" }).click();
+}
+
 /// Signs in at the sign-in page; enrols TOTP when asked and returns the secret.
-async function signInFirstTime(page, username) {
+async function signInFirstTime(page, username, screenshot) {
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
   await page.getByRole("heading", { name: "Set up your authenticator app" }).waitFor();
   const secret = (await page.locator("#totp-secret").textContent()).trim();
-  await shot(page, "02-totp-enrolment");
+  if (screenshot) await shot(page, screenshot);
   await page.getByLabel(/6-digit code/).fill(totp(secret));
   await page.getByRole("button", { name: "Confirm" }).click();
   return secret;
@@ -83,7 +102,7 @@ async function clerkStory(browser) {
   assert.equal(await page.locator("html").getAttribute("lang"), "en");
   await shot(page, "01-sign-in");
   step("a page that needs a session leads to sign-in");
-  const secret = await signInFirstTime(page, env("ASSIZE_CLERK"));
+  const secret = await signInFirstTime(page, env("ASSIZE_CLERK"), "02-totp-enrolment");
   await page.getByRole("heading", { name: "Hearings", level: 1 }).waitFor();
   step("enrolled TOTP and came back to the page asked for");
 
@@ -146,8 +165,8 @@ async function clerkStory(browser) {
   await context.close();
 }
 
-async function officerStory(browser) {
-  console.log("story: an officer drafts an EIO, completes it and validates it");
+async function federationStory(browser) {
+  console.log("story: an officer of state A drafts, completes, validates and sends an EIO; state B recognises it");
   const { context, page } = await newPage(browser);
   await page.goto(`${URL}/`);
   await signInFirstTime(page, env("ASSIZE_OFFICER"));
@@ -188,8 +207,7 @@ async function officerStory(browser) {
   step("a half-filled form saves, and still names what it lacks");
 
   // Validation is refused while incomplete, and the user is sent to the list.
-  await page.locator("#transition").getByLabel("Move to").selectOption("VALIDATED");
-  await page.locator("#transition").getByRole("button", { name: "Apply" }).click();
+  await moveTo(page, "VALIDATED");
   await page.getByRole("alert").getByText("not complete yet").waitFor();
   step("validating an incomplete order is refused with the way forward");
 
@@ -212,8 +230,7 @@ async function officerStory(browser) {
   await page.locator("#attachments").getByText("commission-rogatoire.txt").waitFor();
   step("attached a file");
 
-  await page.locator("#transition").getByLabel("Move to").selectOption("VALIDATED");
-  await page.locator("#transition").getByRole("button", { name: "Apply" }).click();
+  await moveTo(page, "VALIDATED");
   await page.locator("#request-status").getByText("Validated").waitFor();
   await page.locator("#timeline li").filter({ hasText: "Validated" }).waitFor();
   const evidence = page.getByRole("link", { name: /evidence package/ });
@@ -224,13 +241,39 @@ async function officerStory(browser) {
     return { status: r.status, magic: String.fromCharCode(b[0], b[1]) };
   }, href);
   assert.deepEqual(zip, { status: 200, magic: "PK" }, "the evidence package downloads as a ZIP (ASiC-E)");
-  await shot(page, "07-eio-validated");
   step("validated it; the timeline and the evidence package follow");
 
+  await moveTo(page, "TRANSMITTED");
+  await page.locator("#request-status").getByText("Transmitted").waitFor();
+  const requestUrl = page.url();
+  step("sent it to state B");
+
+  // State B: the order arrives and is acknowledged on arrival (Annex B); B's officer finds it
+  // in the inbox and recognises it.
+  const b = await newPage(browser);
+  await b.page.goto(`${env("ASSIZE_URL_B")}/`);
+  await signInFirstTime(b.page, env("ASSIZE_OFFICER_B"));
+  await b.page.getByRole("heading", { name: /Welcome/ }).waitFor();
+  await b.page.getByRole("link", { name: "Mutual legal assistance", exact: true }).click();
+  const inbox = b.page.locator("#inbox tr", { hasText: "JI-2026-0042" });
+  await eventually(b.page, inbox.getByText("Acknowledged"), "the order to reach B");
+  await shot(b.page, "09-mla-inbox-state-b");
+  await inbox.getByRole("link", { name: "JI-2026-0042" }).click();
+  await b.page.locator("#timeline li").filter({ hasText: "received" }).first().waitFor();
+  await moveTo(b.page, "RECOGNISED");
+  await b.page.locator("#request-status").getByText("Recognised").waitFor();
+  await shot(b.page, "10-eio-recognised-state-b");
+  step("B's officer found it acknowledged in the inbox and recognised it");
+  assert.deepEqual(b.page.problems, []);
+  await b.context.close();
+
+  await page.goto(requestUrl);
+  await eventually(page, page.locator("#request-status").getByText("Recognised"), "A to hear of the recognition");
+  await shot(page, "07-eio-recognised-seen-in-state-a");
   await page.getByRole("link", { name: "Mutual legal assistance", exact: true }).click();
-  await page.locator("#outbox").getByText("Validated").waitFor();
-  await shot(page, "08-mla-boxes");
-  step("the outbox lists it as validated");
+  await page.locator("#outbox").getByText("Recognised").waitFor();
+  await shot(page, "08-mla-outbox-state-a");
+  step("A's officer sees the recognition on the request and in the outbox");
   assert.deepEqual(page.problems, []);
   await context.close();
 }
@@ -245,7 +288,7 @@ async function frenchStory(browser) {
   await page.getByLabel("Mot de passe").fill("not the password at all");
   await page.getByRole("button", { name: "Se connecter" }).click();
   await page.getByRole("alert").getByText("L'identifiant ou le mot de passe est incorrect").waitFor();
-  await shot(page, "09-sign-in-fr");
+  await shot(page, "11-sign-in-fr");
   step("French texts, and the server's error shown in French");
   await page.getByLabel("Langue").selectOption("en");
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
@@ -260,10 +303,13 @@ const browser = await chromium.launch({
   executablePath: process.env.ASSIZE_CHROMIUM || "/usr/bin/chromium",
   args: ["--no-sandbox"],
 });
+const STORIES = { clerk: clerkStory, french: frenchStory, federation: federationStory };
 try {
-  await clerkStory(browser);
-  await officerStory(browser);
-  await frenchStory(browser);
+  for (const name of env("ASSIZE_STORIES").split(",")) {
+    const story = STORIES[name.trim()];
+    if (!story) throw new Error(`no story ${name}; there are: ${Object.keys(STORIES).join(", ")}`);
+    await story(browser);
+  }
   console.log("all stories passed");
 } finally {
   await browser.close();

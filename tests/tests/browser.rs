@@ -15,8 +15,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use assize_server::config::Settings;
+use assize_server::pki::DataDir;
 use assize_server::policy::Role;
-use assize_tests::{PASSWORD, spawn_app};
+use assize_tests::{Client, PASSWORD, TestApp, spawn_app, spawn_app_with};
 use serde_json::{Value, json};
 
 fn repo() -> PathBuf {
@@ -191,8 +193,13 @@ fn missing_tools() -> Vec<String> {
     missing
 }
 
-#[tokio::test]
-async fn a_clerk_books_and_invites_and_an_officer_completes_and_validates_an_eio_in_chromium() {
+/// Checks the tools, installs the node packages when missing, and runs `stories` (a
+/// comma-separated list of the stories in `tests/browser/stories.mjs`) with `vars`. Node runs on
+/// a blocking thread, so the servers of the calling test keep serving.
+///
+/// # Panics
+/// When a tool is missing (saying how to install it) or a story fails (with its output).
+async fn run_stories(stories: &str, vars: Vec<(&'static str, String)>) {
     let missing = missing_tools();
     assert!(
         missing.is_empty(),
@@ -208,58 +215,19 @@ async fn a_clerk_books_and_invites_and_an_officer_completes_and_validates_an_eio
             .expect("npm runs");
         assert!(ok.success(), "`npm ci` in tests/browser failed");
     }
-
-    // Arrange: a server, a clerk and an officer (both enrol their second factor in the
-    // browser), the officer's authority and another state's authority to write to.
-    let app = spawn_app().await;
-    app.create_user("clerk.martin", &[Role::Clerk]).await;
-    let officer = app
-        .create_user("officer.dupont", &[Role::Officer, Role::Judge])
-        .await;
-    let (admin, _) = app.sign_in_as(&[Role::Administrator]).await;
-    let local = admin
-        .post(
-            "/api/v1/authorities",
-            json!({"code": "FR-CA", "name": "Bureau de l'entraide pénale internationale",
-                   "country": "FR", "local": true, "email": "beppi@justice.example"}),
-        )
-        .await;
-    assert_eq!(local.status, 201, "{local:?}");
-    let (cert, _key) = app.issue_client_identity("Bundesamt für Justiz");
-    let foreign = admin
-        .post(
-            "/api/v1/authorities",
-            json!({"code": "DE-BfJ", "name": "Bundesamt für Justiz", "country": "DE",
-                   "endpoint": "https://127.0.0.1:9", "certificate_pem": cert}),
-        )
-        .await;
-    assert_eq!(foreign.status, 201, "{foreign:?}");
-    let r = admin
-        .send(
-            "PUT",
-            &format!("/api/v1/users/{officer}/authority"),
-            Some(json!({"authority_id": local.body["authority"]["id"]})),
-        )
-        .await;
-    assert_eq!(r.status, 204, "{r:?}");
-
     let shots = std::env::var("ASSIZE_SCREENSHOTS")
         .map(PathBuf::from)
         .unwrap_or_else(|_| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"));
     std::fs::create_dir_all(&shots).unwrap();
-
-    // Act: the stories, in Chromium. Node runs on a blocking thread; the server keeps serving.
-    let url = app.url.clone();
+    let stories = stories.to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg("stories.mjs")
             .current_dir(&dir)
-            .env("ASSIZE_URL", url)
+            .env("ASSIZE_STORIES", stories)
             .env("ASSIZE_SCREENSHOTS", &shots)
             .env("ASSIZE_PASSWORD", PASSWORD)
-            .env("ASSIZE_CLERK", "clerk.martin")
-            .env("ASSIZE_OFFICER", "officer.dupont")
-            .env("ASSIZE_RECIPIENT", "DE-BfJ")
+            .envs(vars)
             .output()
             .expect("node runs")
     })
@@ -268,17 +236,160 @@ async fn a_clerk_books_and_invites_and_an_officer_completes_and_validates_an_eio
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     println!("{stdout}");
-
-    // Assert: every story passed, and what the browser did is on the server.
     assert!(
         out.status.success() && stdout.contains("all stories passed"),
         "the browser stories failed:\n{stdout}\n{stderr}"
     );
+}
+
+#[tokio::test]
+async fn a_clerk_books_a_hearing_and_invites_and_a_french_browser_gets_french_in_chromium() {
+    // Arrange: a server and a clerk who enrols the second factor in the browser.
+    let app = spawn_app().await;
+    app.create_user("clerk.martin", &[Role::Clerk]).await;
+
+    // Act: the stories, in Chromium.
+    run_stories(
+        "clerk,french",
+        vec![
+            ("ASSIZE_URL", app.url.clone()),
+            ("ASSIZE_CLERK", "clerk.martin".into()),
+        ],
+    )
+    .await;
+
+    // Assert: what the browser did is on the server.
     let hearings = app.store.list_hearings().await.unwrap();
     assert_eq!(hearings.len(), 1);
     assert_eq!(hearings[0].case_reference, "TJ-PARIS-2026-0042");
     assert_eq!(
         hearings[0].state,
         assize_server::sfu::room::HearingState::Open
+    );
+}
+
+/// Registers `code` as a local authority of `app` and assigns `user` to it; returns the
+/// administrator's client.
+async fn local_authority(
+    app: &TestApp,
+    code: &str,
+    name: &str,
+    country: &str,
+    user: &str,
+) -> Client {
+    let (admin, _) = app.sign_in_as(&[Role::Administrator]).await;
+    let local = admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": code, "name": name, "country": country, "local": true,
+                   "email": format!("mla@{}.example", country.to_lowercase())}),
+        )
+        .await;
+    assert_eq!(local.status, 201, "{local:?}");
+    let r = admin
+        .send(
+            "PUT",
+            &format!("/api/v1/users/{user}/authority"),
+            Some(json!({"authority_id": local.body["authority"]["id"]})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    admin
+}
+
+/// Registers the other state's authority `code`, reached at `peer`'s address with the client
+/// certificate of its data directory.
+async fn foreign_authority(admin: &Client, peer: &TestApp, code: &str, name: &str, country: &str) {
+    let cert = std::fs::read_to_string(peer.data_dir.join("pki/federation-client.crt")).unwrap();
+    let r = admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": code, "name": name, "country": country,
+                   "endpoint": peer.url, "certificate_pem": cert}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+}
+
+#[tokio::test]
+async fn an_officer_of_state_a_completes_validates_and_sends_an_eio_and_state_b_recognises_it_in_chromium()
+ {
+    // Arrange: two servers that trust each other's CA for mutual TLS, each with its local
+    // authority and an officer (A's is also a judge, to validate), each knowing the other.
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a_data, b_data) = (dir_a.path().join("data"), dir_b.path().join("data"));
+    let a_ca = DataDir::bootstrap(&a_data).unwrap().ca_cert;
+    let b_ca = DataDir::bootstrap(&b_data).unwrap().ca_cert;
+    let federate = |own: PathBuf, own_ca: PathBuf, peer_ca: PathBuf| {
+        move |s: &mut Settings| {
+            s.data_dir = own;
+            s.tls.client_ca_files = vec![
+                own_ca.to_string_lossy().into(),
+                peer_ca.to_string_lossy().into(),
+            ];
+            s.federation.peer_ca_files = vec![peer_ca.to_string_lossy().into()];
+            s.mla.retry_max_secs = 2;
+        }
+    };
+    let a = spawn_app_with(federate(a_data, a_ca.clone(), b_ca.clone())).await;
+    let b = spawn_app_with(federate(b_data, b_ca, a_ca)).await;
+    let a_officer = a
+        .create_user("officer.dupont", &[Role::Officer, Role::Judge])
+        .await;
+    let b_officer = b.create_user("officer.weber", &[Role::Officer]).await;
+    let a_admin = local_authority(
+        &a,
+        "FR-CA",
+        "Bureau de l'entraide pénale internationale",
+        "FR",
+        &a_officer,
+    )
+    .await;
+    let b_admin = local_authority(&b, "DE-BfJ", "Bundesamt für Justiz", "DE", &b_officer).await;
+    foreign_authority(&a_admin, &b, "DE-BfJ", "Bundesamt für Justiz", "DE").await;
+    foreign_authority(
+        &b_admin,
+        &a,
+        "FR-CA",
+        "Bureau de l'entraide pénale internationale",
+        "FR",
+    )
+    .await;
+
+    // Act: the story, in Chromium, with a browser for each officer.
+    run_stories(
+        "federation",
+        vec![
+            ("ASSIZE_URL", a.url.clone()),
+            ("ASSIZE_URL_B", b.url.clone()),
+            ("ASSIZE_OFFICER", "officer.dupont".into()),
+            ("ASSIZE_OFFICER_B", "officer.weber".into()),
+            ("ASSIZE_RECIPIENT", "DE-BfJ".into()),
+        ],
+    )
+    .await;
+
+    // Assert: both servers hold the request, recognised by B, with the same form; and A has
+    // heard of the recognition.
+    let requests = |app: &TestApp, code: &'static str| {
+        let store = app.store.clone();
+        async move {
+            let authority = store.authority_by_code(code).await.unwrap().unwrap();
+            store.mla_requests_of(&authority.id, 10).await.unwrap()
+        }
+    };
+    let (at_a, at_b) = (requests(&a, "FR-CA").await, requests(&b, "DE-BfJ").await);
+    assert_eq!((at_a.len(), at_b.len()), (1, 1));
+    assert_eq!(at_a[0].id, at_b[0].id);
+    assert_eq!(at_b[0].side, "executing");
+    assert_eq!(at_b[0].status, "RECOGNISED");
+    assert_eq!(at_a[0].status, "RECOGNISED");
+    let form = |r: &assize_server::store::mla::RequestRow| -> Value {
+        serde_json::from_str(&r.form).unwrap()
+    };
+    assert_eq!(form(&at_a[0]), form(&at_b[0]));
+    assert_eq!(
+        form(&at_b[0])["section_k"]["file_reference"],
+        "JI-2026-0042"
     );
 }

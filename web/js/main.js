@@ -77,11 +77,13 @@ whenSessionLost(() => {
 function header() {
   const top = document.getElementById("top");
   const s = ctx.session;
-  const nav = s && s.stage === "full"
+  const roles = s && s.stage === "full" ? s.user.roles : [];
+  const links = [];
+  if (roles.includes("judge") || roles.includes("clerk")) links.push(["#/hearings", t("nav.hearings")]);
+  if (roles.includes("officer") || roles.includes("judge")) links.push(["#/mla", t("nav.mla")]);
+  const nav = links.length
     ? h("nav", { "aria-label": t("nav.label") },
-      h("ul", {},
-        h("li", {}, h("a", { href: "#/hearings" }, t("nav.hearings"))),
-        h("li", {}, h("a", { href: "#/mla" }, t("nav.mla")))))
+      h("ul", {}, links.map(([href, text]) => h("li", {}, h("a", { href }, text)))))
     : null;
   const select = h("select", { id: "lang", onchange: async (ev) => { await use(ev.target.value); render(); } },
     LANGUAGES.map((l) => h("option", { value: l }, t(`lang.${l}`))));

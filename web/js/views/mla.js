@@ -5,7 +5,7 @@
 import { h, mount, uid } from "../dom.js";
 import { t, has, when } from "../i18n.js";
 import { api, get, post, put } from "../api.js";
-import { field, errorBox, onSubmit, heading, announce, loading, errorText } from "../ui.js";
+import { field, errorBox, onSubmit, heading, announce } from "../ui.js";
 import { EIO, MLA } from "../forms.js";
 
 /// Statuses whose move needs a note (the server refuses them without one).
@@ -342,4 +342,3 @@ function readOnlyForm(view) {
     h("details", {}, h("summary", {}, t("mla.show_form")), h("pre", { class: "form-json" }, JSON.stringify(view.form, null, 2))));
 }
 
-export { errorText };

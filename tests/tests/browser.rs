@@ -235,7 +235,6 @@ async fn run_stories(stories: &str, vars: Vec<(&'static str, String)>) {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    println!("{stdout}");
     assert!(
         out.status.success() && stdout.contains("all stories passed"),
         "the browser stories failed:\n{stdout}\n{stderr}"

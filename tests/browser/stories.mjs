@@ -11,9 +11,13 @@
 // Prints one line per step; exits non-zero at the first failure.
 
 import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
 import assert from "node:assert/strict";
 import path from "node:path";
 import { chromium } from "playwright-core";
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
 
 const env = (name) => {
   const v = process.env[name];
@@ -44,7 +48,23 @@ export function totp(base32, stepsAhead = 0) {
 }
 
 const step = (text) => console.log(`  - ${text}`);
-const shot = (page, name, fullPage = true) => page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
+
+/// Checks the page against WCAG 2.1 A and AA with axe-core (evaluated through the DevTools
+/// protocol, which the page's Content-Security-Policy does not apply to).
+async function accessible(page, name) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`);
+  });
+  assert.deepEqual(violations, [], `${name}: WCAG 2.1 AA violations`);
+}
+
+/// Saves a screenshot of a main screen, after checking the screen's accessibility.
+async function shot(page, name, fullPage = true) {
+  await accessible(page, name);
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
+}
 
 async function newPage(browser, locale = "en-GB") {
   const context = await browser.newContext({
@@ -284,12 +304,20 @@ async function frenchStory(browser) {
   await page.goto(`${URL}/`);
   await page.getByRole("heading", { name: "Connexion" }).waitFor();
   assert.equal(await page.locator("html").getAttribute("lang"), "fr");
-  await page.getByLabel("Identifiant").fill("nobody");
-  await page.getByLabel("Mot de passe").fill("not the password at all");
-  await page.getByRole("button", { name: "Se connecter" }).click();
+  // By keyboard alone: the skip link, then the fields in order, Enter to send.
+  const focused = () => page.evaluate(() => document.activeElement.textContent || document.activeElement.name);
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "Aller au contenu");
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "username");
+  await page.keyboard.type("nobody");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("not the password at all");
+  await page.keyboard.press("Enter");
   await page.getByRole("alert").getByText("L'identifiant ou le mot de passe est incorrect").waitFor();
   await shot(page, "11-sign-in-fr");
-  step("French texts, and the server's error shown in French");
+  step("French texts, signing in by keyboard alone, and the server's error shown in French");
   await page.getByLabel("Langue").selectOption("en");
   await page.getByRole("heading", { name: "Sign in" }).waitFor();
   await page.reload();

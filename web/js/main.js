@@ -145,9 +145,12 @@ async function render() {
   }
   if (mine !== rendering) return; // a newer navigation won
   mount(main, notice ? h("p", { class: "notice", role: "status" }, notice) : null, node);
-  const title = main.querySelector("h1");
-  (title || main).focus();
+  // After a navigation the new page's heading takes the focus (where a screen reader would
+  // expect the page to start); the first page leaves the focus at the top, at the skip link.
+  if (rendered) (main.querySelector("h1") || main).focus();
+  rendered = true;
 }
+let rendered = false;
 
 function notFoundView() {
   return h("section", {}, heading(t("notfound.title")), h("p", {}, h("a", { href: "#/" }, t("notfound.home"))));

@@ -72,6 +72,7 @@ async function newPage(browser, locale = "en-GB") {
     locale,
     viewport: { width: 1200, height: 900 },
   });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
@@ -138,6 +139,9 @@ async function clerkStory(browser) {
   await page.getByRole("heading", { name: /TJ-PARIS-2026-0042/ }).waitFor();
   const link = await page.getByLabel("Invitation link for Witness A").inputValue();
   assert.match(link, /^https:\/\/.+\/join#.{20,}$/, "the invitation link carries its token in the fragment");
+  await page.getByRole("button", { name: "Copy link" }).click();
+  await page.getByRole("button", { name: "Copied" }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), link);
   step("booked the hearing; Witness A's single-use link is shown");
 
   await page.getByLabel("Role").selectOption("expert");
@@ -280,6 +284,9 @@ async function federationStory(browser) {
   await shot(b.page, "09-mla-inbox-state-b");
   await inbox.getByRole("link", { name: "JI-2026-0042" }).click();
   await b.page.locator("#timeline li").filter({ hasText: "received" }).first().waitFor();
+  await b.page.getByRole("heading", { name: "G. Grounds for issuing" }).waitFor();
+  await b.page.getByText("Escroquerie (art. 313-1 code pénal)").waitFor();
+  await b.page.getByText("Hearing by videoconference", { exact: true }).waitFor();
   await moveTo(b.page, "RECOGNISED");
   await b.page.locator("#request-status").getByText("Recognised").waitFor();
   await shot(b.page, "10-eio-recognised-state-b");

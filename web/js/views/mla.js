@@ -337,8 +337,28 @@ export async function mlaRequestView([id], ctx) {
   return root;
 }
 
+/// The form as sent, section by section, for reading: the same descriptions and labels as the
+/// editor, with the values as text; empty fields are left out.
 function readOnlyForm(view) {
+  const sections = view.request.kind === "eio" ? EIO : MLA;
+  const shown = (spec, v) => {
+    if (spec.kind === "bool" || spec.kind === "tristate") return v ? t("common.yes") : t("common.no");
+    if (spec.kind === "select" && has(`option.${v}`)) return t(`option.${v}`);
+    return String(v);
+  };
+  const rows = (fields, data) => fields.flatMap((spec) => {
+    const v = (data || {})[spec.name];
+    if (v === undefined || v === null || v === "" || (Array.isArray(v) && !v.length)) return [];
+    const label = t(`form.${spec.label}`);
+    if (spec.kind === "list") {
+      return [h("dt", {}, label), h("dd", {}, h("ol", {}, v.map((item) => h("li", {}, h("dl", {}, rows(spec.fields, item))))))];
+    }
+    if (spec.kind === "group") return [h("dt", {}, label), h("dd", {}, h("dl", {}, rows(spec.fields, v)))];
+    return [h("dt", {}, label), h("dd", { class: "value" }, shown(spec, v))];
+  });
   return h("section", { "aria-labelledby": "form-title" }, h("h2", { id: "form-title" }, t("mla.form")),
-    h("details", {}, h("summary", {}, t("mla.show_form")), h("pre", { class: "form-json" }, JSON.stringify(view.form, null, 2))));
+    sections.map((s) => {
+      const content = rows(s.fields, s.flat ? view.form : (view.form || {})[s.name]);
+      return content.length ? h("section", { class: "read-section" }, h("h3", {}, t(`form.${s.label}`)), h("dl", { class: "facts" }, content)) : null;
+    }));
 }
-

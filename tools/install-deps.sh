@@ -8,7 +8,14 @@ packages=(
   libssl-dev openssl                 # CMS/X.509 bindings; `openssl` verifies our output in tests
   libvpx-dev                         # VP8 codec
   softhsm2 opensc                    # PKCS#11 token for key tests
+  ffmpeg                             # an independent decoder for the hearing recording's tests
+  chromium fonts-dejavu-core         # the browser tests (tests/tests/browser.rs) drive Debian's Chromium
 )
+# ... through playwright-core (tests/browser, `npm ci`). Node may come from elsewhere (NodeSource
+# ships npm inside its nodejs package, and Debian's npm would conflict with it): only when the
+# commands are missing.
+command -v node >/dev/null || packages+=(nodejs)
+command -v npm >/dev/null || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

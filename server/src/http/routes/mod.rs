@@ -12,6 +12,7 @@ mod session;
 mod tokens;
 mod tsa;
 mod users;
+mod webapp;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -25,6 +26,8 @@ pub(super) use hearings::PolicyAdmission;
 pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
     let message_limit = usize::try_from(mla.max_message_bytes).unwrap_or(usize::MAX);
     Router::new()
+        .route("/", get(webapp::index))
+        .route("/app/{*path}", get(webapp::asset))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))
         .route("/metrics", get(probes::metrics))

@@ -463,6 +463,7 @@ fn a_protected_witness_sees_only_their_own_anonymised_picture() {
     }
     room.set_camera(w, false).expect("present");
     assert!(everything(&room).is_empty(), "camera off: no preview");
+}
 
 /// Reasons, in court terms, why a packet of P's must not go into the recording. Written from
 /// rule 8 without the implementation's helpers.

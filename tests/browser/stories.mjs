@@ -1,0 +1,351 @@
+// End-to-end stories in a real headless Chromium (Debian's /usr/bin/chromium) against a real
+// Assize server. Started by tests/tests/browser.rs, which starts the server, creates the accounts
+// and passes everything in the environment:
+//   ASSIZE_STORIES       which stories to run: clerk, french, federation (comma-separated)
+//   ASSIZE_URL           https://127.0.0.1:PORT (state A's server in the federation story)
+//   ASSIZE_URL_B         state B's server (federation)
+//   ASSIZE_SCREENSHOTS   folder for one PNG per main screen
+//   ASSIZE_CLERK, ASSIZE_OFFICER, ASSIZE_OFFICER_B   usernames (password ASSIZE_PASSWORD); each
+//                        enrols its second factor in the browser
+//   ASSIZE_RECIPIENT     the code of state B's authority, to which A's officer writes
+// Prints one line per step; exits non-zero at the first failure.
+
+import { createHmac } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { createRequire } from "node:module";
+import assert from "node:assert/strict";
+import path from "node:path";
+import { chromium } from "playwright-core";
+
+const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (run through: cargo test -p assize-tests --test browser)`);
+  return v;
+};
+const URL = env("ASSIZE_URL");
+const SHOTS = env("ASSIZE_SCREENSHOTS");
+const PASSWORD = env("ASSIZE_PASSWORD");
+
+/// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) for a base32 secret, `stepsAhead` steps from now.
+export function totp(base32, stepsAhead = 0) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const c of base32.replace(/=+$/, "").toUpperCase()) {
+    const v = alphabet.indexOf(c);
+    if (v < 0) throw new Error(`not base32: ${c}`);
+    bits += v.toString(2).padStart(5, "0");
+  }
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Math.floor(Date.now() / 1000 / 30) + stepsAhead;
+  const msg = Buffer.alloc(8);
+  msg.writeBigUInt64BE(BigInt(counter));
+  const mac = createHmac("sha1", key).update(msg).digest();
+  const off = mac[mac.length - 1] & 0x0f;
+  const n = (mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000;
+  return String(n).padStart(6, "0");
+}
+
+const step = (text) => console.log(`  - ${text}`);
+
+/// Checks the page against WCAG 2.1 A and AA with axe-core (evaluated through the DevTools
+/// protocol, which the page's Content-Security-Policy does not apply to).
+async function accessible(page, name) {
+  await page.evaluate(AXE);
+  const violations = await page.evaluate(async () => {
+    const r = await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] });
+    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`);
+  });
+  assert.deepEqual(violations, [], `${name}: WCAG 2.1 AA violations`);
+}
+
+/// Saves a screenshot of a main screen, after checking the screen's accessibility.
+async function shot(page, name, fullPage = true) {
+  await accessible(page, name);
+  await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
+}
+
+async function newPage(browser, locale = "en-GB") {
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true, // the server's certificate comes from the test's own development CA
+    locale,
+    viewport: { width: 1200, height: 900 },
+  });
+  await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  const page = await context.newPage();
+  const problems = [];
+  page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
+  page.on("console", (m) => {
+    // A refused request logs a resource error by design; anything else at error level is a bug
+    // (a Content-Security-Policy violation, a script error).
+    if (m.type() === "error" && !/Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`);
+  });
+  page.on("dialog", (d) => d.accept());
+  page.problems = problems;
+  return { context, page };
+}
+
+/// Reloads `page` until `locator` shows (the other server works in the background).
+async function eventually(page, locator, what, seconds = 60) {
+  for (let i = 0; i < seconds; i += 1) {
+    if (await locator.isVisible()) return;
+    await page.waitForTimeout(1000);
+    await page.reload();
+    await page.locator("h1").first().waitFor();
+  }
+  throw new Error(`waited ${seconds} s for ${what}`);
+}
+
+async function moveTo(page, status) {
+  await page.locator("#transition").getByLabel("Move to").selectOption(status);
+  await page.locator("#transition").getByRole("button", { name: "Apply" }).click();
+}
+
+/// Signs in at the sign-in page; enrols TOTP when asked and returns the secret.
+async function signInFirstTime(page, username, screenshot) {
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: "Set up your authenticator app" }).waitFor();
+  const secret = (await page.locator("#totp-secret").textContent()).trim();
+  if (screenshot) await shot(page, screenshot);
+  await page.getByLabel(/6-digit code/).fill(totp(secret));
+  await page.getByRole("button", { name: "Confirm" }).click();
+  return secret;
+}
+
+async function clerkStory(browser) {
+  console.log("story: a clerk signs in, books a hearing and invites people");
+  const { context, page } = await newPage(browser);
+  await page.goto(`${URL}/#/hearings`);
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  assert.equal(await page.locator("html").getAttribute("lang"), "en");
+  await shot(page, "01-sign-in");
+  step("a page that needs a session leads to sign-in");
+  const secret = await signInFirstTime(page, env("ASSIZE_CLERK"), "02-totp-enrolment");
+  await page.getByRole("heading", { name: "Hearings", level: 1 }).waitFor();
+  step("enrolled TOTP and came back to the page asked for");
+
+  await page.getByRole("link", { name: "Book a hearing" }).click();
+  await page.getByLabel("Case reference").fill("TJ-PARIS-2026-0042");
+  await page.getByLabel("Court").fill("Tribunal judiciaire de Paris");
+  await page.getByLabel("Title of the hearing").fill("Hearing of witness A");
+  await page.getByLabel("Date and time").fill("2026-12-14T09:30");
+  await page.getByRole("button", { name: "Add a participant" }).click();
+  await page.getByLabel("How the court refers to them").fill("Witness A");
+  await shot(page, "04-booking");
+  await page.getByRole("button", { name: "Book the hearing" }).click();
+  await page.getByRole("heading", { name: /TJ-PARIS-2026-0042/ }).waitFor();
+  const link = await page.getByLabel("Invitation link for Witness A").inputValue();
+  assert.match(link, /^https:\/\/.+\/join#.{20,}$/, "the invitation link carries its token in the fragment");
+  await page.getByRole("button", { name: "Copy link" }).click();
+  await page.getByRole("button", { name: "Copied" }).waitFor();
+  assert.equal(await page.evaluate(() => navigator.clipboard.readText()), link);
+  step("booked the hearing; Witness A's single-use link is shown");
+
+  await page.getByLabel("Role").selectOption("expert");
+  await page.getByLabel("How the court refers to them").fill("Expert B");
+  await page.getByRole("button", { name: "Invite someone" }).click();
+  await page.getByLabel("Invitation link for Expert B").waitFor();
+  assert.equal(await page.locator("#invitations tbody tr").count(), 2);
+  step("created a second invitation from the hearing's page");
+
+  const expertRow = page.locator("#invitations tbody tr", { hasText: "Expert B" });
+  await expertRow.getByRole("button", { name: "Revoke" }).click();
+  await expertRow.getByText("Revoked").waitFor();
+  step("revoked it");
+
+  await page.getByRole("button", { name: "Open the hearing" }).click();
+  await page.locator("#hearing-state").getByText("Open").waitFor();
+  await page.getByRole("button", { name: "Start the session" }).waitFor();
+  step("opened the hearing; the next legal step is offered");
+  await shot(page, "05-hearing");
+
+  await page.getByRole("link", { name: "Hearings", exact: true }).click();
+  await page.getByRole("link", { name: "TJ-PARIS-2026-0042" }).waitFor();
+  await shot(page, "03-hearings");
+
+  // The session ends (here: its cookie disappears); the next request leads to sign-in with a
+  // message, and signing in returns to the page.
+  const hearingUrl = await page.getByRole("link", { name: "TJ-PARIS-2026-0042" }).getAttribute("href");
+  await context.clearCookies();
+  await page.getByRole("link", { name: "TJ-PARIS-2026-0042" }).click();
+  await page.getByText("Your session has ended").waitFor();
+  await page.getByLabel("Username").fill(env("ASSIZE_CLERK"));
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("alert").getByText("Enter the 6-digit code").waitFor();
+  await page.getByLabel(/6-digit code/).fill(totp(secret, 1));
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("heading", { name: /TJ-PARIS-2026-0042/ }).waitFor();
+  assert.ok(page.url().endsWith(hearingUrl), `back at ${hearingUrl}, not ${page.url()}`);
+  step("an ended session leads to sign-in with a message, and back to the hearing after");
+
+  await page.getByRole("button", { name: "Sign out" }).click();
+  await page.getByText("You are signed out.").waitFor();
+  step("signed out");
+  assert.deepEqual(page.problems, []);
+  await context.close();
+}
+
+async function federationStory(browser) {
+  console.log("story: an officer of state A drafts, completes, validates and sends an EIO; state B recognises it");
+  const { context, page } = await newPage(browser);
+  await page.goto(`${URL}/`);
+  await signInFirstTime(page, env("ASSIZE_OFFICER"));
+  await page.getByRole("heading", { name: /Welcome/ }).waitFor();
+  await page.getByRole("link", { name: "Mutual legal assistance", exact: true }).click();
+  await page.getByRole("link", { name: "New request" }).click();
+  await page.getByLabel("Kind").selectOption("eio");
+  await page.getByLabel("Executing (requested) authority").selectOption(env("ASSIZE_RECIPIENT"));
+  await page.getByRole("button", { name: "Create the draft" }).click();
+  await page.locator("#completeness").waitFor();
+  const missing = page.locator("#completeness a");
+  assert.ok((await missing.count()) >= 5, "an empty EIO lacks many fields");
+  await page.locator('#completeness a[data-field="section_a.issuing_state"]').click();
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.path), "section_a.issuing_state",
+    "a missing field's link puts the focus on that field");
+  await page.locator("#completeness").scrollIntoViewIfNeeded();
+  await shot(page, "06-eio-missing-fields", false);
+  step("the new draft lists its missing fields, and each link leads to its field");
+
+  const fill = (p, v) => page.locator(`[data-path="${p}"]`).fill(v);
+  const choose = (p, v) => page.locator(`[data-path="${p}"]`).selectOption(v);
+  const add = (p) => page.locator(`button.add[data-path="${p}"]`).click();
+  await fill("section_a.issuing_state", "FR");
+  await fill("section_a.executing_state", "DE");
+  await add("section_c.measures");
+  await choose("section_c.measures[0].kind", "hearing_by_videoconference");
+  await fill("section_c.measures[0].description", "Hear the witness W. about the transfers of May 2026.");
+  await add("section_e.persons");
+  await fill("section_e.persons[0].name", "W.");
+  await choose("section_e.persons[0].status", "witness");
+  await choose("section_f.proceedings", "criminal");
+  await fill("section_g.facts", "Between 1 and 31 May 2026 the suspect transferred funds obtained by fraud.");
+  await add("section_g.offences");
+  await fill("section_g.offences[0].legal_classification", "Escroquerie (art. 313-1 code pénal)");
+  await fill("section_g.offences[0].annex_d_category", "8");
+  await page.getByRole("button", { name: "Save the form" }).click();
+  await page.locator('#completeness a[data-field="section_g.offences[0].maximum_penalty"]').waitFor();
+  step("a half-filled form saves, and still names what it lacks");
+
+  // Validation is refused while incomplete, and the user is sent to the list.
+  await moveTo(page, "VALIDATED");
+  await page.getByRole("alert").getByText("not complete yet").waitFor();
+  step("validating an incomplete order is refused with the way forward");
+
+  await fill("section_g.offences[0].maximum_penalty", "5 years' imprisonment");
+  await fill("section_h.videoconference.person_to_be_heard", "W.");
+  await choose("section_h.videoconference.capacity", "witness");
+  await choose("section_k.authority_type", "investigating_judge");
+  await fill("section_k.name", "Tribunal judiciaire de Paris");
+  await fill("section_k.representative", "J. Dupont");
+  await fill("section_k.position", "juge d'instruction");
+  await fill("section_k.file_reference", "JI-2026-0042");
+  await fill("section_k.email", "ji.paris@justice.example");
+  await page.getByRole("button", { name: "Save the form" }).click();
+  await page.getByText("The form is complete: it can be validated.").waitFor();
+  step("completed the form");
+
+  await page.getByLabel("File", { exact: true }).setInputFiles({ name: "commission-rogatoire.txt", mimeType: "text/plain",
+    buffer: Buffer.from("Commission rogatoire internationale, JI-2026-0042.\n") });
+  await page.getByRole("button", { name: "Attach" }).click();
+  await page.locator("#attachments").getByText("commission-rogatoire.txt").waitFor();
+  step("attached a file");
+
+  await moveTo(page, "VALIDATED");
+  await page.locator("#request-status").getByText("Validated").waitFor();
+  await page.locator("#timeline li").filter({ hasText: "Validated" }).waitFor();
+  const evidence = page.getByRole("link", { name: /evidence package/ });
+  const href = await evidence.getAttribute("href");
+  const zip = await page.evaluate(async (u) => {
+    const r = await fetch(u);
+    const b = new Uint8Array(await r.arrayBuffer());
+    return { status: r.status, magic: String.fromCharCode(b[0], b[1]) };
+  }, href);
+  assert.deepEqual(zip, { status: 200, magic: "PK" }, "the evidence package downloads as a ZIP (ASiC-E)");
+  step("validated it; the timeline and the evidence package follow");
+
+  await moveTo(page, "TRANSMITTED");
+  await page.locator("#request-status").getByText("Transmitted").waitFor();
+  const requestUrl = page.url();
+  step("sent it to state B");
+
+  // State B: the order arrives and is acknowledged on arrival (Annex B); B's officer finds it
+  // in the inbox and recognises it.
+  const b = await newPage(browser);
+  await b.page.goto(`${env("ASSIZE_URL_B")}/`);
+  await signInFirstTime(b.page, env("ASSIZE_OFFICER_B"));
+  await b.page.getByRole("heading", { name: /Welcome/ }).waitFor();
+  await b.page.getByRole("link", { name: "Mutual legal assistance", exact: true }).click();
+  const inbox = b.page.locator("#inbox tr", { hasText: "JI-2026-0042" });
+  await eventually(b.page, inbox.getByText("Acknowledged"), "the order to reach B");
+  await shot(b.page, "09-mla-inbox-state-b");
+  await inbox.getByRole("link", { name: "JI-2026-0042" }).click();
+  await b.page.locator("#timeline li").filter({ hasText: "received" }).first().waitFor();
+  await b.page.getByRole("heading", { name: "G. Grounds for issuing" }).waitFor();
+  await b.page.getByText("Escroquerie (art. 313-1 code pénal)").waitFor();
+  await b.page.getByText("Hearing by videoconference", { exact: true }).waitFor();
+  await moveTo(b.page, "RECOGNISED");
+  await b.page.locator("#request-status").getByText("Recognised").waitFor();
+  await shot(b.page, "10-eio-recognised-state-b");
+  step("B's officer found it acknowledged in the inbox and recognised it");
+  assert.deepEqual(b.page.problems, []);
+  await b.context.close();
+
+  await page.goto(requestUrl);
+  await eventually(page, page.locator("#request-status").getByText("Recognised"), "A to hear of the recognition");
+  await shot(page, "07-eio-recognised-seen-in-state-a");
+  await page.getByRole("link", { name: "Mutual legal assistance", exact: true }).click();
+  await page.locator("#outbox").getByText("Recognised").waitFor();
+  await shot(page, "08-mla-outbox-state-a");
+  step("A's officer sees the recognition on the request and in the outbox");
+  assert.deepEqual(page.problems, []);
+  await context.close();
+}
+
+async function frenchStory(browser) {
+  console.log("story: a French browser gets French, and the choice of language is remembered");
+  const { context, page } = await newPage(browser, "fr-FR");
+  await page.goto(`${URL}/`);
+  await page.getByRole("heading", { name: "Connexion" }).waitFor();
+  assert.equal(await page.locator("html").getAttribute("lang"), "fr");
+  // By keyboard alone: the skip link, then the fields in order, Enter to send.
+  const focused = () => page.evaluate(() => document.activeElement.textContent || document.activeElement.name);
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "Aller au contenu");
+  await page.keyboard.press("Enter");
+  await page.keyboard.press("Tab");
+  assert.equal(await focused(), "username");
+  await page.keyboard.type("nobody");
+  await page.keyboard.press("Tab");
+  await page.keyboard.type("not the password at all");
+  await page.keyboard.press("Enter");
+  await page.getByRole("alert").getByText("L'identifiant ou le mot de passe est incorrect").waitFor();
+  await shot(page, "11-sign-in-fr");
+  step("French texts, signing in by keyboard alone, and the server's error shown in French");
+  await page.getByLabel("Langue").selectOption("en");
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  await page.reload();
+  await page.getByRole("heading", { name: "Sign in" }).waitFor();
+  step("switched to English, still English after a reload");
+  assert.deepEqual(page.problems, []);
+  await context.close();
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.ASSIZE_CHROMIUM || "/usr/bin/chromium",
+  args: ["--no-sandbox"],
+});
+const STORIES = { clerk: clerkStory, french: frenchStory, federation: federationStory };
+try {
+  for (const name of env("ASSIZE_STORIES").split(",")) {
+    const story = STORIES[name.trim()];
+    if (!story) throw new Error(`no story ${name}; there are: ${Object.keys(STORIES).join(", ")}`);
+    await story(browser);
+  }
+  console.log("all stories passed");
+} finally {
+  await browser.close();
+}

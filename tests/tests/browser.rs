@@ -1,0 +1,394 @@
+//! The web application in a real headless browser: Debian's Chromium driven by `playwright-core`
+//! (`tests/browser/stories.mjs`) against a real server, plus checks of the application's files
+//! that need no browser (the two translations have the same keys; every key the scripts use
+//! exists; the assets are served with their types, validators and the security headers).
+//!
+//! Needs `node`, `npm` and `/usr/bin/chromium` (`tools/install-deps.sh` installs them); without
+//! them the browser test fails and says which command installs them. `npm ci` runs in
+//! `tests/browser` when its `node_modules` is missing. Screenshots of each main screen go to
+//! `$ASSIZE_SCREENSHOTS` when set (`docs/screenshots` to refresh the committed set), else to a
+//! folder under the target directory.
+// Test helpers may unwrap: a failure is the test failing.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use assize_server::config::Settings;
+use assize_server::pki::DataDir;
+use assize_server::policy::Role;
+use assize_tests::{Client, PASSWORD, TestApp, spawn_app, spawn_app_with};
+use serde_json::{Value, json};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn keys(lang: &str) -> BTreeSet<String> {
+    let path = repo().join(format!("web/i18n/{lang}.json"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{lang}.json: {e}"));
+    let map = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{lang}.json is not an object"));
+    for (k, v) in map {
+        assert!(
+            v.as_str().is_some_and(|s| !s.trim().is_empty()),
+            "{lang}.json: {k} is not a non-empty text"
+        );
+    }
+    map.keys().cloned().collect()
+}
+
+#[test]
+fn english_and_french_have_exactly_the_same_keys() {
+    let (en, fr) = (keys("en"), keys("fr"));
+    let only_en: Vec<_> = en.difference(&fr).collect();
+    let only_fr: Vec<_> = fr.difference(&en).collect();
+    assert!(
+        only_en.is_empty() && only_fr.is_empty(),
+        "missing from fr.json: {only_en:?}; missing from en.json: {only_fr:?}"
+    );
+}
+
+/// Every literal key in `t("…")` calls of the scripts, and every `label`/`hint` of the form
+/// descriptions, is in en.json (keys built at run time, like `role.${r}`, are checked by the
+/// stories that show them).
+#[test]
+fn every_key_the_scripts_name_is_translated() {
+    let en = keys("en");
+    let mut missing = Vec::new();
+    let mut files = vec![repo().join("web/js/forms.js")];
+    for dir in ["web/js", "web/js/views"] {
+        for e in std::fs::read_dir(repo().join(dir)).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "js") {
+                files.push(p);
+            }
+        }
+    }
+    let mut found = 0;
+    for file in files {
+        let src = std::fs::read_to_string(&file).unwrap();
+        let forms = file.ends_with("forms.js");
+        let patterns: &[(&str, &str)] = if forms {
+            &[
+                ("label: \"", "form."),
+                ("item: \"", "form."),
+                ("hint: \"", ""),
+            ]
+        } else {
+            &[(" t(\"", ""), ("(t(\"", ""), ("[t(\"", "")]
+        };
+        for (pat, prefix) in patterns {
+            for (at, _) in src.match_indices(pat) {
+                let rest = &src[at + pat.len()..];
+                let key: String = rest.chars().take_while(|&c| c != '"').collect();
+                found += 1;
+                let full = format!("{prefix}{key}");
+                if !en.contains(&full) {
+                    missing.push(format!("{}: {full}", file.display()));
+                }
+            }
+        }
+    }
+    assert!(
+        found > 200,
+        "the scan found only {found} keys: has the code changed shape?"
+    );
+    assert!(
+        missing.is_empty(),
+        "keys missing from en.json:\n{}",
+        missing.join("\n")
+    );
+}
+
+#[tokio::test]
+async fn the_application_is_served_with_types_validators_and_the_security_headers() {
+    let app = spawn_app().await;
+    let c = app.client();
+    for (path, ctype) in [
+        ("/", "text/html; charset=utf-8"),
+        ("/app/js/main.js", "text/javascript; charset=utf-8"),
+        ("/app/app.css", "text/css; charset=utf-8"),
+        ("/app/i18n/fr.json", "application/json"),
+    ] {
+        let r = c
+            .http
+            .get(format!("{}{path}", app.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        let h = r.headers().clone();
+        assert_eq!(h["content-type"], ctype, "{path}");
+        assert_eq!(h["cache-control"], "no-cache", "{path}");
+        assert!(
+            h["content-security-policy"]
+                .to_str()
+                .unwrap()
+                .starts_with("default-src 'self'"),
+            "{path}"
+        );
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        let etag = h["etag"].to_str().unwrap().to_string();
+        let again = c
+            .http
+            .get(format!("{}{path}", app.url))
+            .header("if-none-match", &etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(again.status(), 304, "{path} with its ETag");
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), etag);
+    }
+    let page = c.get("/").await;
+    assert_eq!(page.status, 200);
+    let html = c
+        .http
+        .get(format!("{}/", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        !html.contains("<script>") && !html.contains("style="),
+        "no inline script or style: the CSP forbids them"
+    );
+    for bad in [
+        "/app/nope.js",
+        "/app/../Cargo.toml",
+        "/app/js/",
+        "/app/index.md",
+    ] {
+        let r = c.get(bad).await;
+        assert_eq!((r.status, r.code()), (404, "not_found"), "{bad}");
+    }
+}
+
+/// What a machine lacks to run the stories, with the command that installs it.
+fn missing_tools() -> Vec<String> {
+    let mut missing = Vec::new();
+    let runs = |cmd: &str| {
+        Command::new(cmd)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !runs("node") || !runs("npm") {
+        missing.push(
+            "node and npm: run `sudo apt-get install -y nodejs npm` (or tools/install-deps.sh)"
+                .into(),
+        );
+    }
+    if !Path::new("/usr/bin/chromium").exists() {
+        missing.push(
+            "/usr/bin/chromium: run `sudo apt-get install -y chromium` (or tools/install-deps.sh)"
+                .into(),
+        );
+    }
+    missing
+}
+
+/// Checks the tools, installs the node packages when missing, and runs `stories` (a
+/// comma-separated list of the stories in `tests/browser/stories.mjs`) with `vars`. Node runs on
+/// a blocking thread, so the servers of the calling test keep serving.
+///
+/// # Panics
+/// When a tool is missing (saying how to install it) or a story fails (with its output).
+async fn run_stories(stories: &str, vars: Vec<(&'static str, String)>) {
+    let missing = missing_tools();
+    assert!(
+        missing.is_empty(),
+        "the browser tests need: {}",
+        missing.join("; ")
+    );
+    let dir = repo().join("tests/browser");
+    if !dir.join("node_modules/playwright-core").exists() {
+        let ok = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm runs");
+        assert!(ok.success(), "`npm ci` in tests/browser failed");
+    }
+    let shots = std::env::var("ASSIZE_SCREENSHOTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots"));
+    std::fs::create_dir_all(&shots).unwrap();
+    let stories = stories.to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .arg("stories.mjs")
+            .current_dir(&dir)
+            .env("ASSIZE_STORIES", stories)
+            .env("ASSIZE_SCREENSHOTS", &shots)
+            .env("ASSIZE_PASSWORD", PASSWORD)
+            .envs(vars)
+            .output()
+            .expect("node runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("all stories passed"),
+        "the browser stories failed:\n{stdout}\n{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn a_clerk_books_a_hearing_and_invites_and_a_french_browser_gets_french_in_chromium() {
+    // Arrange: a server and a clerk who enrols the second factor in the browser.
+    let app = spawn_app().await;
+    app.create_user("clerk.martin", &[Role::Clerk]).await;
+
+    // Act: the stories, in Chromium.
+    run_stories(
+        "clerk,french",
+        vec![
+            ("ASSIZE_URL", app.url.clone()),
+            ("ASSIZE_CLERK", "clerk.martin".into()),
+        ],
+    )
+    .await;
+
+    // Assert: what the browser did is on the server.
+    let hearings = app.store.list_hearings().await.unwrap();
+    assert_eq!(hearings.len(), 1);
+    assert_eq!(hearings[0].case_reference, "TJ-PARIS-2026-0042");
+    assert_eq!(
+        hearings[0].state,
+        assize_server::sfu::room::HearingState::Open
+    );
+}
+
+/// Registers `code` as a local authority of `app` and assigns `user` to it; returns the
+/// administrator's client.
+async fn local_authority(
+    app: &TestApp,
+    code: &str,
+    name: &str,
+    country: &str,
+    user: &str,
+) -> Client {
+    let (admin, _) = app.sign_in_as(&[Role::Administrator]).await;
+    let local = admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": code, "name": name, "country": country, "local": true,
+                   "email": format!("mla@{}.example", country.to_lowercase())}),
+        )
+        .await;
+    assert_eq!(local.status, 201, "{local:?}");
+    let r = admin
+        .send(
+            "PUT",
+            &format!("/api/v1/users/{user}/authority"),
+            Some(json!({"authority_id": local.body["authority"]["id"]})),
+        )
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    admin
+}
+
+/// Registers the other state's authority `code`, reached at `peer`'s address with the client
+/// certificate of its data directory.
+async fn foreign_authority(admin: &Client, peer: &TestApp, code: &str, name: &str, country: &str) {
+    let cert = std::fs::read_to_string(peer.data_dir.join("pki/federation-client.crt")).unwrap();
+    let r = admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": code, "name": name, "country": country,
+                   "endpoint": peer.url, "certificate_pem": cert}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+}
+
+#[tokio::test]
+async fn an_officer_of_state_a_completes_validates_and_sends_an_eio_and_state_b_recognises_it_in_chromium()
+ {
+    // Arrange: two servers that trust each other's CA for mutual TLS, each with its local
+    // authority and an officer (A's is also a judge, to validate), each knowing the other.
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a_data, b_data) = (dir_a.path().join("data"), dir_b.path().join("data"));
+    let a_ca = DataDir::bootstrap(&a_data).unwrap().ca_cert;
+    let b_ca = DataDir::bootstrap(&b_data).unwrap().ca_cert;
+    let federate = |own: PathBuf, own_ca: PathBuf, peer_ca: PathBuf| {
+        move |s: &mut Settings| {
+            s.data_dir = own;
+            s.tls.client_ca_files = vec![
+                own_ca.to_string_lossy().into(),
+                peer_ca.to_string_lossy().into(),
+            ];
+            s.federation.peer_ca_files = vec![peer_ca.to_string_lossy().into()];
+            s.mla.retry_max_secs = 2;
+        }
+    };
+    let a = spawn_app_with(federate(a_data, a_ca.clone(), b_ca.clone())).await;
+    let b = spawn_app_with(federate(b_data, b_ca, a_ca)).await;
+    let a_officer = a
+        .create_user("officer.dupont", &[Role::Officer, Role::Judge])
+        .await;
+    let b_officer = b.create_user("officer.weber", &[Role::Officer]).await;
+    let a_admin = local_authority(
+        &a,
+        "FR-CA",
+        "Bureau de l'entraide pénale internationale",
+        "FR",
+        &a_officer,
+    )
+    .await;
+    let b_admin = local_authority(&b, "DE-BfJ", "Bundesamt für Justiz", "DE", &b_officer).await;
+    foreign_authority(&a_admin, &b, "DE-BfJ", "Bundesamt für Justiz", "DE").await;
+    foreign_authority(
+        &b_admin,
+        &a,
+        "FR-CA",
+        "Bureau de l'entraide pénale internationale",
+        "FR",
+    )
+    .await;
+
+    // Act: the story, in Chromium, with a browser for each officer.
+    run_stories(
+        "federation",
+        vec![
+            ("ASSIZE_URL", a.url.clone()),
+            ("ASSIZE_URL_B", b.url.clone()),
+            ("ASSIZE_OFFICER", "officer.dupont".into()),
+            ("ASSIZE_OFFICER_B", "officer.weber".into()),
+            ("ASSIZE_RECIPIENT", "DE-BfJ".into()),
+        ],
+    )
+    .await;
+
+    // Assert: both servers hold the request, recognised by B, with the same form; and A has
+    // heard of the recognition.
+    let requests = |app: &TestApp, code: &'static str| {
+        let store = app.store.clone();
+        async move {
+            let authority = store.authority_by_code(code).await.unwrap().unwrap();
+            store.mla_requests_of(&authority.id, 10).await.unwrap()
+        }
+    };
+    let (at_a, at_b) = (requests(&a, "FR-CA").await, requests(&b, "DE-BfJ").await);
+    assert_eq!((at_a.len(), at_b.len()), (1, 1));
+    assert_eq!(at_a[0].id, at_b[0].id);
+    assert_eq!(at_b[0].side, "executing");
+    assert_eq!(at_b[0].status, "RECOGNISED");
+    assert_eq!(at_a[0].status, "RECOGNISED");
+    let form = |r: &assize_server::store::mla::RequestRow| -> Value {
+        serde_json::from_str(&r.form).unwrap()
+    };
+    assert_eq!(form(&at_a[0]), form(&at_b[0]));
+    assert_eq!(
+        form(&at_b[0])["section_k"]["file_reference"],
+        "JI-2026-0042"
+    );
+}

@@ -68,14 +68,18 @@ enum Command {
         out: PathBuf,
     },
     /// Anonymise a recorded testimony with the protected-witness anonymisers, exactly as the
-    /// live pipeline does: a WAV (voice), with the per-hearing secret from a file.
+    /// live pipeline does: a WAV's voice (with the per-hearing secret from a file), or the
+    /// faces in a 4:2:0 Y4M video (`ffmpeg -i IN -pix_fmt yuv420p OUT.y4m` makes one).
     Anonymise {
-        /// Distort the voice (WAV input).
-        #[arg(long)]
+        /// Distort the voice (WAV input); needs --secret-file.
+        #[arg(long, conflicts_with = "face", requires = "secret_file")]
         voice: bool,
+        /// Cover the faces (Y4M input): `masked` (each face) or `full-frame` (a silhouette).
+        #[arg(long, value_parser = ["masked", "full-frame"])]
+        face: Option<String>,
         /// A file with the 256-bit secret (32 bytes or 64 hex digits, mode 0600).
         #[arg(long)]
-        secret_file: PathBuf,
+        secret_file: Option<PathBuf>,
         input: PathBuf,
         output: PathBuf,
     },
@@ -183,10 +187,17 @@ fn main() -> ExitCode {
             }) => hearing_secret(settings, &hearing_id, &participant, &out).await,
             Some(Command::Anonymise {
                 voice,
+                face,
                 secret_file,
                 input,
                 output,
-            }) => anonymise(voice, &secret_file, &input, &output),
+            }) => anonymise(
+                voice,
+                face.as_deref(),
+                secret_file.as_deref(),
+                &input,
+                &output,
+            ),
         }
     });
     match result {
@@ -367,21 +378,35 @@ async fn hearing_secret(
 
 fn anonymise(
     voice: bool,
-    secret_file: &std::path::Path,
+    face: Option<&str>,
+    secret_file: Option<&std::path::Path>,
     input: &std::path::Path,
     output: &std::path::Path,
 ) -> anyhow::Result<()> {
     use assize_server::anonymise as an;
-    let is_wav = input
-        .extension()
-        .is_some_and(|e| e.eq_ignore_ascii_case("wav"));
-    if !voice || !is_wav {
-        anyhow::bail!(
-            "give --voice and a .wav file (video files are not supported by this version yet)"
-        );
-    }
-    let secret = an::read_secret(secret_file)?;
-    let report = an::anonymise_wav(input, output, &secret)?;
+    let has = |ext: &str| {
+        input
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case(ext))
+    };
+    let report = match (voice, face, secret_file) {
+        (true, None, Some(secret_file)) if has("wav") => {
+            let secret = an::read_secret(secret_file)?;
+            an::anonymise_wav(input, output, &secret)?
+        }
+        (false, Some(mode), _) if has("y4m") => {
+            let mode = if mode == "full-frame" {
+                assize_media::FaceMode::FullFrame
+            } else {
+                assize_media::FaceMode::Masked
+            };
+            an::anonymise_y4m(input, output, mode)?
+        }
+        _ => anyhow::bail!(
+            "give either --voice --secret-file FILE with a .wav file, or --face masked|full-frame \
+             with a .y4m file (convert a video with: ffmpeg -i IN -pix_fmt yuv420p OUT.y4m)"
+        ),
+    };
     println!(
         "anonymised {:.1} s of {} into {}",
         report.seconds,

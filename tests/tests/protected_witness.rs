@@ -365,3 +365,72 @@ async fn the_named_judge_sees_the_witness_and_counsel_and_the_witness_see_only_t
     counsel.close().await;
     witness.close().await;
 }
+
+/// `assize anonymise --face`: a recorded testimony (Y4M) comes out with the face covered, as
+/// live; a damaged file is refused with what went wrong and leaves no output behind.
+#[test]
+fn the_anonymise_command_covers_the_face_in_a_recorded_video() {
+    use assize_media::y4m;
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let input = dir.path().join("testimony.y4m");
+    let header = y4m::Y4mHeader::new(W, H, 25);
+    let mut data = Vec::new();
+    y4m::write_header(&mut data, &header).expect("writes");
+    for _ in 0..6 {
+        y4m::write_frame(&mut data, &header, PORTRAIT).expect("writes");
+    }
+    std::fs::write(&input, &data).expect("writes");
+    let bin = assize_tests::assize_binary();
+    for (mode, background_kept) in [("masked", true), ("full-frame", false)] {
+        let output = dir.path().join(format!("{mode}.y4m"));
+        let run = std::process::Command::new(&bin)
+            .args(["anonymise", "--face", mode])
+            .arg(&input)
+            .arg(&output)
+            .output()
+            .expect("runs");
+        assert!(
+            run.status.success(),
+            "{}",
+            String::from_utf8_lossy(&run.stderr)
+        );
+        let mut r = std::io::BufReader::new(std::fs::File::open(&output).expect("written"));
+        let back = y4m::read_header(&mut r, 4096).expect("a Y4M");
+        assert_eq!((back.width, back.height, back.fps()), (W, H, 25.0));
+        let mut picture = Vec::new();
+        let mut frames = 0;
+        while y4m::read_frame(&mut r, &back, frames, &mut picture).expect("a frame") {
+            let face = luma_psnr(&picture, FACE);
+            assert!(face < 15.0, "{mode} frame {frames}: face {face:.1} dB");
+            if background_kept {
+                let bg = background_psnr(&picture);
+                assert!(bg > 22.0, "{mode} frame {frames}: background {bg:.1} dB");
+            }
+            frames += 1;
+        }
+        assert_eq!(frames, 6);
+    }
+
+    // Cut short in the middle of a picture: refused, and no output appears.
+    let cut = dir.path().join("cut.y4m");
+    std::fs::write(&cut, &data[..data.len() - 1000]).expect("writes");
+    let output = dir.path().join("cut-out.y4m");
+    let run = std::process::Command::new(&bin)
+        .args(["anonymise", "--face", "masked"])
+        .arg(&cut)
+        .arg(&output)
+        .output()
+        .expect("runs");
+    assert!(!run.status.success());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(stderr.contains("frame 5 is truncated"), "{stderr}");
+    assert!(!output.exists() && !output.with_extension("partial").exists());
+
+    // A video needs --face, a WAV --voice: the message says which.
+    let run = std::process::Command::new(&bin)
+        .args(["anonymise", "--face", "masked", "a.wav", "b.wav"])
+        .output()
+        .expect("runs");
+    assert!(!run.status.success());
+    assert!(String::from_utf8_lossy(&run.stderr).contains("--face masked|full-frame"));
+}

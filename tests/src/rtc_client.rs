@@ -317,6 +317,20 @@ const KEPT_PER_TRACK: usize = 4_000;
 pub struct RecordedMedia {
     pub audio: Vec<bytes::Bytes>,
     pub video: Vec<Vec<bytes::Bytes>>,
+    /// Simulated network loss: one RTP packet in this many is not sent (its sequence number
+    /// is skipped, as a lost packet's would be).
+    pub lose_one_in: Option<u16>,
+}
+
+impl RecordedMedia {
+    /// The synthetic packets ([`synthetic_opus_payload`], [`synthetic_vp8_payload`]).
+    pub fn synthetic() -> Self {
+        Self {
+            audio: vec![synthetic_opus_payload()],
+            video: vec![vec![synthetic_vp8_payload()]],
+            lose_one_in: None,
+        }
+    }
 }
 
 /// A participant with a real peer connection.
@@ -654,13 +668,10 @@ impl RtcClient {
 
         let mut tasks = Vec::new();
         // Publish: Opus every 20 ms, VP8 every 33 ms.
-        let (audio_frames, video_frames) = match recorded {
-            Some(m) => (m.audio.into_iter().map(|p| vec![p]).collect(), m.video),
-            None => (
-                vec![vec![synthetic_opus_payload()]],
-                vec![vec![synthetic_vp8_payload()]],
-            ),
-        };
+        let media = recorded.unwrap_or_else(RecordedMedia::synthetic);
+        let lose = media.lose_one_in;
+        let audio_frames = media.audio.into_iter().map(|p| vec![p]).collect();
+        let video_frames = media.video;
         tasks.push(tokio::spawn(publish(
             audio,
             audio_ssrc,
@@ -668,6 +679,7 @@ impl RtcClient {
             960,
             20,
             audio_frames,
+            lose,
         )));
         tasks.push(tokio::spawn(publish(
             video.clone(),
@@ -676,6 +688,7 @@ impl RtcClient {
             3000,
             33,
             video_frames,
+            lose,
         )));
         // Count the keyframe requests the SFU sends for our video.
         let keyframe_requests = Arc::new(AtomicU64::new(0));
@@ -867,13 +880,20 @@ async fn publish(
     ts_step: u32,
     every_ms: u64,
     frames: Vec<Vec<bytes::Bytes>>,
+    lose_one_in: Option<u16>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_millis(every_ms));
     let mut seq: u16 = rand::random();
     let mut ts: u32 = rand::random();
+    let mut sent = 0u64;
     for frame in frames.iter().cycle() {
         tick.tick().await;
         for (i, payload) in frame.iter().enumerate() {
+            sent += 1;
+            if lose_one_in.is_some_and(|n| n > 0 && sent.is_multiple_of(u64::from(n))) {
+                seq = seq.wrapping_add(1);
+                continue;
+            }
             let packet = rtp::Packet {
                 header: rtp::Header {
                     version: 2,

@@ -583,6 +583,19 @@ async fn media_follows_the_judges_controls_for_an_invited_witness() {
     .await;
     assert!(flowing, "media flows once the witness is called in");
 
+    // The judge's console sees the witness's connection (the heartbeat, every 2 s).
+    let mut connection = Value::Null;
+    for _ in 0..100 {
+        let view = judge.client.get(&h).await;
+        connection = participant(&view.body, &witness.participant)["connection"].clone();
+        if connection["grade"] == "good" && connection["kbps"].as_u64().unwrap_or(0) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(connection["grade"], "good", "{connection}");
+    assert_eq!(connection["loss_percent"], 0.0, "{connection}");
+
     // The court locks the witness's microphone: still seen, no longer heard.
     let r = judge
         .client

@@ -59,7 +59,11 @@ fn witness_media() -> RecordedMedia {
         }
         audio.push(bytes::Bytes::from(opus.encode(&frame).expect("encodes")));
     }
-    RecordedMedia { audio, video }
+    RecordedMedia {
+        audio,
+        video,
+        lose_one_in: None,
+    }
 }
 
 /// The complete VP8 frames among `packets` (one timestamp, contiguous sequence numbers from a

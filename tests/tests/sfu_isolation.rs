@@ -447,3 +447,54 @@ async fn a_protected_participant_s_raw_media_reaches_only_those_the_order_names(
     assert!(w.got(&court.counsel, &court.defendant, VIDEO) >= FLOWING);
     court.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_heartbeat_grades_each_participant_s_connection() {
+    use assize_server::sfu::quality::Grade;
+    use assize_tests::rtc_client::RecordedMedia;
+    let court = court_in_session().await;
+    // A fourth participant whose network loses one packet in four on the way to the server.
+    let lossy = RtcClient::join_with_media(
+        &court.server,
+        "h1",
+        "witness",
+        "lossy",
+        RecordedMedia {
+            lose_one_in: Some(4),
+            ..RecordedMedia::synthetic()
+        },
+    )
+    .await
+    .expect("the witness joins");
+    let h = court.hearing();
+    let graded = wait_until(START_LIMIT, || {
+        court.clients().iter().all(|c| {
+            h.quality_of(pid(c))
+                .is_some_and(|q| q.grade == Grade::Good && q.kbps > 0)
+        }) && h
+            .quality_of(pid(&lossy))
+            .is_some_and(|q| q.grade == Grade::Bad && q.loss_percent >= 20.0)
+    })
+    .await;
+    let all: Vec<_> = court
+        .clients()
+        .iter()
+        .chain([&&lossy])
+        .map(|c| h.quality_of(pid(c)))
+        .collect();
+    assert!(graded, "{all:?}");
+    let q = h.quality_of(pid(&lossy)).expect("graded");
+    assert!(
+        (20.0..=30.0).contains(&q.loss_percent),
+        "one in four lost: {q:?}"
+    );
+    assert!(
+        all.iter().flatten().all(|q| q.rtt_ms.is_some()),
+        "every connection has a round-trip time: {all:?}"
+    );
+    // Once gone, a participant has no heartbeat.
+    let id = pid(&lossy);
+    lossy.close().await;
+    assert!(wait_until(START_LIMIT, || h.quality_of(id).is_none()).await);
+    court.close().await;
+}

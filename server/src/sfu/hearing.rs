@@ -132,6 +132,8 @@ pub struct Hearing {
     estimates: Mutex<HashMap<(ParticipantId, MediaKind), BTreeMap<ParticipantId, u64>>>,
     /// The recorder while the judge has recording on.
     recorder: RwLock<Option<Arc<dyn RecordingSink>>>,
+    /// Each connected participant's connection quality over the last interval (heartbeat).
+    quality: Mutex<HashMap<ParticipantId, super::quality::Quality>>,
 }
 
 impl std::fmt::Debug for Hearing {
@@ -158,6 +160,7 @@ impl Hearing {
             this: Mutex::new(std::sync::Weak::new()),
             estimates: Mutex::new(HashMap::new()),
             recorder: RwLock::new(None),
+            quality: Mutex::new(HashMap::new()),
         }
     }
 
@@ -316,7 +319,30 @@ impl Hearing {
         self.detach(id);
     }
 
+    /// Records `id`'s connection quality over the last interval (ignored once detached).
+    pub fn set_quality(&self, id: ParticipantId, quality: super::quality::Quality) {
+        if self.is_attached(id) {
+            self.quality
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id, quality);
+        }
+    }
+
+    /// `id`'s connection quality over the last interval, while connected.
+    pub fn quality_of(&self, id: ParticipantId) -> Option<super::quality::Quality> {
+        self.quality
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .copied()
+    }
+
     fn detach(&self, id: ParticipantId) {
+        self.quality
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
         self.stop_stream(id, MediaKind::Audio);
         self.stop_stream(id, MediaKind::Video);
         self.conns

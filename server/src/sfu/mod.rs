@@ -31,6 +31,7 @@ pub mod forward;
 pub mod hearing;
 pub mod peer;
 pub mod pipeline;
+pub mod quality;
 pub mod room;
 pub mod signal;
 

@@ -56,6 +56,7 @@ use webrtc::rtp_transceiver::RtpSender;
 use super::Sfu;
 use super::forward::{LegRewriter, Rewrite};
 use super::hearing::{Delivery, Hearing, MediaConnection};
+use super::quality;
 use super::room::{MediaKind, ParticipantId, Variant};
 
 /// Opus, as Chrome offers it.
@@ -469,6 +470,7 @@ impl WebRtcConnection {
             pc: pc.clone(),
             closed: AtomicBool::new(false),
         });
+        tokio::spawn(sample_quality(Arc::downgrade(&shared), Arc::downgrade(&pc)));
         tokio::spawn(run_actor(shared, pc, commands_rx, gathered_rx));
         Ok(conn)
     }
@@ -715,6 +717,72 @@ async fn local_description(
         .await
         .map(|d| d.sdp)
         .ok_or(("negotiation_failed", "no local description".to_string()))
+}
+
+/// The heartbeat: every [`quality::SAMPLE_INTERVAL`], this connection's statistics become its
+/// [`quality::Quality`] in the hearing. Holds no strong reference between samples, so it ends
+/// with the connection.
+async fn sample_quality(shared: Weak<Shared>, pc: Weak<dyn PeerConnection>) {
+    let mut tick = tokio::time::interval(quality::SAMPLE_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut last: Option<quality::Sample> = None;
+    loop {
+        tick.tick().await;
+        let Some(pc) = pc.upgrade() else { break };
+        let now = Instant::now();
+        let report = pc
+            .get_stats(now, webrtc::peer_connection::StatsSelector::None)
+            .await;
+        drop(pc);
+        let sample = sample_of(&report, now);
+        let Some(shared) = shared.upgrade() else {
+            break;
+        };
+        if let (Some(before), Some(h)) = (last, shared.hearing.upgrade())
+            && let Some(q) = quality::between(&before, &sample)
+        {
+            h.set_quality(shared.id, q);
+        }
+        last = Some(sample);
+    }
+}
+
+/// The counters of a statistics report that the heartbeat needs: what arrived from the
+/// participant on every inbound track, and the connection's round-trip time (the selected
+/// candidate pair's, else the participant's receiver reports').
+fn sample_of(report: &rtc::statistics::report::RTCStatsReport, at: Instant) -> quality::Sample {
+    let mut sample = quality::Sample {
+        at,
+        packets_received: 0,
+        packets_lost: 0,
+        bytes_received: 0,
+        rtt_seconds: None,
+    };
+    for s in report.inbound_rtp_streams() {
+        let r = &s.received_rtp_stream_stats;
+        sample.packets_received += r.packets_received;
+        sample.packets_lost += u64::try_from(r.packets_lost).unwrap_or(0);
+        sample.bytes_received += s.bytes_received + s.header_bytes_received;
+    }
+    sample.rtt_seconds = report
+        .candidate_pairs()
+        .filter(|p| p.nominated && p.current_round_trip_time > 0.0)
+        .map(|p| p.current_round_trip_time)
+        .next()
+        .or_else(|| {
+            report
+                .iter()
+                .filter_map(|e| match e {
+                    rtc::statistics::report::RTCStatsReportEntry::RemoteInboundRtp(r)
+                        if r.round_trip_time > 0.0 =>
+                    {
+                        Some(r.round_trip_time)
+                    }
+                    _ => None,
+                })
+                .next()
+        });
+    sample
 }
 
 /// After a completed offer/answer: learn each new leg's negotiated payload type and start

@@ -244,6 +244,11 @@ pub async fn get(
                 Mic::Locked => "locked",
             }));
             v["camera_on"] = json!(seat.map(|s| s.camera_on));
+            // The heartbeat: loss, round-trip time and bitrate over the last 2 s, graded.
+            v["connection"] = json!(
+                live.as_ref()
+                    .and_then(|h| h.quality_of(h.participant_of(&p.id)?))
+            );
             v
         })
         .collect();

@@ -289,6 +289,25 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
             Some(json!({"subscriber": "a", "publisher": "b", "screened": true})),
             HEARING_JUDGES,
         ),
+        // Allowed callers get 404 (nobody of that name) or 404 (no such room).
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/consultations"),
+            Some(json!({"participants": ["nobody", "noone"]})),
+            HEARING_JUDGES,
+        ),
+        r(
+            "POST",
+            &format!("/api/v1/hearings/{hearing}/consultations/1/lock"),
+            None,
+            HEARING_JUDGES,
+        ),
+        r(
+            "DELETE",
+            &format!("/api/v1/hearings/{hearing}/consultations/1"),
+            None,
+            HEARING_JUDGES,
+        ),
         // Allowed callers get 409 (not recording / not live / already on) or 200.
         r(
             "POST",
@@ -573,7 +592,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 70 * SUBJECTS.len());
+    assert_eq!(checked, 73 * SUBJECTS.len());
 }
 
 #[tokio::test]

@@ -839,3 +839,130 @@ async fn the_operator_exports_a_witness_s_voice_secret_the_same_as_the_live_pipe
         0o600
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_judge_sends_counsel_and_client_to_a_private_consultation_and_back() {
+    const AUDIO: MediaKind = MediaKind::Audio;
+    let app = court().await;
+    let judge = staff(&app, &[Role::Judge]).await;
+    let hearing = book(&judge.client, "2026-CR-0051").await;
+    let (counsel_token, _) = invite(&judge.client, &hearing, "defence_counsel", "Counsel").await;
+    let (client_token, _) = invite(&judge.client, &hearing, "defendant", "Defendant").await;
+    let counsel = redeem(&app, &counsel_token).await;
+    let defendant = redeem(&app, &client_token).await;
+    let h = format!("/api/v1/hearings/{hearing}");
+    for verb in ["open", "start"] {
+        let r = post(&judge.client, &format!("{h}/{verb}")).await;
+        assert_eq!(r.status, 200, "{verb}: {r:?}");
+    }
+    let mut clients = Vec::new();
+    for cookie in [&judge.cookie, &counsel.cookie, &defendant.cookie] {
+        let socket = app.signal(&hearing, Some(cookie)).await.unwrap();
+        clients.push(
+            RtcClient::join_on(socket, PayloadTypes::Chrome)
+                .await
+                .unwrap(),
+        );
+    }
+    let (j, c, d) = (&clients[0], &clients[1], &clients[2]);
+    let view = judge.client.get(&h).await;
+    let bench = view.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user_id"] == judge.id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for p in [&bench, &counsel.participant, &defendant.participant] {
+        let r = post(&judge.client, &format!("{h}/participants/{p}/admit")).await;
+        assert_eq!(r.status, 204, "{r:?}");
+    }
+    let all_hear = wait_until(Duration::from_secs(20), || {
+        j.received(c.participant, AUDIO) >= 10 && c.received(d.participant, AUDIO) >= 10
+    })
+    .await;
+    assert!(all_hear, "everyone hears everyone in the hearing room");
+
+    // The bench never sits in a consultation room; two names at least.
+    let consult = format!("{h}/consultations");
+    let r = judge
+        .client
+        .post(
+            &consult,
+            json!({"participants": [bench, counsel.participant]}),
+        )
+        .await;
+    assert_eq!(r.status, 409, "{r:?}");
+    assert_eq!(r.body["error"]["code"], "bench_not_in_consultation");
+    let r = judge
+        .client
+        .post(&consult, json!({"participants": [counsel.participant]}))
+        .await;
+    assert_eq!(r.status, 400, "{r:?}");
+
+    let r = judge
+        .client
+        .post(
+            &consult,
+            json!({"participants": [counsel.participant, defendant.participant]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let room = r.body["consultation"].as_u64().unwrap();
+    let view = judge.client.get(&h).await;
+    for p in [&counsel.participant, &defendant.participant] {
+        assert_eq!(participant(&view.body, p)["location"], "consultation_room");
+    }
+    // Counsel and client hear each other; the judge hears neither.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let (jc, jd, cd) = (
+        j.received(c.participant, AUDIO),
+        j.received(d.participant, AUDIO),
+        c.received(d.participant, AUDIO),
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        j.received(c.participant, AUDIO),
+        jc,
+        "the judge cannot listen in"
+    );
+    assert_eq!(j.received(d.participant, AUDIO), jd);
+    assert!(
+        c.received(d.participant, AUDIO) >= cd + 10,
+        "counsel hears the client"
+    );
+
+    for verb in ["lock", "unlock"] {
+        let r = post(&judge.client, &format!("{consult}/{room}/{verb}")).await;
+        assert_eq!(r.status, 204, "{verb}: {r:?}");
+    }
+    let r = post(&judge.client, &format!("{consult}/99/lock")).await;
+    assert_eq!(r.status, 404, "{r:?}");
+
+    // Back to the hearing room: the judge hears counsel again.
+    let r = judge
+        .client
+        .send("DELETE", &format!("{consult}/{room}"), None)
+        .await;
+    assert_eq!(r.status, 204, "{r:?}");
+    let before = j.received(c.participant, AUDIO);
+    let back = wait_until(Duration::from_secs(10), || {
+        j.received(c.participant, AUDIO) >= before + 10
+    })
+    .await;
+    assert!(back, "the judge hears counsel again");
+    let log = audit_and_invitations(&app).await;
+    for action in [
+        "consultation.open",
+        "consultation.lock",
+        "consultation.unlock",
+        "consultation.end",
+    ] {
+        assert!(log.contains(action), "{action} is audited");
+    }
+    for client in clients {
+        client.close().await;
+    }
+}

@@ -30,8 +30,8 @@ use crate::http::extract::{ApiJson, Caller, HEARING_COOKIE};
 use crate::http::{ApiError, ApiResult, AppState};
 use crate::policy::{self, Action, Permit, Role, Subject};
 use crate::sfu::room::{
-    FaceProtection, HearingRole, HearingState, Location, Mic, ParticipantId, Protection, RoomError,
-    RoomState,
+    ConsultationRoomId, FaceProtection, HearingRole, HearingState, Location, Mic, ParticipantId,
+    Protection, RoomError, RoomState,
 };
 use crate::sfu::signal::{Admission, JoinTicket, parse_role};
 use crate::store::{
@@ -1136,4 +1136,202 @@ mod tests {
         );
         assert_eq!(url_origin("https://127.0.0.1:1/"), "https://127.0.0.1:1");
     }
+}
+
+// --- consultation rooms ------------------------------------------------------------------------
+
+/// Most members of one consultation room (counsel, their client or witness, an interpreter).
+const MAX_CONSULTATION_MEMBERS: usize = 6;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenConsultation {
+    participants: Vec<String>,
+}
+
+fn consultation_error(code: &'static str, message: &'static str) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, code, message)
+}
+
+/// `POST /api/v1/hearings/{id}/consultations` `{"participants": [...]}`: the judge sends two to
+/// six connected participants into a private consultation room of their own. Nobody from the
+/// bench can be a member (not even the judge listens in); its media reaches only its members
+/// and it is never recorded (rules 5 and 8 of the room).
+pub async fn open_consultation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<OpenConsultation>,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let _permit = hearing_permit(&state, &caller, &id, Action::ConductHearing).await?;
+    let mut wanted = body.participants.clone();
+    wanted.sort();
+    wanted.dedup();
+    if !(2..=MAX_CONSULTATION_MEMBERS).contains(&wanted.len()) {
+        return Err(ApiError::bad_request(
+            "invalid_consultation",
+            "Name two to six different participants for a consultation room.",
+        ));
+    }
+    let live = state.sfu.hearings().get(&id);
+    let mut members = Vec::new();
+    for p in &wanted {
+        let target = state
+            .store
+            .participant(&id, p)
+            .await?
+            .filter(|t| t.removed_at.is_none())
+            .ok_or_else(|| ApiError::not_found("participant in this hearing"))?;
+        if matches!(target.role, HearingRole::Judge | HearingRole::Clerk) {
+            return Err(consultation_error(
+                "bench_not_in_consultation",
+                "Judges and clerks do not take part in consultation rooms: they are private to \
+                 counsel and the people they assist.",
+            ));
+        }
+        let sid = live
+            .as_ref()
+            .and_then(|h| h.participant_of(&target.id))
+            .ok_or_else(|| room_error(&RoomError::UnknownParticipant))?;
+        members.push((target, sid));
+    }
+    let Some(hearing) = live else {
+        return Err(room_error(&RoomError::UnknownParticipant));
+    };
+    // Pick a free room and move everyone in one change of the room: all or nothing.
+    let room_id = hearing.update(|room: &mut RoomState| {
+        let used: std::collections::BTreeSet<u16> = room
+            .participants()
+            .filter_map(|(_, p)| match p.location {
+                Location::Consultation(c) => Some(c.0),
+                _ => None,
+            })
+            .collect();
+        let free = (1..=u16::MAX)
+            .find(|n| !used.contains(n))
+            .map(ConsultationRoomId)
+            .ok_or(RoomError::UnknownParticipant)?;
+        if members.iter().any(|(_, sid)| {
+            room.participant(*sid)
+                .is_none_or(|p| p.location == Location::Disconnected)
+        }) {
+            return Err(RoomError::UnknownParticipant);
+        }
+        room.set_consultation_locked(free, false);
+        for (_, sid) in &members {
+            room.move_to(*sid, Location::Consultation(free))?;
+        }
+        Ok(free)
+    });
+    let room_id = room_id.map_err(|e| room_error(&e))?;
+    let ids: Vec<&str> = members.iter().map(|(t, _)| t.id.as_str()).collect();
+    audit(
+        &state,
+        &caller,
+        "consultation.open",
+        &id,
+        json!({ "consultation": room_id.0, "participants": ids }),
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "consultation": room_id.0, "participants": ids, "locked": false })),
+    ))
+}
+
+fn consultation_number(n: &str) -> ApiResult<u16> {
+    n.parse::<u16>()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ApiError::not_found("consultation room"))
+}
+
+/// The members of consultation room `n` now.
+fn consultation_members(room: &RoomState, n: ConsultationRoomId) -> Vec<ParticipantId> {
+    room.participants()
+        .filter(|(_, p)| p.location == Location::Consultation(n))
+        .map(|(sid, _)| sid)
+        .collect()
+}
+
+/// `POST /api/v1/hearings/{id}/consultations/{n}/{lock|unlock}`: a locked consultation room
+/// admits nobody else until unlocked.
+pub async fn lock_consultation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, n, verb)): Path<(String, String, String)>,
+) -> ApiResult<StatusCode> {
+    let n = consultation_number(&n)?;
+    let locked = match verb.as_str() {
+        "lock" => true,
+        "unlock" => false,
+        _ => return Err(ApiError::not_found("consultation action")),
+    };
+    let _permit = hearing_permit(&state, &caller, &id, Action::ConductHearing).await?;
+    let hearing = state
+        .sfu
+        .hearings()
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("consultation room"))?;
+    let room_id = ConsultationRoomId(n);
+    let exists = hearing.update(|room: &mut RoomState| {
+        let exists = !consultation_members(room, room_id).is_empty();
+        if exists {
+            room.set_consultation_locked(room_id, locked);
+        }
+        exists
+    });
+    if !exists {
+        return Err(ApiError::not_found("consultation room"));
+    }
+    audit(
+        &state,
+        &caller,
+        if locked {
+            "consultation.lock"
+        } else {
+            "consultation.unlock"
+        },
+        &id,
+        json!({ "consultation": n }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /api/v1/hearings/{id}/consultations/{n}`: the consultation ends; its members return
+/// to the hearing room.
+pub async fn end_consultation(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, n)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let n = consultation_number(&n)?;
+    let _permit = hearing_permit(&state, &caller, &id, Action::ConductHearing).await?;
+    let hearing = state
+        .sfu
+        .hearings()
+        .get(&id)
+        .ok_or_else(|| ApiError::not_found("consultation room"))?;
+    let room_id = ConsultationRoomId(n);
+    let returned = hearing.update(|room: &mut RoomState| {
+        let members = consultation_members(room, room_id);
+        room.set_consultation_locked(room_id, false);
+        for sid in &members {
+            let _ = room.move_to(*sid, Location::HearingRoom);
+        }
+        members.len()
+    });
+    if returned == 0 {
+        return Err(ApiError::not_found("consultation room"));
+    }
+    audit(
+        &state,
+        &caller,
+        "consultation.end",
+        &id,
+        json!({ "consultation": n, "returned": returned }),
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
 }

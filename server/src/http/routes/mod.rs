@@ -92,6 +92,19 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
             "/api/v1/hearings/{id}/recording/export",
             get(recording::export),
         )
+        .route(
+            "/api/v1/hearings/{id}/consultations",
+            post(hearings::open_consultation),
+        )
+        .route(
+            "/api/v1/hearings/{id}/consultations/{room}",
+            axum::routing::delete(hearings::end_consultation),
+        )
+        // lock, unlock
+        .route(
+            "/api/v1/hearings/{id}/consultations/{room}/{verb}",
+            post(hearings::lock_consultation),
+        )
         // open, start, pause, resume, adjourn, close
         .route("/api/v1/hearings/{id}/{verb}", post(hearings::change_state))
         .route(

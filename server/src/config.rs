@@ -308,6 +308,14 @@ pub struct MediaSettings {
     pub udp_port_min: Option<u16>,
     /// The highest UDP port for media.
     pub udp_port_max: Option<u16>,
+    /// TURN servers for participants behind restrictive firewalls (`turn:` / `turns:` URLs, as
+    /// clients use them). Empty: none is offered.
+    pub turn_urls: Vec<String>,
+    /// The secret shared with the TURN server (coturn `static-auth-secret`), in a file readable
+    /// by its owner only. Required with `turn_urls`.
+    pub turn_secret_file: Option<std::path::PathBuf>,
+    /// How long a participant's TURN credentials stay valid (seconds; at most a day).
+    pub turn_ttl_secs: u64,
 }
 
 impl Default for MediaSettings {
@@ -316,6 +324,9 @@ impl Default for MediaSettings {
             addresses: vec!["127.0.0.1".into()],
             udp_port_min: None,
             udp_port_max: None,
+            turn_urls: Vec::new(),
+            turn_secret_file: None,
+            turn_ttl_secs: 3600,
         }
     }
 }
@@ -874,7 +885,49 @@ impl Settings {
                 ));
             }
         };
-        let config = crate::sfu::SfuConfig { ice_ips, udp_ports };
+        let turn = if m.turn_urls.is_empty() {
+            None
+        } else {
+            let Some(file) = &m.turn_secret_file else {
+                return Err(ConfigError::new(
+                    "media.turn_secret_file",
+                    "is missing",
+                    "name the file holding the secret shared with the TURN server \
+                     (coturn's static-auth-secret), mode 0600",
+                ));
+            };
+            let secret = crate::pki::check_key_permissions(file)
+                .and_then(|()| {
+                    std::fs::read(file).map_err(|e| anyhow::anyhow!("cannot read it: {e}"))
+                })
+                .map_err(|e| {
+                    ConfigError::new(
+                        "media.turn_secret_file",
+                        format!("{}: {e:#}", file.display()),
+                        "create it with `openssl rand -hex 32 > FILE; chmod 600 FILE` and give \
+                         coturn the same text as static-auth-secret",
+                    )
+                })?;
+            let text = String::from_utf8_lossy(&secret).trim().as_bytes().to_vec();
+            let config = crate::sfu::turn::TurnConfig::new(
+                m.turn_urls.clone(),
+                zeroize::Zeroizing::new(text),
+                std::time::Duration::from_secs(m.turn_ttl_secs),
+            )
+            .map_err(|e| {
+                ConfigError::new(
+                    "media.turn_urls / media.turn_ttl_secs",
+                    e.to_string(),
+                    "give turn: or turns: URLs and a lifetime of 1 to 86400 seconds",
+                )
+            })?;
+            Some(config)
+        };
+        let config = crate::sfu::SfuConfig {
+            ice_ips,
+            udp_ports,
+            turn,
+        };
         config.validate().map_err(|e| {
             ConfigError::new(
                 "media",

@@ -427,6 +427,37 @@ impl PeerConnectionEventHandler for ClientHandler {
     }
 }
 
+/// The peer connection's configuration: by default host candidates only; relayed, the TURN
+/// servers of `joined` with the relay-only policy.
+fn rtc_configuration(
+    joined: &Value,
+    relay_only: bool,
+) -> anyhow::Result<rtc::peer_connection::configuration::RTCConfiguration> {
+    let mut builder = RTCConfigurationBuilder::new();
+    if relay_only {
+        let servers: Vec<rtc::peer_connection::transport::RTCIceServer> = joined["ice_servers"]
+            .as_array()
+            .filter(|a| !a.is_empty())
+            .ok_or_else(|| anyhow!("joined names no TURN server: {joined}"))?
+            .iter()
+            .map(|s| rtc::peer_connection::transport::RTCIceServer {
+                urls: s["urls"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|u| u.as_str().map(str::to_string))
+                    .collect(),
+                username: s["username"].as_str().unwrap_or_default().to_string(),
+                credential: s["credential"].as_str().unwrap_or_default().to_string(),
+            })
+            .collect();
+        builder = builder.with_ice_servers(servers).with_ice_transport_policy(
+            rtc::peer_connection::configuration::RTCIceTransportPolicy::Relay,
+        );
+    }
+    Ok(builder.build())
+}
+
 fn codec(
     mime: &str,
     clock_rate: u32,
@@ -544,9 +575,33 @@ impl RtcClient {
     /// # Errors
     /// When joining or the WebRTC set-up fails.
     pub async fn join_on_with(
+        socket: SignalSocket,
+        payload_types: PayloadTypes,
+        recorded: Option<RecordedMedia>,
+    ) -> anyhow::Result<Self> {
+        Self::join_inner(socket, payload_types, recorded, false).await
+    }
+
+    /// Joins as a participant behind a firewall that lets nothing but TURN through: only the
+    /// relay candidates of the TURN servers the server hands out in `joined`.
+    ///
+    /// # Errors
+    /// As [`Self::join`], or when `joined` names no TURN server.
+    pub async fn join_relayed(
+        server: &SfuServer,
+        hearing: &str,
+        role: &str,
+    ) -> anyhow::Result<Self> {
+        let socket =
+            SignalSocket::connect_with_query(server, hearing, &format!("role={role}")).await?;
+        Self::join_inner(socket, PayloadTypes::Chrome, None, true).await
+    }
+
+    async fn join_inner(
         mut socket: SignalSocket,
         payload_types: PayloadTypes,
         recorded: Option<RecordedMedia>,
+        relay_only: bool,
     ) -> anyhow::Result<Self> {
         socket.send_json(&json!({"v": 1, "type": "join"})).await?;
         let joined = socket.recv_json(Duration::from_secs(20)).await?;
@@ -582,7 +637,7 @@ impl RtcClient {
         let pc: Arc<dyn PeerConnection> = Arc::new(
             Box::pin(
                 PeerConnectionBuilder::new()
-                    .with_configuration(RTCConfigurationBuilder::new().build())
+                    .with_configuration(rtc_configuration(&joined, relay_only)?)
                     .with_media_engine(media)
                     .with_setting_engine(
                         SettingEngineBuilder::new()

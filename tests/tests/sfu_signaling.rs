@@ -257,12 +257,12 @@ async fn media_sockets_use_the_configured_address_and_port_range() {
 fn wildcard_and_empty_media_settings_are_refused_at_start() {
     let wildcard = SfuConfig {
         ice_ips: vec!["0.0.0.0".parse().expect("an address")],
-        udp_ports: None,
+        ..SfuConfig::loopback()
     };
     assert!(wildcard.validate().is_err());
     let none = SfuConfig {
         ice_ips: vec![],
-        udp_ports: None,
+        ..SfuConfig::loopback()
     };
     assert!(none.validate().is_err());
     let bad_range = SfuConfig {
@@ -307,5 +307,156 @@ async fn joining_and_leaving_repeatedly_leaves_nothing_behind() {
         wait_until(START_LIMIT, || server.sfu.live_connections() == 0).await,
         "connections still in memory: {}",
         server.sfu.live_connections()
+    );
+}
+
+/// A coturn server on loopback sharing `secret` with us (its REST-API credential scheme); killed
+/// when dropped.
+struct Coturn {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+fn coturn(secret: &str) -> Coturn {
+    let port = free_udp_port();
+    let relay_min = 49_000 + (port % 500) * 2;
+    let child = std::process::Command::new("turnserver")
+        .args([
+            "-n",
+            "--no-cli",
+            "--no-tls",
+            "--no-dtls",
+            "--listening-ip=127.0.0.1",
+            "--relay-ip=127.0.0.1",
+            "--allow-loopback-peers",
+            "--use-auth-secret",
+            "--realm=assize.test",
+            "--log-file=stdout",
+        ])
+        .arg(format!("--static-auth-secret={secret}"))
+        .arg(format!("--listening-port={port}"))
+        .arg(format!("--min-port={relay_min}"))
+        .arg(format!("--max-port={}", relay_min + 40))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("coturn's turnserver runs (tools/install-deps.sh installs the coturn package)");
+    Coturn { child, port }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_participant_behind_a_firewall_joins_through_turn_with_time_limited_credentials() {
+    use assize_server::sfu::turn::TurnConfig;
+    let secret = "a-shared-turn-secret-for-the-test";
+    let turn = coturn(secret);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let config = SfuConfig {
+        turn: Some(
+            TurnConfig::new(
+                vec![format!("turn:127.0.0.1:{}?transport=udp", turn.port)],
+                zeroize::Zeroizing::new(secret.as_bytes().to_vec()),
+                Duration::from_secs(600),
+            )
+            .expect("valid"),
+        ),
+        ..SfuConfig::loopback()
+    };
+    let server = spawn_sfu_server_with(config).await;
+    let judge = RtcClient::join(&server, "t1", "judge", PayloadTypes::Chrome)
+        .await
+        .expect("the judge joins");
+    let remote = RtcClient::join_relayed(&server, "t1", "witness")
+        .await
+        .expect("the remote witness joins through TURN");
+    let (local, _) = remote.descriptions().await;
+    let candidates: Vec<&str> = local
+        .lines()
+        .filter(|l| l.starts_with("a=candidate:"))
+        .collect();
+    assert!(!candidates.is_empty(), "{local}");
+    assert!(
+        candidates.iter().all(|c| c.contains(" typ relay")),
+        "relay candidates only: {candidates:?}"
+    );
+    let hearing = server.sfu.hearings().get("t1").expect("live");
+    hearing.update(|room| {
+        room.set_state(HearingState::InSession);
+        for c in [&judge, &remote] {
+            room.move_to(ParticipantId(c.participant), Location::HearingRoom)
+                .expect("a participant");
+        }
+    });
+    let flowing = wait_until(START_LIMIT, || {
+        judge.received(remote.participant, MediaKind::Audio) > 10
+            && remote.received(judge.participant, MediaKind::Audio) > 10
+    })
+    .await;
+    assert!(flowing, "media flows both ways through the relay");
+    judge.close().await;
+    remote.close().await;
+
+    // Credentials made with another secret: coturn refuses them, so there is no relay at all.
+    let forged = SfuConfig {
+        turn: Some(
+            TurnConfig::new(
+                vec![format!("turn:127.0.0.1:{}?transport=udp", turn.port)],
+                zeroize::Zeroizing::new(b"not-the-shared-secret".to_vec()),
+                Duration::from_secs(600),
+            )
+            .expect("valid"),
+        ),
+        ..SfuConfig::loopback()
+    };
+    let server = spawn_sfu_server_with(forged).await;
+    let refused = RtcClient::join_relayed(&server, "t2", "witness").await;
+    if let Ok(client) = refused {
+        let (local, _) = client.descriptions().await;
+        assert!(
+            !local.contains(" typ relay"),
+            "coturn allocated a relay for forged credentials: {local}"
+        );
+        client.close().await;
+    }
+}
+
+#[test]
+fn turn_credentials_expire_and_are_bound_to_the_shared_secret() {
+    use assize_server::sfu::turn::TurnConfig;
+    let config = TurnConfig::new(
+        vec!["turns:turn.court.example:5349".into()],
+        zeroize::Zeroizing::new(b"s3cret".to_vec()),
+        Duration::from_secs(3600),
+    )
+    .expect("valid");
+    let a = config.credentials("p1", 1_000).expect("credentials");
+    let b = config.credentials("p2", 1_000).expect("credentials");
+    assert_eq!(a.username, "4600:p1");
+    assert_ne!(a.credential, b.credential, "each participant their own");
+    let other = TurnConfig::new(
+        vec!["turns:turn.court.example:5349".into()],
+        zeroize::Zeroizing::new(b"another".to_vec()),
+        Duration::from_secs(3600),
+    )
+    .expect("valid");
+    assert_ne!(
+        other
+            .credentials("p1", 1_000)
+            .expect("credentials")
+            .credential,
+        a.credential
     );
 }

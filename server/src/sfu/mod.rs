@@ -34,6 +34,7 @@ pub mod pipeline;
 pub mod quality;
 pub mod room;
 pub mod signal;
+pub mod turn;
 
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
@@ -51,6 +52,8 @@ pub struct SfuConfig {
     /// The UDP ports peer connections may use (one port per connection and address), for
     /// firewalls. `None`: ephemeral ports.
     pub udp_ports: Option<RangeInclusive<u16>>,
+    /// A TURN service whose time-limited credentials participants receive in `joined`.
+    pub turn: Option<turn::TurnConfig>,
 }
 
 impl SfuConfig {
@@ -83,6 +86,7 @@ impl SfuConfig {
         Self {
             ice_ips: vec![IpAddr::from([127, 0, 0, 1])],
             udp_ports: None,
+            turn: None,
         }
     }
 }

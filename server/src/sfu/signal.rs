@@ -462,10 +462,23 @@ async fn session(mut socket: WebSocket, sfu: Arc<Sfu>, ticket: JoinTicket) {
                 {
                     Ok(conn) => {
                         hearing.attach(id, conn.media());
+                        let ice_servers: Vec<_> = sfu
+                            .config()
+                            .turn
+                            .as_ref()
+                            .and_then(|t| {
+                                let now = std::time::SystemTime::now()
+                                    .duration_since(std::time::UNIX_EPOCH)
+                                    .map_or(0, |d| d.as_secs());
+                                t.credentials(&format!("p{}", id.0), now)
+                            })
+                            .into_iter()
+                            .collect();
                         let msg = encode(json!({
                             "type": "joined",
                             "hearing": ticket.hearing(),
                             "participant": id.0,
+                            "ice_servers": ice_servers,
                         }));
                         joined = Some(Joined { hearing, id, conn });
                         if socket.send(msg).await.is_err() {

@@ -128,6 +128,17 @@ fn background_psnr(picture: &[u8]) -> f64 {
     luma_psnr(picture, (0, 245, W as usize, H as usize))
 }
 
+/// Faces CenterFace finds in a decoded picture with a confidence of at least 0.5.
+fn faces_in(detector: &mut assize_media::face::CenterFace, picture: &mut [u8]) -> usize {
+    use assize_media::face::FaceDetector as _;
+    let frame = assize_media::I420Frame::packed(W, H, picture).expect("a picture");
+    let mut found = Vec::new();
+    detector
+        .detect(&frame, &mut found)
+        .expect("the detector answers");
+    found.iter().filter(|d| d.score >= 0.5).count()
+}
+
 fn hearing(server: &assize_tests::rtc_client::SfuServer) -> Arc<Hearing> {
     server
         .sfu
@@ -222,10 +233,19 @@ async fn the_named_judge_sees_the_witness_and_counsel_and_the_witness_see_only_t
             .all(|p| published_video.contains(p.payload.as_ref())),
         "the judge receives exactly what the witness sent"
     );
-    for picture in decode_video(&judge_video) {
+    let mut detector = assize_media::face::CenterFace::bundled(320).expect("the detector");
+    for (i, mut picture) in decode_video(&judge_video).into_iter().enumerate() {
         assert_eq!((picture.width, picture.height), (W, H));
         let psnr = luma_psnr(&picture.i420, FACE);
         assert!(psnr > 28.0, "the judge sees the face: {psnr:.1} dB");
+        // The detector takes tens of milliseconds a picture: every 10th is plenty.
+        if i % 10 == 0 {
+            assert_eq!(
+                faces_in(&mut detector, &mut picture.i420),
+                1,
+                "a face the judge sees"
+            );
+        }
     }
     assert!(
         judge
@@ -246,8 +266,16 @@ async fn the_named_judge_sees_the_witness_and_counsel_and_the_witness_see_only_t
         );
         let pictures = decode_video(&video);
         assert!(pictures.len() >= 8, "{who}: {}", status());
-        for picture in &pictures {
+        for (i, picture) in pictures.iter().enumerate() {
             assert_eq!((picture.width, picture.height), (W, H));
+            if i % 10 == 0 {
+                let mut copy = picture.i420.clone();
+                assert_eq!(
+                    faces_in(&mut detector, &mut copy),
+                    0,
+                    "{who}: no face detected"
+                );
+            }
             let face = luma_psnr(&picture.i420, FACE);
             let background = background_psnr(&picture.i420);
             assert!(face < 15.0, "{who}: the face is covered: {face:.1} dB");

@@ -5,23 +5,19 @@
 #![allow(clippy::unwrap_used)]
 
 use std::io::Read as _;
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
-use assize_server::config::Settings;
 use assize_server::pki::DataDir;
 use assize_server::policy::Role;
 use assize_tests::mla::{
-    A_CODE, B_CODE, States, assign, b_settings, complete_eio, free_port, send_eio, status_is, step,
+    A_CODE, B_CODE, States, assign, b_settings, complete_eio, send_eio, status_is, step,
     two_states, two_states_with, upload, wait_for,
 };
-use assize_tests::{Client, DatabaseGuard, TestApp, assize_binary, spawn_app_with};
+use assize_tests::{Client, DatabaseGuard, assize_binary, spawn_app_with};
 use base64::Engine as _;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
 
 fn package_of(r: &reqwest::Response) -> bool {
     r.headers()["content-type"] == "application/vnd.etsi.asic-e+zip"
@@ -428,6 +424,8 @@ async fn messages_wait_while_b_is_down_and_go_out_when_it_is_back() {
         b,
         a_officer,
         a_judge,
+        a_admin: _,
+        a_authority: _,
         b_officer: _,
         b_admin: _,
         relay,

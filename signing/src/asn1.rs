@@ -168,6 +168,44 @@ pub(crate) fn named_bit(bit: u8) -> Result<BitString, der::Error> {
     BitString::new(7 - bit_in_byte, bytes)
 }
 
+/// DER tags written by hand (see [`tlv`]).
+pub(crate) const TAG_INTEGER: u8 = 0x02;
+pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
+pub(crate) const TAG_SEQUENCE: u8 = 0x30;
+pub(crate) const TAG_SET: u8 = 0x31;
+/// `[0]`, constructed: an EXPLICIT `[0]` wrapper, or the IMPLICIT `[0]` of a SET OF.
+pub(crate) const TAG_CONTEXT_0: u8 = 0xa0;
+
+/// Appends a DER tag and definite length (short form below 128, else the minimal long form).
+pub(crate) fn push_header(out: &mut Vec<u8>, tag: u8, len: usize) {
+    out.push(tag);
+    if len < 0x80 {
+        out.push(len as u8);
+        return;
+    }
+    let bytes = len.to_be_bytes();
+    let first = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len() - 1);
+    out.push(0x80 | (bytes.len() - first) as u8);
+    out.extend_from_slice(&bytes[first..]);
+}
+
+/// A DER TLV whose value is the concatenation of `parts` (each already DER).
+///
+/// For hot paths that join pre-encoded parts (the TSA's token template) instead of building and
+/// re-encoding typed structures; the results are checked against the typed encoders in tests.
+pub(crate) fn tlv(tag: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let len = parts.iter().map(|p| p.len()).sum();
+    let mut out = Vec::with_capacity(len + 6);
+    push_header(&mut out, tag, len);
+    for part in parts {
+        out.extend_from_slice(part);
+    }
+    out
+}
+
 /// Builds an `Attribute` with a single value.
 pub(crate) fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute, der::Error> {
     let mut values = SetOfVec::new();
@@ -220,6 +258,19 @@ mod tests {
             "2026112908150aZ",
         ] {
             assert!(gt(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn hand_written_headers_match_der_lengths() {
+        for len in [0usize, 1, 127, 128, 255, 256, 65_535, 65_536, 300_000] {
+            let content = vec![0x55u8; len];
+            let ours = tlv(
+                TAG_OCTET_STRING,
+                &[&content[..len / 2], &content[len / 2..]],
+            );
+            let theirs = OctetString::new(content).unwrap().to_der().unwrap();
+            assert_eq!(ours, theirs, "length {len}");
         }
     }
 

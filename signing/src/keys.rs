@@ -24,8 +24,11 @@ use der::Decode;
 use openssl::bn::BigNum;
 use openssl::ecdsa::EcdsaSig;
 use openssl::hash::MessageDigest;
+use openssl::md::Md;
 use openssl::nid::Nid;
 use openssl::pkey::{Id, PKey, Private};
+use openssl::pkey_ctx::PkeyCtx;
+use openssl::rsa::Padding;
 use sha2::{Digest, Sha256};
 use x509_cert::Certificate;
 use x509_cert::spki::AlgorithmIdentifierOwned;
@@ -100,10 +103,21 @@ fn algorithm_of(pkey: &PKey<Private>) -> Result<SignatureAlgorithm, KeyError> {
 }
 
 /// A software private key read from PEM (PKCS#8, SEC1 or PKCS#1).
+///
+/// Signing hashes with SHA-256 here and signs the digest with an OpenSSL `EVP_PKEY_CTX` that
+/// was initialised once and is reused: building a context per signature (provider look-ups,
+/// key import) cost about as much as the ECDSA signature itself. Contexts are not safe to use
+/// from two threads at once, so they wait in a small pool; one is created whenever all are busy,
+/// and at most [`MAX_IDLE_CONTEXTS`] are kept.
 pub struct PemSigner {
     key: PKey<Private>,
     algorithm: SignatureAlgorithm,
+    contexts: Mutex<Vec<PkeyCtx<Private>>>,
 }
+
+/// How many idle signing contexts a [`PemSigner`] keeps (more threads than this still sign, with
+/// a context made for the occasion).
+const MAX_IDLE_CONTEXTS: usize = 64;
 
 impl fmt::Debug for PemSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -123,8 +137,7 @@ impl PemSigner {
     pub fn from_pem(pem: &[u8]) -> Result<Self, KeyError> {
         let key = PKey::private_key_from_pem(pem)
             .map_err(|e| KeyError::Unsupported(format!("cannot read PEM private key: {e}")))?;
-        let algorithm = algorithm_of(&key)?;
-        Ok(Self { key, algorithm })
+        Self::with_key(key)
     }
 
     /// Reads a passphrase-protected PEM private key.
@@ -134,8 +147,28 @@ impl PemSigner {
     pub fn from_encrypted_pem(pem: &[u8], passphrase: &[u8]) -> Result<Self, KeyError> {
         let key = PKey::private_key_from_pem_passphrase(pem, passphrase)
             .map_err(|e| KeyError::Unsupported(format!("cannot read PEM private key: {e}")))?;
+        Self::with_key(key)
+    }
+
+    fn with_key(key: PKey<Private>) -> Result<Self, KeyError> {
         let algorithm = algorithm_of(&key)?;
-        Ok(Self { key, algorithm })
+        Ok(Self {
+            key,
+            algorithm,
+            contexts: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// A context ready for `EVP_PKEY_sign` over a SHA-256 digest: ECDSA (DER `Ecdsa-Sig-Value`),
+    /// or RSASSA-PKCS1-v1_5 (OpenSSL adds the DigestInfo because the digest type is set).
+    fn new_context(&self) -> Result<PkeyCtx<Private>, KeyError> {
+        let mut ctx = PkeyCtx::new(&self.key)?;
+        ctx.sign_init()?;
+        ctx.set_signature_md(Md::sha256())?;
+        if self.algorithm == SignatureAlgorithm::RsaPkcs1Sha256 {
+            ctx.set_rsa_padding(Padding::PKCS1)?;
+        }
+        Ok(ctx)
     }
 }
 
@@ -145,9 +178,29 @@ impl Signer for PemSigner {
     }
 
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, KeyError> {
-        let mut signer = openssl::sign::Signer::new(MessageDigest::sha256(), &self.key)?;
-        signer.update(message)?;
-        Ok(signer.sign_to_vec()?)
+        let digest = Sha256::digest(message);
+        // A poisoned pool only means another thread panicked while pushing or popping; the
+        // contexts in it are whole, so keep using it.
+        let pooled = self
+            .contexts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        let mut ctx = match pooled {
+            Some(ctx) => ctx,
+            None => self.new_context()?,
+        };
+        let mut signature = Vec::with_capacity(256);
+        // On error the context is dropped rather than returned to the pool: its state is unknown.
+        ctx.sign_to_vec(&digest, &mut signature)?;
+        let mut pool = self
+            .contexts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if pool.len() < MAX_IDLE_CONTEXTS {
+            pool.push(ctx);
+        }
+        Ok(signature)
     }
 }
 

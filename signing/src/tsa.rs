@@ -14,20 +14,22 @@
 
 use std::fmt;
 
+use der::asn1::SetOfVec;
 use der::asn1::{GeneralizedTime, Int, OctetString, Utf8StringRef};
 use der::oid::ObjectIdentifier;
-use der::{Any, Decode, Encode};
+use der::{Decode, Encode};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::spki::AlgorithmIdentifier;
-use x509_tsp::{MessageImprint, TimeStampReq, TspVersion, TstInfo};
+use x509_tsp::{MessageImprint, TimeStampReq, TspVersion};
 
 use crate::asn1::{
     self, ID_CONTENT_TYPE, ID_CT_TST_INFO, ID_MESSAGE_DIGEST, ID_SHA256, ID_SHA384, ID_SHA512,
-    StatusInfo, TimeStampResp,
+    ID_SIGNED_DATA, StatusInfo, TAG_CONTEXT_0, TAG_INTEGER, TAG_OCTET_STRING, TAG_SEQUENCE,
+    TAG_SET, TimeStampResp, tlv,
 };
-use crate::cades::{build_signed_data, content_info_der, positive_int, signing_certificate_v2};
+use crate::cades::{positive_int, sha256_algorithm, signing_certificate_v2};
 use crate::error::{Error, MisuseError};
 use crate::keys::SigningIdentity;
 
@@ -346,7 +348,103 @@ pub struct TsaResponse {
 pub struct TimeStampAuthority {
     identity: SigningIdentity,
     config: TsaConfig,
+    template: TokenTemplate,
 }
+
+/// The parts of a token that are the same in every token, DER-encoded once when the TSA is
+/// built; [`TimeStampAuthority::issue`] joins them with the per-token parts (TSTInfo, message
+/// digest, signature). Encoding them per token as typed structures — the certificates with their
+/// extensions, the issuer name twice, the ESSCertIDv2 — cost more CPU than the signature.
+#[derive(Debug)]
+struct TokenTemplate {
+    /// TSTInfo.tsa: `[0] EXPLICIT GeneralName` (directoryName), when configured.
+    tsa_name: Option<Vec<u8>>,
+    /// TSTInfo.accuracy, when one is stated.
+    accuracy: Option<Vec<u8>>,
+    /// The OIDs id-messageDigest, id-ct-TSTInfo and id-signedData.
+    message_digest_oid: Vec<u8>,
+    tst_info_oid: Vec<u8>,
+    signed_data_oid: Vec<u8>,
+    /// The signed attributes content-type (id-ct-TSTInfo) and signing-certificate-v2.
+    content_type_attr: Vec<u8>,
+    signing_certificate_attr: Vec<u8>,
+    /// SignedData.digestAlgorithms: `SET { sha256 }`.
+    digest_algorithms: Vec<u8>,
+    /// SignerInfo.sid (IssuerAndSerialNumber), .digestAlgorithm and .signatureAlgorithm.
+    sid: Vec<u8>,
+    digest_algorithm: Vec<u8>,
+    signature_algorithm: Vec<u8>,
+    /// SignedData.certificates: `[0] IMPLICIT SET OF` the certificate and its chain, DER-sorted,
+    /// without duplicates.
+    certificates: Vec<u8>,
+}
+
+impl TokenTemplate {
+    fn new(identity: &SigningIdentity, config: &TsaConfig) -> Result<Self, der::Error> {
+        let cert = &identity.certificate().parsed;
+        let tsa_name = if config.include_tsa_name {
+            let name = GeneralName::DirectoryName(cert.tbs_certificate.subject.clone()).to_der()?;
+            Some(tlv(TAG_CONTEXT_0, &[&name]))
+        } else {
+            None
+        };
+        let accuracy = config
+            .accuracy
+            .filter(|a| {
+                *a != Accuracy {
+                    seconds: 0,
+                    millis: 0,
+                    micros: 0,
+                }
+            })
+            .map(|a| {
+                x509_tsp::Accuracy {
+                    seconds: (a.seconds != 0).then_some(u64::from(a.seconds)),
+                    millis: (a.millis != 0).then_some(a.millis as i16),
+                    micros: (a.micros != 0).then_some(a.micros as i16),
+                }
+                .to_der()
+            })
+            .transpose()?;
+        let mut certificates = SetOfVec::new();
+        for c in std::iter::once(identity.certificate()).chain(identity.chain()) {
+            let choice = cms::cert::CertificateChoices::Certificate(c.parsed.clone());
+            // A chain that repeats the leaf would make the SET OF contain a duplicate.
+            if !certificates.iter().any(|existing| existing == &choice) {
+                certificates.insert(choice)?;
+            }
+        }
+        // The same content as the SET OF, under the IMPLICIT [0] tag of SignedData.certificates.
+        let mut certificates = cms::signed_data::CertificateSet(certificates).to_der()?;
+        if let Some(tag) = certificates.first_mut() {
+            *tag = TAG_CONTEXT_0;
+        }
+        let mut digest_algorithms = SetOfVec::new();
+        digest_algorithms.insert(sha256_algorithm())?;
+        Ok(Self {
+            tsa_name,
+            accuracy,
+            message_digest_oid: ID_MESSAGE_DIGEST.to_der()?,
+            tst_info_oid: ID_CT_TST_INFO.to_der()?,
+            signed_data_oid: ID_SIGNED_DATA.to_der()?,
+            content_type_attr: asn1::attribute(ID_CONTENT_TYPE, asn1::to_any(&ID_CT_TST_INFO)?)?
+                .to_der()?,
+            signing_certificate_attr: signing_certificate_v2(identity.certificate())?.to_der()?,
+            digest_algorithms: digest_algorithms.to_der()?,
+            sid: cms::cert::IssuerAndSerialNumber {
+                issuer: cert.tbs_certificate.issuer.clone(),
+                serial_number: cert.tbs_certificate.serial_number.clone(),
+            }
+            .to_der()?,
+            digest_algorithm: sha256_algorithm().to_der()?,
+            signature_algorithm: identity.algorithm().algorithm_identifier().to_der()?,
+            certificates,
+        })
+    }
+}
+
+/// The DER `PKIStatusInfo { status granted }` that opens every granted `TimeStampResp`.
+const STATUS_GRANTED: [u8; 5] = [TAG_SEQUENCE, 0x03, TAG_INTEGER, 0x01, 0x00];
 
 /// id-kp-timeStamping.
 const ID_KP_TIME_STAMPING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
@@ -385,7 +483,16 @@ impl TimeStampAuthority {
                 "accuracy millis and micros must be 0–999".into(),
             ));
         }
-        Ok(Self { identity, config })
+        let template = TokenTemplate::new(&identity, &config).map_err(|e| {
+            MisuseError::Config(format!(
+                "cannot encode the TSA's certificates and attributes: {e}"
+            ))
+        })?;
+        Ok(Self {
+            identity,
+            config,
+            template,
+        })
     }
 
     /// Handles a DER `TimeStampReq` from outside and produces the `TimeStampResp` to send.
@@ -409,15 +516,7 @@ impl TimeStampAuthority {
         match outcome {
             Ok(req) => {
                 let token = self.issue(&req, serial, gen_time)?;
-                let der = TimeStampResp {
-                    status: StatusInfo {
-                        status: 0,
-                        status_string: None,
-                        fail_info: None,
-                    },
-                    time_stamp_token: Some(cms::content_info::ContentInfo::from_der(&token)?),
-                }
-                .to_der()?;
+                let der = tlv(TAG_SEQUENCE, &[&STATUS_GRANTED, &token]);
                 Ok(TsaResponse {
                     der,
                     outcome: Ok(serial),
@@ -466,60 +565,104 @@ impl TimeStampAuthority {
             .map_err(|_| MisuseError::Config("genTime before 1970".into()))?;
         let gen_time = GeneralizedTime::from_unix_duration(std::time::Duration::from_secs(secs))
             .map_err(|_| MisuseError::Config("genTime out of GeneralizedTime range".into()))?;
-        let tst = TstInfo {
-            version: TspVersion::V1,
-            policy,
-            message_imprint: req.message_imprint.clone(),
-            serial_number: positive_int(serial.0)?,
-            gen_time,
-            accuracy: self
-                .config
-                .accuracy
-                .filter(|a| {
-                    *a != Accuracy {
-                        seconds: 0,
-                        millis: 0,
-                        micros: 0,
-                    }
-                })
-                .map(|a| x509_tsp::Accuracy {
-                    seconds: (a.seconds != 0).then_some(u64::from(a.seconds)),
-                    millis: (a.millis != 0).then_some(a.millis as i16),
-                    micros: (a.micros != 0).then_some(a.micros as i16),
-                }),
-            ordering: false,
-            nonce: req.nonce.clone(),
-            tsa: self.config.include_tsa_name.then(|| {
-                GeneralName::DirectoryName(
-                    self.identity
-                        .certificate()
-                        .parsed
-                        .tbs_certificate
-                        .subject
-                        .clone(),
-                )
-            }),
-            extensions: None,
-        };
-        let tst_der = tst.to_der()?;
-        let digest = Sha256::digest(&tst_der);
-        let attrs = vec![
-            asn1::attribute(ID_CONTENT_TYPE, asn1::to_any(&ID_CT_TST_INFO)?)?,
-            asn1::attribute(
-                ID_MESSAGE_DIGEST,
-                asn1::to_any(&OctetString::new(digest.to_vec())?)?,
-            )?,
-            signing_certificate_v2(self.identity.certificate())?,
+        let tst_info = self.tst_info_der(req, policy, serial, gen_time)?;
+        self.signed_token(&tst_info, req.cert_req)
+    }
+
+    /// The DER `TSTInfo` (RFC 3161 §2.4.2), fields in their order: version, policy,
+    /// messageImprint, serialNumber, genTime, accuracy, (ordering FALSE is the DEFAULT, so DER
+    /// leaves it out), nonce, tsa; no extensions.
+    fn tst_info_der(
+        &self,
+        req: &TimeStampRequest,
+        policy: ObjectIdentifier,
+        serial: TsaSerial,
+        gen_time: GeneralizedTime,
+    ) -> Result<Vec<u8>, der::Error> {
+        let mut body = Vec::with_capacity(320);
+        body.extend_from_slice(&[TAG_INTEGER, 0x01, 0x01]);
+        policy.encode_to_vec(&mut body)?;
+        req.message_imprint.encode_to_vec(&mut body)?;
+        positive_int(serial.0)?.encode_to_vec(&mut body)?;
+        gen_time.encode_to_vec(&mut body)?;
+        if let Some(accuracy) = &self.template.accuracy {
+            body.extend_from_slice(accuracy);
+        }
+        if let Some(nonce) = &req.nonce {
+            nonce.encode_to_vec(&mut body)?;
+        }
+        if let Some(tsa) = &self.template.tsa_name {
+            body.extend_from_slice(tsa);
+        }
+        Ok(tlv(TAG_SEQUENCE, &[&body]))
+    }
+
+    /// The token: a DER `ContentInfo` with a CMS `SignedData` (RFC 5652) over `tst_info`, its
+    /// single `SignerInfo` signing the attributes content-type, message-digest and
+    /// signing-certificate-v2 (RFC 5816).
+    fn signed_token(&self, tst_info: &[u8], include_certificates: bool) -> Result<Vec<u8>, Error> {
+        let t = &self.template;
+        let digest = Sha256::digest(tst_info);
+        let message_digest_attr = tlv(
+            TAG_SEQUENCE,
+            &[
+                &t.message_digest_oid,
+                &tlv(TAG_SET, &[&tlv(TAG_OCTET_STRING, &[&digest])]),
+            ],
+        );
+        // SET OF in DER order (X.690 §11.6): sorted by encoding. None of the three is a prefix
+        // of another (they differ within their OIDs), so plain byte order is DER order.
+        let mut attrs: [&[u8]; 3] = [
+            &t.content_type_attr,
+            &message_digest_attr,
+            &t.signing_certificate_attr,
         ];
-        let econtent = Any::from_der(&OctetString::new(tst_der)?.to_der()?)?;
-        let sd = build_signed_data(
-            &self.identity,
-            ID_CT_TST_INFO,
-            Some(econtent),
-            attrs,
-            req.cert_req,
-        )?;
-        Ok(content_info_der(&sd)?)
+        attrs.sort_unstable();
+        // The signature covers the attributes encoded as a SET OF (RFC 5652 §5.4)…
+        let mut signed_attrs = tlv(TAG_SET, &attrs);
+        let signature = self.identity.sign(&signed_attrs)?;
+        // …and they are stored under SignerInfo's IMPLICIT [0].
+        if let Some(tag) = signed_attrs.first_mut() {
+            *tag = TAG_CONTEXT_0;
+        }
+        let signer_info = tlv(
+            TAG_SEQUENCE,
+            &[
+                &[TAG_INTEGER, 0x01, 0x01], // CMSVersion v1: sid is IssuerAndSerialNumber
+                &t.sid,
+                &t.digest_algorithm,
+                &signed_attrs,
+                &t.signature_algorithm,
+                &tlv(TAG_OCTET_STRING, &[&signature]),
+            ],
+        );
+        let encap_content_info = tlv(
+            TAG_SEQUENCE,
+            &[
+                &t.tst_info_oid,
+                &tlv(TAG_CONTEXT_0, &[&tlv(TAG_OCTET_STRING, &[tst_info])]),
+            ],
+        );
+        let certificates: &[u8] = if include_certificates {
+            &t.certificates
+        } else {
+            &[]
+        };
+        let signed_data = tlv(
+            TAG_SEQUENCE,
+            &[
+                // CMSVersion v3: the encapsulated content is not id-data (RFC 5652 §5.1).
+                &[TAG_INTEGER, 0x01, 0x03],
+                &t.digest_algorithms,
+                &encap_content_info,
+                certificates,
+                &tlv(TAG_SET, &[&signer_info]),
+            ],
+        );
+        Ok(tlv(
+            TAG_SEQUENCE,
+            &[&t.signed_data_oid, &tlv(TAG_CONTEXT_0, &[&signed_data])],
+        ))
     }
 
     /// Stamps a SHA-256 imprint directly (no request round-trip), e.g. the

@@ -455,7 +455,7 @@ async fn an_invited_witness_checks_camera_and_microphone_then_waits_and_a_refuse
     assert_eq!(redeemed, 2, "one redemption per link, none for the second try");
 }
 
-/// A dummy network interface with a non-loopback address, for the time of a test: browsers
+/// A veth pair with a non-loopback address on one end, for the time of a test: browsers
 /// gather no ICE candidates on loopback and ignore loopback candidates, so a WebRTC test in a
 /// browser needs the server's media on another address. All traffic to it stays on this
 /// machine. Removed on drop.
@@ -483,13 +483,15 @@ impl MediaInterface {
         };
         // A leftover of an interrupted run of this process id is replaced.
         let _ = Command::new("ip").args(["link", "del", &name]).output();
-        ip(&["link", "add", &name, "type", "dummy"]);
+        let peer = format!("{name}p");
+        ip(&["link", "add", &name, "type", "veth", "peer", "name", &peer]);
         let iface = Self {
             name: name.clone(),
             address: address.clone(),
         };
         ip(&["addr", "add", &format!("{address}/24"), "dev", &name]);
         ip(&["link", "set", &name, "up"]);
+        ip(&["link", "set", &peer, "up"]);
         iface
     }
 }

@@ -95,7 +95,9 @@ function listen(stream, meter) {
   audio.createMediaStreamSource(stream).connect(analyser);
   const samples = new Uint8Array(analyser.fftSize);
   const tick = () => {
-    if (!meter.isConnected || audio.state === "closed") return;
+    if (audio.state === "closed") return;
+    if (meter.isConnected) meter.dataset.shown = "1";
+    else if (meter.dataset.shown) return; // the page moved on
     analyser.getByteTimeDomainData(samples);
     let peak = 0;
     for (const s of samples) peak = Math.max(peak, Math.abs(s - 128));

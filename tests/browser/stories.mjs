@@ -429,11 +429,13 @@ async function liveStory(browser) {
   await row.getByText("Waiting room").waitFor();
   step("the witness waits; the judge's console lists them in the waiting room");
 
-  await judge.page.getByRole("button", { name: "Start the session" }).click();
+  await judge.page.locator("#console").getByRole("button", { name: "Enter the hearing room" }).click();
   await judge.page.locator("#room-status").getByText("You are in the hearing room.").waitFor();
+  await judge.page.getByRole("button", { name: "Start the session" }).click();
+  await judge.page.getByText("The hearing is: In session.").waitFor();
   await row.getByRole("button", { name: "Call" }).click();
   await row.getByText("Hearing room").waitFor();
-  step("the judge starts the session and calls the witness");
+  step("the judge enters, starts the session and calls the witness");
 
   const witnessTile = judge.page.locator("figure.tile", { hasText: "Witness A (Witness)" });
   await witnessTile.waitFor();

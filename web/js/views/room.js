@@ -190,6 +190,11 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title") }) {
     });
     const focused = document.activeElement && consolePanel.contains(document.activeElement)
       ? document.activeElement.textContent : null;
+    // The bench enters like everyone else: the judge admits themselves.
+    if (mine.location === "waiting_room") {
+      moves.unshift(button(t("console.enter"), () => act(`${base}/participants/${encodeURIComponent(mine.id)}/admit`, {},
+        t("room.where.hearing_room")), "primary"));
+    }
     consolePanel.replaceChildren(
       h("h2", {}, t("console.title")),
       h("p", {}, t("console.state", { state: t(`hearing_state.${hearing.state}`) })),

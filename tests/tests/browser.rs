@@ -452,7 +452,10 @@ async fn an_invited_witness_checks_camera_and_microphone_then_waits_and_a_refuse
         .iter()
         .filter(|e| e.action == "invitation.redeem")
         .count();
-    assert_eq!(redeemed, 2, "one redemption per link, none for the second try");
+    assert_eq!(
+        redeemed, 2,
+        "one redemption per link, none for the second try"
+    );
 }
 
 /// A veth pair with a non-loopback address on one end, for the time of a test: browsers

@@ -8,6 +8,10 @@
 //   ASSIZE_CLERK, ASSIZE_OFFICER, ASSIZE_OFFICER_B   usernames (password ASSIZE_PASSWORD); each
 //                        enrols its second factor in the browser
 //   ASSIZE_RECIPIENT     the code of state B's authority, to which A's officer writes
+//   ASSIZE_INVITE, ASSIZE_INVITE_FR   two invitation links (/join#TOKEN) for the join story
+//   ASSIZE_JUDGE, ASSIZE_HEARING      the judge (password only) and the hearing of the live story,
+//                        whose ASSIZE_INVITE is a witness's link; ASSIZE_URL's server then
+//                        advertises a non-loopback media address (browsers ignore loopback ICE)
 // Prints one line per step; exits non-zero at the first failure.
 
 import { createHmac } from "node:crypto";
@@ -334,11 +338,132 @@ async function frenchStory(browser) {
   await context.close();
 }
 
+/// Waits until the <video> matching `selector` plays frames that advance.
+async function videoPlays(page, selector) {
+  const frames = () => page.locator(selector).evaluate((v) => ({
+    width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames }));
+  await page.waitForFunction((sel) => {
+    const v = document.querySelector(sel);
+    return v && v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0;
+  }, selector, { timeout: 20_000 });
+  const before = await frames();
+  await page.waitForFunction(([sel, n]) => document.querySelector(sel).getVideoPlaybackQuality().totalVideoFrames > n,
+    [selector, before.frames], { timeout: 20_000 });
+  return before;
+}
+
+async function joinStory(browser) {
+  console.log("story: an invitee opens the link, checks camera and microphone, and waits; a refused camera in French");
+  const link = env("ASSIZE_INVITE");
+  const token = link.split("#")[1];
+  const { context, page } = await newPage(browser);
+  await context.grantPermissions(["camera", "microphone"]);
+  await page.goto(link);
+  await page.getByRole("heading", { name: "Check your camera and microphone" }).waitFor();
+  assert.ok(!page.url().includes(token), "the token is taken out of the address bar");
+  await page.getByText("You are taking part as: Witness.").waitFor();
+  await page.locator("#camera-check").getByText("Your camera works").waitFor();
+  await page.locator("#mic-check").getByText("Your microphone works").waitFor();
+  const { width } = await videoPlays(page, "video.preview");
+  await page.waitForFunction(() => document.getElementById("mic-level").dataset.heard === "1", null, { timeout: 20_000 });
+  step(`the link is redeemed; the camera preview plays (${width} px wide) and the microphone meter moves`);
+  await shot(page, "20-join-self-test");
+  await page.getByRole("button", { name: "Continue to the waiting room" }).click();
+  await page.getByRole("heading", { name: "Waiting room" }).waitFor();
+  await page.locator("#room-status").getByText("You are in the waiting room, waiting to be admitted.").waitFor();
+  await page.locator("figure.tile").getByText("You", { exact: true }).waitFor();
+  await page.getByRole("heading", { name: "Message from the court" }).waitFor();
+  await shot(page, "21-waiting-room");
+  await page.reload();
+  await page.getByRole("heading", { name: "Waiting room" }).waitFor();
+  step("the waiting room with the court's message; a reload stays there without spending the link again");
+
+  const other = await newPage(browser);
+  await other.page.goto(link);
+  await other.page.getByRole("heading", { name: "This invitation cannot be used" }).waitFor();
+  await other.page.getByRole("alert").getByText("This invitation can no longer be used").waitFor();
+  step("the same link in another browser is refused and says to ask the court");
+  await other.context.close();
+
+  const fr = await newPage(browser, "fr-FR"); // no permission granted: the browser refuses
+  await fr.page.goto(env("ASSIZE_INVITE_FR"));
+  await fr.page.getByRole("heading", { name: "Vérifiez votre caméra et votre micro" }).waitFor();
+  await fr.page.locator("#camera-check").getByText("La caméra est bloquée").waitFor();
+  await fr.page.locator("#mic-check").getByText("Le micro est bloqué").waitFor();
+  await shot(fr.page, "22-join-refused-fr");
+  await fr.page.getByRole("button", { name: "Continuer sans eux" }).click();
+  await fr.page.getByRole("heading", { name: "Salle d'attente" }).waitFor();
+  await fr.page.locator("#room-status").getByText("Vous êtes dans la salle d'attente").waitFor();
+  step("a refused camera and microphone are named in French, with what to do; one may still go on");
+  assert.deepEqual(fr.page.problems, []);
+  await fr.context.close();
+  assert.deepEqual(page.problems, []);
+  await context.close();
+}
+
+/// Signs in with the password alone (a server that asks no second factor of this role).
+async function signInWithPassword(page, username) {
+  await page.getByLabel("Username").fill(username);
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.getByRole("button", { name: "Sign in" }).click();
+}
+
+async function liveStory(browser) {
+  console.log("story: a judge and an invited witness join over real WebRTC; the judge starts and calls the witness");
+  const judge = await newPage(browser);
+  await judge.context.grantPermissions(["camera", "microphone"]);
+  await judge.page.goto(`${URL}/#/hearings/${env("ASSIZE_HEARING")}/room`);
+  await judge.page.getByRole("heading", { name: "Sign in" }).waitFor();
+  await signInWithPassword(judge.page, env("ASSIZE_JUDGE"));
+  await judge.page.getByRole("heading", { name: "Hearing room" }).waitFor();
+  await judge.page.getByRole("heading", { name: "The judge's console" }).waitFor();
+  await judge.page.locator("#room-status").getByText("You are in the waiting room").waitFor();
+  step("the judge is in the room's waiting room, with the console");
+
+  const witness = await newPage(browser);
+  await witness.context.grantPermissions(["camera", "microphone"]);
+  await witness.page.goto(env("ASSIZE_INVITE"));
+  await witness.page.getByRole("button", { name: "Continue to the waiting room" }).click();
+  await witness.page.locator("#room-status").getByText("waiting to be admitted").waitFor();
+  const row = judge.page.locator("#console tr", { hasText: "Witness A" });
+  await row.getByText("Waiting room").waitFor();
+  step("the witness waits; the judge's console lists them in the waiting room");
+
+  await judge.page.locator("#console").getByRole("button", { name: "Enter the hearing room" }).click();
+  await judge.page.locator("#room-status").getByText("You are in the hearing room.").waitFor();
+  await judge.page.getByRole("button", { name: "Start the session" }).click();
+  await judge.page.getByText("The hearing is: In session.").waitFor();
+  await row.getByRole("button", { name: "Call" }).click();
+  await row.getByText("Hearing room").waitFor();
+  step("the judge enters, starts the session and calls the witness");
+
+  const witnessTile = judge.page.locator("figure.tile", { hasText: "Witness A (Witness)" });
+  await witnessTile.waitFor();
+  const w = await witnessTile.locator("video").getAttribute("data-participant");
+  const seen = await videoPlays(judge.page, `video[data-participant="${w}"]`);
+  step(`the judge sees the witness's video playing (${seen.width} px wide, frames advancing)`);
+  await witness.page.locator("section.room[data-me]").waitFor();
+  const me = await witness.page.locator("section.room").getAttribute("data-me");
+  const other = `video[data-participant^="p"]:not([data-participant="p${me}"])`;
+  const back = await videoPlays(witness.page, other);
+  await witness.page.locator("#room-status").getByText("You are in the hearing room.").waitFor();
+  step(`the witness sees the judge's video playing (${back.width} px wide) and knows they are in the hearing room`);
+  await shot(judge.page, "23-hearing-room-judge");
+  await shot(witness.page, "24-hearing-room-witness");
+
+  assert.deepEqual(judge.page.problems, []);
+  assert.deepEqual(witness.page.problems, []);
+  await witness.context.close();
+  await judge.context.close();
+}
+
 const browser = await chromium.launch({
   executablePath: process.env.ASSIZE_CHROMIUM || "/usr/bin/chromium",
-  args: ["--no-sandbox"],
+  // Fake camera and microphone; whether a page may use them is still the permission a story
+  // grants (or not) to its browser context.
+  args: ["--no-sandbox", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"],
 });
-const STORIES = { clerk: clerkStory, french: frenchStory, federation: federationStory };
+const STORIES = { clerk: clerkStory, french: frenchStory, federation: federationStory, join: joinStory, live: liveStory };
 try {
   for (const name of env("ASSIZE_STORIES").split(",")) {
     const story = STORIES[name.trim()];

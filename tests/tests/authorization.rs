@@ -95,6 +95,7 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
         r("GET", "/api/openapi.json", None, EVERYONE),
         // The web application's files hold no data (everything it shows comes from the API).
         r("GET", "/", None, EVERYONE),
+        r("GET", "/join", None, EVERYONE),
         r("GET", "/app/js/main.js", None, EVERYONE),
         r(
             "POST",
@@ -592,7 +593,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 73 * SUBJECTS.len());
+    assert_eq!(checked, 74 * SUBJECTS.len());
 }
 
 #[tokio::test]

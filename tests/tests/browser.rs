@@ -392,3 +392,180 @@ async fn an_officer_of_state_a_completes_validates_and_sends_an_eio_and_state_b_
         "JI-2026-0042"
     );
 }
+
+#[tokio::test]
+async fn an_invited_witness_checks_camera_and_microphone_then_waits_and_a_refused_camera_is_explained_in_chromium()
+ {
+    // Arrange: a hearing with two invited witnesses, booked through the API.
+    let app = spawn_app().await;
+    let (clerk, _) = app.sign_in_as(&[Role::Clerk]).await;
+    let r = clerk
+        .post(
+            "/api/v1/hearings",
+            json!({"case_reference": "TJ-LYON-2026-0007", "court": "Tribunal judiciaire de Lyon",
+                   "title": "Hearing of two witnesses", "scheduled_at": 1_900_000_000}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let hearing = r.body["id"].as_str().unwrap().to_string();
+    let mut links = Vec::new();
+    for label in ["Witness B", "Witness C"] {
+        let r = clerk
+            .post(
+                &format!("/api/v1/hearings/{hearing}/invitations"),
+                json!({"role": "witness", "label": label}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{r:?}");
+        links.push(r.body["link"].as_str().unwrap().to_string());
+    }
+    assert!(links[0].contains("/join#"), "{}", links[0]);
+    let r = clerk
+        .post(&format!("/api/v1/hearings/{hearing}/open"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "the waiting room opens: {r:?}");
+
+    // Act: the invitees' browsers (the link opened twice, then a French browser that refuses).
+    run_stories(
+        "join",
+        vec![
+            ("ASSIZE_URL", app.url.clone()),
+            ("ASSIZE_INVITE", links[0].clone()),
+            ("ASSIZE_INVITE_FR", links[1].clone()),
+        ],
+    )
+    .await;
+
+    // Assert: each link was spent exactly once, by the page.
+    let list = clerk
+        .get(&format!("/api/v1/hearings/{hearing}/invitations"))
+        .await;
+    assert_eq!(list.status, 200, "{list:?}");
+    let invitations = list.body["invitations"].as_array().unwrap();
+    assert_eq!(invitations.len(), 2);
+    assert!(
+        invitations.iter().all(|i| i["redeemed_at"].is_i64()),
+        "{invitations:?}"
+    );
+    let audit = app.store.audit_entries(0, i64::MAX).await.unwrap();
+    let redeemed = audit
+        .iter()
+        .filter(|e| e.action == "invitation.redeem")
+        .count();
+    assert_eq!(
+        redeemed, 2,
+        "one redemption per link, none for the second try"
+    );
+}
+
+/// A veth pair with a non-loopback address on one end, for the time of a test: browsers
+/// gather no ICE candidates on loopback and ignore loopback candidates, so a WebRTC test in a
+/// browser needs the server's media on another address. All traffic to it stays on this
+/// machine. Removed on drop.
+struct MediaInterface {
+    name: String,
+    address: String,
+}
+
+impl MediaInterface {
+    /// # Panics
+    /// When the interface cannot be made (this needs `CAP_NET_ADMIN`), with `ip`'s own error.
+    fn create() -> Self {
+        let n = std::process::id() % 250 + 1;
+        let name = format!("assize{n}");
+        let address = format!("10.200.{n}.1");
+        let ip = |args: &[&str]| {
+            let out = Command::new("ip").args(args).output().expect("`ip` runs");
+            assert!(
+                out.status.success(),
+                "`ip {}` failed: {} (the live browser test needs CAP_NET_ADMIN, e.g. root, \
+                 and iproute2: `apt-get install -y iproute2`)",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        };
+        // A leftover of an interrupted run of this process id is replaced.
+        let _ = Command::new("ip").args(["link", "del", &name]).output();
+        let peer = format!("{name}p");
+        ip(&["link", "add", &name, "type", "veth", "peer", "name", &peer]);
+        let iface = Self {
+            name: name.clone(),
+            address: address.clone(),
+        };
+        ip(&["addr", "add", &format!("{address}/24"), "dev", &name]);
+        ip(&["link", "set", &name, "up"]);
+        ip(&["link", "set", &peer, "up"]);
+        iface
+    }
+}
+
+impl Drop for MediaInterface {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.name])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn a_judge_starts_and_calls_an_invited_witness_and_each_sees_the_other_s_video_over_real_webrtc_in_chromium()
+ {
+    // Arrange: the server's media on a non-loopback address; a judge (password only) who books
+    // the hearing, invites a witness and opens the waiting room.
+    let iface = MediaInterface::create();
+    let address = iface.address.clone();
+    let app = spawn_app_with(move |s| {
+        s.auth.totp_required_roles = vec![];
+        s.media.addresses = vec![address];
+    })
+    .await;
+    app.create_user("judge.roux", &[Role::Judge]).await;
+    let mut judge = app.client();
+    let r = judge.sign_in("judge.roux", PASSWORD, None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = judge
+        .post(
+            "/api/v1/hearings",
+            json!({"case_reference": "TJ-NANTES-2026-0311", "court": "Tribunal judiciaire de Nantes",
+                   "title": "Hearing of witness A", "scheduled_at": 1_900_000_000}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let hearing = r.body["id"].as_str().unwrap().to_string();
+    let r = judge
+        .post(
+            &format!("/api/v1/hearings/{hearing}/invitations"),
+            json!({"role": "witness", "label": "Witness A"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let link = r.body["link"].as_str().unwrap().to_string();
+    let r = judge
+        .post(&format!("/api/v1/hearings/{hearing}/open"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+
+    // Act: the judge's and the witness's browsers.
+    run_stories(
+        "live",
+        vec![
+            ("ASSIZE_URL", app.url.clone()),
+            ("ASSIZE_JUDGE", "judge.roux".into()),
+            ("ASSIZE_HEARING", hearing.clone()),
+            ("ASSIZE_INVITE", link),
+        ],
+    )
+    .await;
+
+    // Assert: the server saw what the browsers did: the session started, the witness called.
+    let h = judge.get(&format!("/api/v1/hearings/{hearing}")).await;
+    assert_eq!(h.body["state"], "in_session", "{h:?}");
+    let audit = app.store.audit_entries(0, i64::MAX).await.unwrap();
+    for action in ["hearing.start", "participant.call", "participant.connect"] {
+        assert!(
+            audit.iter().any(|e| e.action == action),
+            "{action} is in the audit log"
+        );
+    }
+    drop(iface);
+}

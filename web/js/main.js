@@ -7,11 +7,14 @@ import { init as initI18n, t, use, lang, LANGUAGES } from "./i18n.js";
 import { api, setCsrf, whenSessionLost } from "./api.js";
 import { errorBox, heading } from "./ui.js";
 import { signInView, enrolView } from "./views/signin.js";
-import { hearingsView, bookingView, hearingView, roomView } from "./views/hearings.js";
+import { hearingsView, bookingView, hearingView } from "./views/hearings.js";
+import { roomView } from "./views/room.js";
+import { joinView } from "./views/join.js";
 import { mlaListView, mlaNewView, mlaRequestView } from "./views/mla.js";
 
 const routes = [
   [/^\/signin$/, signInView, { open: true }],
+  [/^\/join$/, joinView, { open: true }],
   [/^\/enrol$/, enrolView, { enrolling: true }],
   [/^\/$/, homeView],
   [/^\/hearings$/, hearingsView],
@@ -39,6 +42,8 @@ export function go(path) {
 }
 
 function currentPath() {
+  // An invitation link, /join#TOKEN, is its own page: the fragment is the token, not a route.
+  if (location.pathname === "/join") return "/join";
   const hash = location.hash;
   return hash.startsWith("#/") ? decodeURI(hash.slice(1)) : "/";
 }
@@ -114,7 +119,8 @@ function homeView() {
 
 let rendering = 0;
 async function render() {
-  if (location.hash && !location.hash.startsWith("#/")) return; // an in-page anchor, not a route
+  const joinPage = location.pathname === "/join";
+  if (!joinPage && location.hash && !location.hash.startsWith("#/")) return; // an in-page anchor, not a route
   const mine = ++rendering;
   const path = currentPath();
   const main = document.getElementById("main");

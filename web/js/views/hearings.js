@@ -1,5 +1,5 @@
 // Hearings: the list, the booking form, a hearing's page (participants, invitations, the judge's
-// state controls) and, for now, a placeholder for the live room.
+// state controls); the live room is views/room.js.
 
 import { h, mount } from "../dom.js";
 import { t, when } from "../i18n.js";
@@ -9,7 +9,7 @@ import { field, errorBox, onSubmit, heading, announce, loading } from "../ui.js"
 const INVITABLE = ["witness", "prosecutor", "defence_counsel", "defendant", "expert", "interpreter",
   "observer", "remote_official"];
 /// The verb of `POST /api/v1/hearings/{id}/{verb}` that reaches `to` from `from`.
-function verbFor(from, to) {
+export function verbFor(from, to) {
   switch (to) {
     case "open": return "open";
     case "in_session": return from === "paused" ? "resume" : "start";
@@ -226,10 +226,4 @@ export async function hearingView([id], ctx) {
   mount(root, loading());
   await draw();
   return root;
-}
-
-export function roomView([id]) {
-  return h("section", {}, heading(t("room.title")),
-    h("p", {}, t("room.placeholder")),
-    h("p", {}, h("a", { href: `#/hearings/${encodeURIComponent(id)}` }, t("room.back"))));
 }

@@ -233,10 +233,13 @@ pub async fn get(
         .iter()
         .map(|p| {
             let mut v = json!(p);
-            let seat = live
-                .as_ref()
+            // The number the signaling protocol names publishers by (stream id `p<number>`),
+            // so that a client can put a name and role on each video it receives.
+            let number = live.as_ref().and_then(|h| h.participant_of(&p.id));
+            let seat = number
                 .zip(room.as_ref())
-                .and_then(|(h, r)| r.participant(h.participant_of(&p.id)?));
+                .and_then(|(n, r)| r.participant(n));
+            v["number"] = json!(number.map(|n| n.0));
             v["location"] = json!(seat.map_or("not_connected", |s| location_name(s.location)));
             v["microphone"] = json!(seat.map(|s| match s.mic {
                 Mic::Live => "live",

@@ -27,6 +27,7 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
     let message_limit = usize::try_from(mla.max_message_bytes).unwrap_or(usize::MAX);
     Router::new()
         .route("/", get(webapp::index))
+        .route("/join", get(webapp::index))
         .route("/app/{*path}", get(webapp::asset))
         .route("/healthz", get(probes::healthz))
         .route("/readyz", get(probes::readyz))

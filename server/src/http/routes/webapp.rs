@@ -21,7 +21,8 @@ use crate::http::ApiError;
 #[folder = "../web/"]
 struct WebFiles;
 
-/// `GET /`: the application's page.
+/// `GET /` and `GET /join` (where invitation links lead, the token in the fragment): the
+/// application's page.
 pub async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
 }

@@ -10,6 +10,7 @@ packages=(
   softhsm2 opensc                    # PKCS#11 token for key tests
   ffmpeg                             # an independent decoder for the hearing recording's tests
   coturn                             # a real TURN server for the relay test
+  iproute2                           # the live browser test puts the SFU on a veth pair
   chromium fonts-dejavu-core         # the browser tests (tests/tests/browser.rs) drive Debian's Chromium
 )
 # ... through playwright-core (tests/browser, `npm ci`). Node may come from elsewhere (NodeSource

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use assize_server::policy::Role;
-use assize_tests::{Client, PASSWORD, TestApp, assize_binary, spawn_app_with};
+use assize_tests::rtc_client::{PayloadTypes, RtcClient, wait_until};
+use assize_tests::{Client, PASSWORD, TestApp, assize_binary, set_cookie, spawn_app_with};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
 
@@ -23,12 +24,39 @@ async fn court() -> TestApp {
 }
 
 async fn judge(app: &TestApp) -> Client {
+    judge_with_cookie(app).await.0
+}
+
+/// A signed-in judge and their session cookie (`name=value`, for the signaling socket).
+async fn judge_with_cookie(app: &TestApp) -> (Client, String) {
     let username = format!("j{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
     app.create_user(&username, &[Role::Judge]).await;
     let mut client = app.client();
     let r = client.sign_in(&username, PASSWORD, None).await;
     assert_eq!(r.status, 200, "{r:?}");
-    client
+    let cookie = set_cookie(&r, "__Host-assize_session").unwrap();
+    (client, cookie)
+}
+
+/// Invites a `role` to the hearing and redeems the invitation: the hearing cookie.
+async fn invited(app: &TestApp, judge: &Client, hearing: &str, role: &str) -> String {
+    let r = judge
+        .post(
+            &format!("/api/v1/hearings/{hearing}/invitations"),
+            json!({"role": role, "label": "Participant"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let token = r.body["token"].as_str().unwrap();
+    let r = app
+        .client()
+        .post(
+            "/api/v1/hearing-invitations/redeem",
+            json!({ "token": token }),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    set_cookie(&r, "__Host-assize_hearing").unwrap()
 }
 
 /// A hearing booked by `judge` (who becomes its judge) and opened.
@@ -262,4 +290,75 @@ async fn the_export_verifies_offline_decodes_with_ffmpeg_and_a_changed_byte_is_n
             .contains("segment 2 of recording"),
         "{r:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_participant_is_told_when_recording_starts_and_stops_and_joiners_learn_the_state() {
+    let app = court().await;
+    let (judge, judge_cookie) = judge_with_cookie(&app).await;
+    let hearing = open_hearing(&judge).await;
+    let witness_cookie = invited(&app, &judge, &hearing, "witness").await;
+    let counsel_cookie = invited(&app, &judge, &hearing, "defence_counsel").await;
+    let join = |cookie: String| {
+        let (app, hearing) = (&app, &hearing);
+        async move {
+            let socket = app.signal(hearing, Some(&cookie)).await.unwrap();
+            RtcClient::join_on(socket, PayloadTypes::Chrome)
+                .await
+                .unwrap()
+        }
+    };
+    // Joined before the start (the witness waits in the waiting room: told all the same).
+    let bench = join(judge_cookie).await;
+    let witness = join(witness_cookie).await;
+    assert_eq!(bench.recording_notices(), [false]);
+    assert_eq!(witness.recording_notices(), [false]);
+
+    let base = format!("/api/v1/hearings/{hearing}/recording");
+    let r = judge.post(&format!("{base}/start"), json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let limit = Duration::from_secs(20);
+    let told_on = wait_until(limit, || {
+        [&bench, &witness]
+            .iter()
+            .all(|c| c.recording_notices() == [false, true])
+    })
+    .await;
+    assert!(
+        told_on,
+        "judge {:?}, witness {:?}",
+        bench.recording_notices(),
+        witness.recording_notices()
+    );
+    // A refused second start tells nobody anything new.
+    let r = judge.post(&format!("{base}/start"), json!({})).await;
+    assert_eq!(r.status, 409, "{r:?}");
+
+    // Joining while recording: the state comes with the join.
+    let counsel = join(counsel_cookie).await;
+    assert_eq!(counsel.recording_notices(), [true]);
+
+    let r = judge.post(&format!("{base}/stop"), json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let told_off = wait_until(limit, || {
+        bench.recording_notices() == [false, true, false]
+            && witness.recording_notices() == [false, true, false]
+            && counsel.recording_notices() == [true, false]
+    })
+    .await;
+    assert!(
+        told_off,
+        "judge {:?}, witness {:?}, counsel {:?}",
+        bench.recording_notices(),
+        witness.recording_notices(),
+        counsel.recording_notices()
+    );
+    // A refused stop with nothing recording tells nobody anything either.
+    let r = judge.post(&format!("{base}/stop"), json!({})).await;
+    assert_eq!(r.status, 409, "{r:?}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(bench.recording_notices(), [false, true, false]);
+    bench.close().await;
+    witness.close().await;
+    counsel.close().await;
 }

@@ -222,7 +222,7 @@ impl Recordings {
             rx,
         ));
         hearing.set_recorder(Some(thread.clone()));
-        hearing.update(|room| room.set_recording(true));
+        hearing.set_recording(true);
         active.insert(
             hearing_id.to_string(),
             Active {
@@ -248,7 +248,7 @@ impl Recordings {
             .remove(hearing_id)
             .ok_or(RecordingError::NotRecording)?;
         a.hearing.set_recorder(None);
-        a.hearing.update(|room| room.set_recording(false));
+        a.hearing.set_recording(false);
         let thread = a.thread.clone();
         tokio::task::spawn_blocking(move || thread.stop())
             .await

@@ -1,7 +1,10 @@
 //! The hearing's sealed audio recording against the real server: the judge's start and stop
 //! (a second start and a stop with no start are refused with 409 and change nothing), segments
 //! sealed as they are written (hash chain, audit entries), the ASiC-E export checked offline
-//! with `assize verify`, segments decoded by ffmpeg, and tampering named.
+//! with `assize verify`, segments decoded by ffmpeg, and tampering named; every participant told
+//! when recording starts and stops; and what is recorded when real WebRTC media flows (the
+//! hearing room, not a consultation room held at the same time; a protected voice only
+//! distorted).
 // Test helpers may unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used)]
 
@@ -9,8 +12,19 @@ use std::io::Read as _;
 use std::path::Path;
 use std::time::Duration;
 
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
 use assize_server::policy::Role;
-use assize_tests::rtc_client::{PayloadTypes, RtcClient, wait_until};
+use assize_server::recording::recorder::{RecorderConfig, RecorderEvent, RecorderThread};
+use assize_server::sfu::hearing::RecordingSink;
+use assize_server::sfu::room::{
+    ConsultationRoomId, FaceProtection, HearingRole, HearingState, Location, MediaKind,
+    ParticipantId, Protection, Variant,
+};
+use assize_tests::rtc_client::{
+    PayloadTypes, RecordedMedia, RtcClient, spawn_sfu_server, wait_until,
+};
 use assize_tests::{Client, PASSWORD, TestApp, assize_binary, set_cookie, spawn_app_with};
 use serde_json::json;
 use sha2::{Digest as _, Sha256};
@@ -361,4 +375,192 @@ async fn every_participant_is_told_when_recording_starts_and_stops_and_joiners_l
     bench.close().await;
     witness.close().await;
     counsel.close().await;
+}
+
+/// Counts what reaches the recorder, per publisher and variant, and keeps the payloads, then
+/// hands each packet on to the real recorder.
+struct Counting {
+    inner: Arc<RecorderThread>,
+    seen: Mutex<HashMap<(u64, Variant), Vec<Vec<u8>>>>,
+}
+
+impl Counting {
+    fn count(&self, publisher: u64, variant: Variant) -> usize {
+        self.seen
+            .lock()
+            .unwrap()
+            .get(&(publisher, variant))
+            .map_or(0, Vec::len)
+    }
+
+    fn payloads_of(&self, publisher: u64) -> Vec<Vec<u8>> {
+        let seen = self.seen.lock().unwrap();
+        seen.iter()
+            .filter(|((p, _), _)| *p == publisher)
+            .flat_map(|(_, v)| v.iter().cloned())
+            .collect()
+    }
+}
+
+impl RecordingSink for Counting {
+    fn record(&self, publisher: ParticipantId, variant: Variant, packet: &rtc::rtp::Packet) {
+        self.seen
+            .lock()
+            .unwrap()
+            .entry((publisher.0, variant))
+            .or_default()
+            .push(packet.payload.to_vec());
+        self.inner.record(publisher, variant, packet);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_media_records_the_hearing_room_not_the_consultation_and_the_witness_only_distorted() {
+    use assize_tests::audio::{amplitude_at, ffmpeg_decode, tone, voice};
+    const AUDIO: MediaKind = MediaKind::Audio;
+    let limit = Duration::from_secs(40);
+    let server = spawn_sfu_server().await;
+    server
+        .sfu
+        .anonymisers()
+        .set_secret("rec", zeroize::Zeroizing::new([9; 32]));
+    let media = |audio| RecordedMedia {
+        audio,
+        video: vec![vec![assize_tests::rtc_client::synthetic_vp8_payload()]],
+    };
+    let witness_voice = voice(1.0);
+    let raw_voice: HashSet<Vec<u8>> = witness_voice.iter().map(|p| p.to_vec()).collect();
+    let join = |role: &'static str, party: &'static str, audio| {
+        let server = &server;
+        async move {
+            RtcClient::join_with_media(server, "rec", role, party, media(audio))
+                .await
+                .unwrap_or_else(|e| panic!("{party} joins: {e:#}"))
+        }
+    };
+    let judge = join("judge", "judge", tone(440.0, 0.2, 1.0)).await;
+    let counsel = join("defence_counsel", "counsel", tone(1000.0, 0.2, 1.0)).await;
+    let defendant = join("defendant", "defendant", tone(1300.0, 0.2, 1.0)).await;
+    let witness = join("witness", "w-1", witness_voice).await;
+    let hearing = server.sfu.hearings().get("rec").unwrap();
+    let pid = |c: &RtcClient| ParticipantId(c.participant);
+    hearing.update(|room| {
+        room.set_protection(
+            pid(&witness),
+            Some(Protection {
+                voice_distorted: true,
+                face: FaceProtection::None,
+                raw_to: [HearingRole::Judge].into_iter().collect(),
+            }),
+        )
+        .unwrap();
+        room.set_state(HearingState::InSession);
+        for c in [&judge, &witness] {
+            room.move_to(pid(c), Location::HearingRoom).unwrap();
+        }
+        for c in [&counsel, &defendant] {
+            room.move_to(pid(c), Location::Consultation(ConsultationRoomId(1)))
+                .unwrap();
+        }
+    });
+
+    // The real recorder, behind a counter, attached as the judge's start attaches it.
+    let dir = tempfile::tempdir().unwrap();
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    let recorder = Arc::new(
+        RecorderThread::spawn(
+            RecorderConfig {
+                dir: dir.path().to_path_buf(),
+                recording_id: "r-1".into(),
+                segment_frames: 100,
+                jitter_frames: assize_server::recording::JITTER_FRAMES,
+                bitrate_kbps: assize_server::recording::BITRATE_KBPS,
+            },
+            events_tx,
+        )
+        .unwrap(),
+    );
+    let counting = Arc::new(Counting {
+        inner: recorder.clone(),
+        seen: Mutex::default(),
+    });
+    hearing.set_recorder(Some(counting.clone()));
+    hearing.set_recording(true);
+
+    // Four seconds of the judge and the (distorted) witness, while the consultation is live.
+    let (j, w, c, d) = (
+        judge.participant,
+        witness.participant,
+        counsel.participant,
+        defendant.participant,
+    );
+    let enough = wait_until(limit, || {
+        counting.count(j, Variant::Raw) >= 200
+            && counting.count(w, Variant::Anonymised) >= 200
+            && counsel.received(d, AUDIO) >= 200
+            && defendant.received(c, AUDIO) >= 200
+    })
+    .await;
+    assert!(
+        enough,
+        "judge {}, witness anonymised {}, consultation {}/{}",
+        counting.count(j, Variant::Raw),
+        counting.count(w, Variant::Anonymised),
+        counsel.received(d, AUDIO),
+        defendant.received(c, AUDIO)
+    );
+    hearing.set_recording(false);
+    hearing.set_recorder(None);
+    let r = recorder.clone();
+    tokio::task::spawn_blocking(move || r.stop()).await.unwrap();
+
+    // The recorder saw the judge and the witness's anonymised voice, nothing of the witness's
+    // own voice, and nothing of the consultation room.
+    assert_eq!(counting.count(w, Variant::Raw), 0);
+    assert!(
+        counting
+            .payloads_of(w)
+            .iter()
+            .all(|p| !raw_voice.contains(p)),
+        "no packet of the witness's own voice reaches the recorder"
+    );
+    for p in [c, d] {
+        assert!(counting.payloads_of(p).is_empty(), "consultation: {p}");
+    }
+    let mut segments = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        match event {
+            RecorderEvent::Segment(s) => segments.push(s.file_name),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(segments.len() >= 2, "{segments:?}");
+
+    // What ffmpeg decodes: the judge's 440 Hz, not the consultation's 1000 and 1300 Hz.
+    let mut samples = Vec::new();
+    for s in &segments {
+        samples.extend(ffmpeg_decode(&dir.path().join(s)).unwrap());
+    }
+    let seconds: Vec<&[f32]> = samples.chunks_exact(48_000).collect();
+    assert!(seconds.len() >= 3, "{} samples", samples.len());
+    let mut judge_tone: Vec<f64> = seconds.iter().map(|s| amplitude_at(s, 440.0)).collect();
+    judge_tone.sort_by(f64::total_cmp);
+    let heard = judge_tone[judge_tone.len() / 2];
+    assert!(
+        heard > 0.05,
+        "the judge's tone is in the recording: {judge_tone:?}"
+    );
+    for hz in [1000.0, 1300.0] {
+        let loudest = seconds
+            .iter()
+            .map(|s| amplitude_at(s, hz))
+            .fold(0.0, f64::max);
+        assert!(
+            loudest < heard / 10.0,
+            "{hz} Hz from the consultation room: {loudest:.4} against {heard:.4} at 440 Hz"
+        );
+    }
+    for client in [judge, counsel, defendant, witness] {
+        client.close().await;
+    }
 }

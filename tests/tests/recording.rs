@@ -564,3 +564,214 @@ async fn real_media_records_the_hearing_room_not_the_consultation_and_the_witnes
         client.close().await;
     }
 }
+
+/// Every audit entry's body, in order.
+async fn audit_bodies(database_url: &str) -> Vec<serde_json::Value> {
+    use sqlx::{Connection as _, Row as _};
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(database_url).await.unwrap();
+    let rows = sqlx::query("SELECT body FROM audit_entries ORDER BY seq")
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+    let _ = conn.close().await;
+    rows.iter()
+        .map(|r| serde_json::from_str(&r.get::<String, _>(0)).unwrap())
+        .collect()
+}
+
+/// Kills the process when dropped (a failing test leaves no server behind).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_server_mid_recording_leaves_every_closed_segment_verifiable_and_notes_the_rest()
+ {
+    // Set up the court in process, then hand its data directory and database to the real
+    // binary.
+    let work = tempfile::tempdir().unwrap();
+    let data_dir = work.path().join("data");
+    let keep = data_dir.clone();
+    let app = spawn_app_with(move |s| {
+        s.auth.totp_required_roles = vec![];
+        s.data_dir = keep;
+    })
+    .await;
+    let database_url = app.database_url.clone();
+    let username = format!("j{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+    app.create_user(&username, &[Role::Judge]).await;
+    let ca = app.data_dir.join("pki").join("ca.crt");
+    let _database = app.stop_keeping_database().await;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = work.path().join("assize.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"{}\"\ndatabase_url = \"{database_url}\"\n\
+             [http]\nlisten = \"127.0.0.1:{port}\"\n\
+             [auth]\ntotp_required_roles = []\n\
+             [recording]\nsegment_secs = 1\n",
+            data_dir.display()
+        ),
+    )
+    .unwrap();
+    let mut server = Killed(
+        std::process::Command::new(assize_binary())
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&std::fs::read(&ca).unwrap()).unwrap())
+        .cookie_store(true)
+        .https_only(true)
+        .build()
+        .unwrap();
+    let mut judge = Client {
+        http,
+        base: format!("https://127.0.0.1:{port}"),
+        csrf: None,
+        bearer: None,
+        user_id: None,
+    };
+    let up = wait_until(Duration::from_secs(60), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .await;
+    assert!(up, "the server listens: {:?}", server.0.try_wait());
+    let r = judge.sign_in(&username, PASSWORD, None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let hearing = open_hearing(&judge).await;
+    let r = judge
+        .post(
+            &format!("/api/v1/hearings/{hearing}/recording/start"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let recording = r.body["recording"].as_str().unwrap().to_string();
+    let dir = data_dir.join("recordings").join(&hearing).join(&recording);
+
+    // Two segments closed and audited, the third being written: kill -9.
+    let audited = |n: usize| {
+        let url = database_url.clone();
+        let recording = recording.clone();
+        async move {
+            audit_bodies(&url)
+                .await
+                .iter()
+                .filter(|b| {
+                    b["action"] == "recording.segment" && b["details"]["recording"] == *recording
+                })
+                .count()
+                >= n
+        }
+    };
+    let mut ready = false;
+    for _ in 0..300 {
+        let part = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().ends_with(".part"))
+            })
+            .unwrap_or(false);
+        if part && audited(2).await {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready, "two segments audited while recording");
+    server.0.kill().unwrap();
+    server.0.wait().unwrap();
+    let mut left: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    left.sort();
+    let parts: Vec<&String> = left.iter().filter(|n| n.ends_with(".part")).collect();
+    assert_eq!(parts.len(), 1, "{left:?}");
+
+    // The next start notes the interruption, naming the unfinished file.
+    let app = spawn_app_with(|s| {
+        s.auth.totp_required_roles = vec![];
+        s.data_dir = data_dir.clone();
+        s.database_url = database_url.clone();
+    })
+    .await;
+    let segments = app.store.segments(&recording).await.unwrap();
+    assert!(segments.len() >= 2, "{segments:?}");
+    let bodies = audit_bodies(&database_url).await;
+    let noted: Vec<&serde_json::Value> = bodies
+        .iter()
+        .filter(|b| b["action"] == "recording.interrupted")
+        .collect();
+    assert_eq!(noted.len(), 1, "{bodies:?}");
+    let details = serde_json::to_string(noted[0]).unwrap();
+    assert!(details.contains(&recording), "{details}");
+    assert!(details.contains(parts[0].as_str()), "{details}");
+
+    // Every closed segment: on disk, in the chain, audited, decodable.
+    let mut link: [u8; 32] = Sha256::digest(format!("assize recording {recording}")).into();
+    for s in &segments {
+        let bytes = std::fs::read(dir.join(&s.file_name)).unwrap();
+        let h: [u8; 32] = Sha256::digest(&bytes).into();
+        assert_eq!(hex::encode(h), s.sha256, "{}", s.file_name);
+        let mut c = Sha256::new();
+        c.update(link);
+        c.update(h);
+        c.update(u32::try_from(s.index).unwrap().to_be_bytes());
+        link = c.finalize().into();
+        assert_eq!(hex::encode(link), s.chain);
+        assert!(
+            bodies.iter().any(|b| b["action"] == "recording.segment"
+                && serde_json::to_string(b).unwrap().contains(&s.sha256)),
+            "segment {} is in the audit log",
+            s.index
+        );
+        assert!(
+            !assize_tests::audio::ffmpeg_decode(&dir.join(&s.file_name))
+                .unwrap()
+                .is_empty()
+        );
+    }
+    // Only the interrupted segment is missing from the record.
+    let closed_on_disk = left.iter().filter(|n| n.ends_with(".opus")).count();
+    assert_eq!(closed_on_disk, segments.len(), "{left:?}");
+
+    // The export of the interrupted recording verifies offline.
+    let judge = {
+        let mut c = app.client();
+        let r = c.sign_in(&username, PASSWORD, None).await;
+        assert_eq!(r.status, 200, "{r:?}");
+        c
+    };
+    let (status, package) = export(&judge, &hearing).await;
+    assert_eq!(status, 200);
+    let (ok, text) = assize_verify(&package, &ca, work.path());
+    assert!(ok, "{text}");
+    for s in &segments {
+        assert!(
+            text.contains(&format!("ok      recordings/{recording}/{}", s.file_name)),
+            "{text}"
+        );
+    }
+}

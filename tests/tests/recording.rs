@@ -725,9 +725,12 @@ async fn killing_the_server_mid_recording_leaves_every_closed_segment_verifiable
         .filter(|b| b["action"] == "recording.interrupted")
         .collect();
     assert_eq!(noted.len(), 1, "{bodies:?}");
-    let details = serde_json::to_string(noted[0]).unwrap();
-    assert!(details.contains(&recording), "{details}");
-    assert!(details.contains(parts[0].as_str()), "{details}");
+    let details = &noted[0]["details"];
+    assert_eq!(details["recording"], recording.as_str(), "{details}");
+    assert_eq!(details["unfinished_files"], json!(parts), "{details}");
+    assert_eq!(details["closed_segments"], segments.len(), "{details}");
+    // Every closed file on disk was audited (else it would be named here).
+    assert_eq!(details["unaudited_files"], json!([]), "{details}");
 
     // Every closed segment: on disk, in the chain, audited, decodable.
     let mut link: [u8; 32] = Sha256::digest(format!("assize recording {recording}")).into();

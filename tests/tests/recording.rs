@@ -377,11 +377,14 @@ async fn every_participant_is_told_when_recording_starts_and_stops_and_joiners_l
     counsel.close().await;
 }
 
+/// The payloads that reached the recorder, per (publisher, variant).
+type Seen = HashMap<(u64, Variant), Vec<Vec<u8>>>;
+
 /// Counts what reaches the recorder, per publisher and variant, and keeps the payloads, then
 /// hands each packet on to the real recorder.
 struct Counting {
     inner: Arc<RecorderThread>,
-    seen: Mutex<HashMap<(u64, Variant), Vec<Vec<u8>>>>,
+    seen: Mutex<Seen>,
 }
 
 impl Counting {

@@ -176,9 +176,11 @@ impl Recordings {
                         "recording.interrupted",
                         format!("hearing:{}", r.hearing_id),
                     )
-                    .with(json!({ "recording": r.id, "closed_segments": closed,
+                    .with(
+                        json!({ "recording": r.id, "closed_segments": closed,
                                   "unfinished_files": unfinished,
-                                  "unaudited_files": unaudited })),
+                                  "unaudited_files": unaudited }),
+                    ),
                 )
                 .await?;
             tracing::warn!(recording = %r.id, closed, ?unfinished, ?unaudited,

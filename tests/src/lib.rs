@@ -15,6 +15,7 @@
 //! - Mail: [`smtp_sink`] is an SMTP server (STARTTLS, AUTH PLAIN, DATA) that records what it
 //!   receives and can be stopped and restarted on the same port.
 
+pub mod audio;
 pub mod mla;
 pub mod rtc_client;
 pub mod smtp_sink;

@@ -346,6 +346,8 @@ pub struct RtcClient {
     kept: Kept,
     keyframe_requests: Arc<AtomicU64>,
     errors: Arc<Mutex<Vec<Value>>>,
+    /// The recording state as the server told it: at the join, then each `recording` event.
+    recording: Arc<Mutex<Vec<bool>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -611,6 +613,17 @@ impl RtcClient {
         let participant = joined["participant"]
             .as_u64()
             .ok_or_else(|| anyhow!("no participant id in {joined}"))?;
+        let on = joined["recording"]
+            .as_bool()
+            .ok_or_else(|| anyhow!("no recording state in {joined}"))?;
+        let recording = Arc::new(Mutex::new(vec![on]));
+        let note_recording = |msg: &Value, seen: &Mutex<Vec<bool>>| {
+            if msg["type"] == "recording"
+                && let Some(on) = msg["on"].as_bool()
+            {
+                seen.lock().expect("not poisoned").push(on);
+            }
+        };
 
         let counts: Counts = Arc::default();
         let gaps: SeqGaps = Arc::default();
@@ -697,7 +710,7 @@ impl RtcClient {
             match msg["type"].as_str() {
                 Some("answer") => break msg,
                 Some("error") => bail!("the server refused the offer: {msg}"),
-                _ => continue,
+                _ => note_recording(&msg, &recording),
             }
         };
         let answer_sdp = answer["sdp"].as_str().unwrap_or_default().to_string();
@@ -762,6 +775,7 @@ impl RtcClient {
         // Signaling: answer the server's renegotiation offers; keep errors for the test.
         let errors: Arc<Mutex<Vec<Value>>> = Arc::default();
         let errs = errors.clone();
+        let seen = recording.clone();
         let pc2 = pc.clone();
         tasks.push(tokio::spawn(async move {
             loop {
@@ -800,7 +814,7 @@ impl RtcClient {
                         }
                     }
                     Some("error") => errs.lock().expect("not poisoned").push(msg),
-                    _ => {}
+                    _ => note_recording(&msg, &seen),
                 }
             }
         }));
@@ -814,8 +828,15 @@ impl RtcClient {
             kept,
             keyframe_requests,
             errors,
+            recording,
             tasks,
         })
+    }
+
+    /// The recording states the server told this participant, in order: the state at the join
+    /// (from `joined`), then one per `recording` event.
+    pub fn recording_notices(&self) -> Vec<bool> {
+        self.recording.lock().expect("not poisoned").clone()
     }
 
     /// The first packets received from `publisher`'s `kind` track (at most

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use assize_media::codec::{FRAME_SAMPLES, MAX_FRAME_SAMPLES, OpusDecoder, OpusEncoder};
+use assize_media::codec::{MAX_FRAME_SAMPLES, OpusDecoder};
 use assize_media::codec::{Vp8Decoder, Vp8Encoder};
 use assize_server::sfu::Hearing;
 use assize_server::sfu::room::{
@@ -45,20 +45,7 @@ fn witness_media() -> RecordedMedia {
             );
         }
     }
-    let mut opus = OpusEncoder::new(32).expect("an Opus encoder");
-    let mut audio = Vec::new();
-    let mut phase = 0.0_f64;
-    for f in 0..50 {
-        let mut frame = vec![0.0_f32; FRAME_SAMPLES];
-        for (n, s) in frame.iter_mut().enumerate() {
-            let t = (f * FRAME_SAMPLES + n) as f64 / 48_000.0;
-            let f0 = 140.0 + 12.0 * (2.0 * std::f64::consts::PI * 5.0 * t).sin();
-            phase += 2.0 * std::f64::consts::PI * f0 / 48_000.0;
-            let v: f64 = (1..=12).map(|k| (k as f64 * phase).sin() / k as f64).sum();
-            *s = (0.15 * v) as f32;
-        }
-        audio.push(bytes::Bytes::from(opus.encode(&frame).expect("encodes")));
-    }
+    let audio = assize_tests::audio::voice(1.0);
     RecordedMedia {
         audio,
         video,

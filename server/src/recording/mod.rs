@@ -140,8 +140,9 @@ impl Recordings {
     }
 
     /// At start-up: recordings that were on when the server stopped are marked interrupted and
-    /// each gets an audit entry naming the unfinished segment file left behind (if any), so it
-    /// is noted rather than silently dropped. Their closed segments stay provable.
+    /// each gets an audit entry naming the unfinished segment file left behind (if any), and any
+    /// closed segment file the stop kept from being audited, so they are noted rather than
+    /// silently dropped. Their audited segments stay provable.
     ///
     /// # Errors
     /// On database or audit failure.
@@ -149,17 +150,25 @@ impl Recordings {
         let interrupted = self.store.interrupt_open_recordings().await?;
         for r in &interrupted {
             let dir = self.recording_dir(&r.hearing_id, &r.id);
+            let closed = self.store.segments(&r.id).await?;
             let mut unfinished = Vec::new();
+            // A segment closed and renamed just before the stop, but not yet entered in the
+            // audit log: on disk, yet not provable. Named too, so nothing is silently dropped.
+            let mut unaudited = Vec::new();
             if let Ok(entries) = std::fs::read_dir(&dir) {
                 for e in entries.flatten() {
                     let name = e.file_name().to_string_lossy().into_owned();
                     if name.ends_with(".part") {
                         unfinished.push(name);
+                    } else if name.ends_with(".opus") && !closed.iter().any(|s| s.file_name == name)
+                    {
+                        unaudited.push(name);
                     }
                 }
             }
             unfinished.sort();
-            let closed = self.store.segments(&r.id).await?.len();
+            unaudited.sort();
+            let closed = closed.len();
             self.audit
                 .append(
                     AuditEvent::new(
@@ -167,11 +176,14 @@ impl Recordings {
                         "recording.interrupted",
                         format!("hearing:{}", r.hearing_id),
                     )
-                    .with(json!({ "recording": r.id, "closed_segments": closed,
-                                  "unfinished_files": unfinished })),
+                    .with(
+                        json!({ "recording": r.id, "closed_segments": closed,
+                                  "unfinished_files": unfinished,
+                                  "unaudited_files": unaudited }),
+                    ),
                 )
                 .await?;
-            tracing::warn!(recording = %r.id, closed, ?unfinished,
+            tracing::warn!(recording = %r.id, closed, ?unfinished, ?unaudited,
                 "a recording was interrupted by a server stop; its closed segments remain");
         }
         Ok(interrupted.len())
@@ -222,7 +234,7 @@ impl Recordings {
             rx,
         ));
         hearing.set_recorder(Some(thread.clone()));
-        hearing.update(|room| room.set_recording(true));
+        hearing.set_recording(true);
         active.insert(
             hearing_id.to_string(),
             Active {
@@ -248,7 +260,7 @@ impl Recordings {
             .remove(hearing_id)
             .ok_or(RecordingError::NotRecording)?;
         a.hearing.set_recorder(None);
-        a.hearing.update(|room| room.set_recording(false));
+        a.hearing.set_recording(false);
         let thread = a.thread.clone();
         tokio::task::spawn_blocking(move || thread.stop())
             .await

@@ -134,6 +134,9 @@ pub struct Hearing {
     recorder: RwLock<Option<Arc<dyn RecordingSink>>>,
     /// Each connected participant's connection quality over the last interval (heartbeat).
     quality: Mutex<HashMap<ParticipantId, super::quality::Quality>>,
+    /// Whether recording is on, for every participant's screen (the signaling sessions watch
+    /// it and tell their client each change).
+    recording_on: tokio::sync::watch::Sender<bool>,
 }
 
 impl std::fmt::Debug for Hearing {
@@ -161,7 +164,23 @@ impl Hearing {
             estimates: Mutex::new(HashMap::new()),
             recorder: RwLock::new(None),
             quality: Mutex::new(HashMap::new()),
+            recording_on: tokio::sync::watch::Sender::new(false),
         }
+    }
+
+    /// Turns recording on or off in the room (rule 8 follows from the next packet on) and
+    /// tells every connected participant: each signaling session watches
+    /// [`Self::recording_notices`].
+    pub fn set_recording(&self, on: bool) {
+        self.update(|room| room.set_recording(on));
+        self.recording_on.send_replace(on);
+    }
+
+    /// Whether recording is on now and each change from here on. A watch, not a queue: a
+    /// participant always learns the latest state, and a start and stop in quick succession
+    /// may reach a slow client as the final state only.
+    pub fn recording_notices(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.recording_on.subscribe()
     }
 
     /// Attaches (or detaches) the recorder. What reaches it is decided per packet by

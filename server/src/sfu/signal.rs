@@ -25,7 +25,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use webrtc::peer_connection::RTCIceCandidateInit;
 
 use super::Sfu;
@@ -335,6 +335,17 @@ impl RateLimit {
     }
 }
 
+/// The next change of the recording state; pending forever before the join (or if the hearing
+/// is gone).
+async fn recording_change(watched: &mut Option<watch::Receiver<bool>>) -> bool {
+    if let Some(rx) = watched
+        && rx.changed().await.is_ok()
+    {
+        return *rx.borrow_and_update();
+    }
+    std::future::pending().await
+}
+
 /// The joined participant behind one socket.
 struct Joined {
     hearing: Arc<Hearing>,
@@ -355,10 +366,18 @@ async fn session(mut socket: WebSocket, sfu: Arc<Sfu>, ticket: JoinTicket) {
     let mut rejected = 0u32;
     let mut last_rate_error: Option<Instant> = None;
     let mut joined: Option<Joined> = None;
+    // Whether the hearing is being recorded, watched from the join on: every change is told.
+    let mut recording: Option<watch::Receiver<bool>> = None;
 
     loop {
         let incoming = tokio::select! {
             msg = socket.recv() => msg,
+            on = recording_change(&mut recording) => {
+                if socket.send(encode(json!({"type": "recording", "on": on}))).await.is_err() {
+                    break;
+                }
+                continue;
+            }
             Some(event) = events.recv() => {
                 let out = match event {
                     LocalSignal::Offer(sdp) => encode(json!({"type": "offer", "sdp": sdp})),
@@ -474,11 +493,15 @@ async fn session(mut socket: WebSocket, sfu: Arc<Sfu>, ticket: JoinTicket) {
                             })
                             .into_iter()
                             .collect();
+                        let mut notices = hearing.recording_notices();
+                        let on = *notices.borrow_and_update();
+                        recording = Some(notices);
                         let msg = encode(json!({
                             "type": "joined",
                             "hearing": ticket.hearing(),
                             "participant": id.0,
                             "ice_servers": ice_servers,
+                            "recording": on,
                         }));
                         joined = Some(Joined { hearing, id, conn });
                         if socket.send(msg).await.is_err() {

@@ -559,7 +559,7 @@ impl Drop for TestApp {
     }
 }
 
-/// The `assize` binary next to this test executable, built first when missing (a test run of
+/// The `assize` binary next to this test executable, brought up to date first (a test run of
 /// this crate alone does not build the server's binary).
 ///
 /// # Panics
@@ -571,13 +571,16 @@ pub fn assize_binary() -> PathBuf {
         .and_then(Path::parent)
         .expect("target/<profile>/deps");
     let bin = dir.join("assize");
-    if !bin.exists() {
+    // Built (or found up to date) once per test process, so a test never runs a binary older
+    // than the code it tests.
+    static BUILT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    let ok = *BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let ok = std::process::Command::new(cargo)
+        std::process::Command::new(cargo)
             .args(["build", "-p", "assize-server", "--bin", "assize"])
             .status()
-            .expect("cargo runs");
-        assert!(ok.success(), "building the assize binary failed");
-    }
+            .is_ok_and(|s| s.success())
+    });
+    assert!(ok, "building the assize binary failed");
     bin
 }

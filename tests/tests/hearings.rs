@@ -138,6 +138,20 @@ async fn join(app: &TestApp, hearing: &str, cookie: &str) -> (SignalSocket, Valu
     (s, joined)
 }
 
+/// The participant id under which a staff member's account takes part in hearing `path`.
+async fn seat_of(staff: &Staff, path: &str) -> String {
+    let view = staff.client.get(path).await;
+    view.body["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["user_id"] == staff.id.as_str())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn participant<'a>(hearing: &'a Value, id: &str) -> &'a Value {
     hearing["participants"]
         .as_array()
@@ -549,16 +563,7 @@ async fn media_follows_the_judges_controls_for_an_invited_witness() {
         .unwrap();
 
     // The judge takes the bench (everyone joins in the waiting room).
-    let view = judge.client.get(&h).await;
-    let bench = view.body["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["user_id"] == judge.id.as_str())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let bench = seat_of(&judge, &h).await;
     let base = format!("{h}/participants");
     let r = post(&judge.client, &format!("{base}/{bench}/admit")).await;
     assert_eq!(r.status, 204, "{r:?}");
@@ -865,16 +870,7 @@ async fn the_judge_sends_counsel_and_client_to_a_private_consultation_and_back()
         );
     }
     let (j, c, d) = (&clients[0], &clients[1], &clients[2]);
-    let view = judge.client.get(&h).await;
-    let bench = view.body["participants"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["user_id"] == judge.id.as_str())
-        .unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let bench = seat_of(&judge, &h).await;
     for p in [&bench, &counsel.participant, &defendant.participant] {
         let r = post(&judge.client, &format!("{h}/participants/{p}/admit")).await;
         assert_eq!(r.status, 204, "{r:?}");

@@ -117,12 +117,16 @@ pub fn read_header<R: BufRead>(r: &mut R, max_side: u32) -> Result<Y4mHeader, Y4
     let (mut width, mut height, mut frame_rate) = (None, None, (25, 1));
     let mut params = Vec::new();
     for token in tokens.filter(|t| !t.is_empty()) {
-        let (tag, value) = token.split_at(1);
+        // The tag is the first character, whatever it is (`split_at(1)` would panic on a
+        // multi-byte one: the fuzz target found nothing here only because this is careful).
+        let mut chars = token.chars();
+        let tag = chars.next().map(String::from).unwrap_or_default();
+        let value = chars.as_str();
         let number = |v: &str| {
             v.parse::<u32>()
                 .map_err(|_| Y4mError::Header(format!("{token} is not a number")))
         };
-        match tag {
+        match tag.as_str() {
             "W" => width = Some(number(value)?),
             "H" => height = Some(number(value)?),
             "F" => {
@@ -285,6 +289,12 @@ mod tests {
             (b"YUV4MPEG2 W2 H2 F0:1\n".to_vec(), "zero frame rate"),
             (b"YUV4MPEG2 W2 H2 F30\n".to_vec(), "expected F"),
             (b"YUV4MPEG2 W2 H2 \xff\n".to_vec(), "not text"),
+            // A multi-byte first character of a parameter is an unknown parameter, not a
+            // panic; the stream then fails on its missing frame data.
+            (
+                "YUV4MPEG2 W2 H2 éx €\nFRAME\n".as_bytes().to_vec(),
+                "truncated",
+            ),
             (b"YUV4MPEG2 W2 H2\nFRAME\n\x01\x02".to_vec(), "truncated"),
             (
                 b"YUV4MPEG2 W2 H2\nFRAMX\n\x01\x02\x03\x04\x05\x06".to_vec(),

@@ -2,15 +2,28 @@
 //!
 //! `cargo bench -p assize-server --bench pipeline` encodes a camera-like synthetic sequence as
 //! a browser would (VP8, 30 fps, Chrome-style RTP with picture ids), then pushes it into a
-//! video pipeline in real time (one frame every 33.3 ms) with an identity filter, and measures
-//! for each frame the time from queueing its last RTP packet to receiving the last packet of
-//! the re-encoded frame: the latency the server adds. `ASSIZE_BENCH_SECONDS` (default 10) sets
-//! the length; 640x480 and 1280x720 are run.
+//! video pipeline in real time (one frame every 33.3 ms), and measures for each frame the time
+//! from queueing its last RTP packet to receiving the last packet of the re-encoded frame: the
+//! latency the server adds. A public-domain portrait (Grace Hopper, `media/tests/data/face`)
+//! moves over the scene, so the face anonymiser has a face to find.
+//!
+//! Rows: 640x480 with an identity filter (the codec-only floor), with the server's own face
+//! filter in Masked mode (CenterFace, the production schedule) and in FullFrame mode, and
+//! 1280x720 with the identity filter and Masked. The first second of each row is left out of
+//! the latency figures (it includes building the face anonymiser, a few hundred milliseconds,
+//! which a live hearing pays once when the order is set) and reported on its own line. The
+//! share of one core is the process's CPU time over the row (from `/proc/self/stat`) divided
+//! by its wall time: the pipeline thread, plus the negligible feeding and receiving threads.
+//!
+//! `ASSIZE_BENCH_SECONDS` (default 10) sets the length of each row; `ASSIZE_BENCH_ROWS` (for
+//! example `640-masked,640-identity`) picks rows.
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
 
+use assize_media::FaceMode;
 use assize_media::codec::{Vp8Encoder, i420_len};
+use assize_server::sfu::anonymisers::face_filter;
 use assize_server::sfu::pipeline::{Filter, Pipeline, PipelineConfig, VideoFilter};
 use rtc::rtp;
 use rtc::rtp::packetizer::Payloader;
@@ -20,6 +33,35 @@ struct Identity;
 impl VideoFilter for Identity {
     fn apply(&mut self, _: u32, _: u32, _: &mut [u8]) -> Result<(), String> {
         Ok(())
+    }
+}
+
+/// The portrait, packed I420 256x300.
+const FACE: &[u8] = include_bytes!("../../media/tests/data/face/grace_hopper_256x300.i420");
+const FACE_W: usize = 256;
+const FACE_H: usize = 300;
+
+/// Pastes the portrait (scaled by `scale` = 1 or 2 in each direction) with its top-left corner
+/// at (`x0`, `y0`), both even.
+fn paste_face(buf: &mut [u8], w: usize, h: usize, x0: usize, y0: usize, scale: usize) {
+    let (fy, fu, fv) = (
+        &FACE[..FACE_W * FACE_H],
+        &FACE[FACE_W * FACE_H..FACE_W * FACE_H * 5 / 4],
+        &FACE[FACE_W * FACE_H * 5 / 4..],
+    );
+    let (luma, chroma) = buf.split_at_mut(w * h);
+    let (u, v) = chroma.split_at_mut(w * h / 4);
+    for y in 0..(FACE_H * scale).min(h - y0) {
+        for x in 0..(FACE_W * scale).min(w - x0) {
+            luma[(y0 + y) * w + x0 + x] = fy[(y / scale) * FACE_W + x / scale];
+        }
+    }
+    for y in 0..(FACE_H * scale / 2).min((h - y0) / 2) {
+        for x in 0..(FACE_W * scale / 2).min((w - x0) / 2) {
+            let (sy, sx) = (y / scale, x / scale);
+            u[(y0 / 2 + y) * (w / 2) + x0 / 2 + x] = fu[sy * (FACE_W / 2) + sx];
+            v[(y0 / 2 + y) * (w / 2) + x0 / 2 + x] = fv[sy * (FACE_W / 2) + sx];
+        }
     }
 }
 
@@ -46,6 +88,13 @@ fn camera(width: u32, height: u32, t: u32, noise: &mut u32) -> Vec<u8> {
             buf[y * w + x] = (base + (*noise % 7) as f32 - 3.0).clamp(0.0, 255.0) as u8;
         }
     }
+    // The witness, swaying slowly from side to side: a face of 256x300 at 640x480 (512x600
+    // would not fit 720p, so 1280x720 gets the same size), like someone sitting at a webcam.
+    let scale = 1;
+    let span = w.saturating_sub(FACE_W * scale) as f32;
+    let x0 = ((span * (0.5 + 0.4 * (tf * 0.5).sin())) as usize) & !1;
+    let y0 = ((h.saturating_sub(FACE_H * scale) as f32 * 0.5) as usize) & !1;
+    paste_face(&mut buf, w, h, x0, y0, scale);
     buf
 }
 
@@ -84,13 +133,37 @@ fn publish(width: u32, height: u32, kbps: u32, frames: u32) -> Vec<Vec<rtp::Pack
         .collect()
 }
 
-fn run(width: u32, height: u32, kbps: u32, seconds: u32) {
+/// CPU time of this process so far, in seconds (user + system, from `/proc/self/stat`).
+fn process_cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which is in parentheses and may hold spaces).
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn run(
+    label: &str,
+    filter: Box<dyn VideoFilter>,
+    width: u32,
+    height: u32,
+    kbps: u32,
+    seconds: u32,
+) {
     let frames = publish(width, height, kbps, seconds * 30);
     let config = PipelineConfig {
         bitrate_kbps: kbps,
         ..PipelineConfig::video()
     };
-    let (handle, mut output) = Pipeline::spawn(Filter::Video(Box::new(Identity)), config).unwrap();
+    let cpu_before = process_cpu_seconds();
+    let (handle, mut output) = Pipeline::spawn(Filter::Video(filter), config).unwrap();
     let receiver = std::thread::spawn(move || {
         let mut done = Vec::new();
         while let Some(p) = output.rtp.blocking_recv() {
@@ -116,33 +189,49 @@ fn run(width: u32, height: u32, kbps: u32, seconds: u32) {
     let counters = handle.counters();
     handle.close();
     let done = receiver.join().unwrap();
+    let wall = start.elapsed().as_secs_f64();
+    let cpu = process_cpu_seconds() - cpu_before;
+    // The encoder keeps the input's timestamps, so a frame's index is its timestamp / 3000.
     let first_ts = done.first().map(|d| d.0).unwrap_or(0);
-    let mut latency: Vec<f64> = done
+    let (warm_up, steady): (Vec<(usize, f64)>, Vec<(usize, f64)>) = done
         .iter()
         .filter_map(|(ts, at)| {
             let index = (ts.wrapping_sub(first_ts) / 3000) as usize;
-            Some(
-                at.checked_duration_since(*queued.get(index)?)?
-                    .as_secs_f64()
-                    * 1e3,
-            )
+            let ms = at
+                .checked_duration_since(*queued.get(index)?)?
+                .as_secs_f64()
+                * 1e3;
+            Some((index, ms))
         })
-        .collect();
-    latency.sort_by(f64::total_cmp);
-    let pct = |p: f64| latency[((latency.len() - 1) as f64 * p).round() as usize];
-    let mean = latency.iter().sum::<f64>() / latency.len() as f64;
+        .partition(|(index, _)| *index < 30);
+    let summarise = |rows: &[(usize, f64)]| {
+        let mut latency: Vec<f64> = rows.iter().map(|r| r.1).collect();
+        latency.sort_by(f64::total_cmp);
+        if latency.is_empty() {
+            return "no frames".to_string();
+        }
+        let pct = |p: f64| latency[((latency.len() - 1) as f64 * p).round() as usize];
+        let mean = latency.iter().sum::<f64>() / latency.len() as f64;
+        format!(
+            "{} frames, mean {mean:.1} ms, p50 {:.1}, p95 {:.1}, p99 {:.1}, max {:.1} ms",
+            latency.len(),
+            pct(0.5),
+            pct(0.95),
+            pct(0.99),
+            pct(1.0)
+        )
+    };
     println!(
-        "{width}x{height} @ {kbps} kbit/s, 30 fps for {seconds} s: {} of {} frames out; added \
-         latency mean {mean:.1} ms, p50 {:.1}, p95 {:.1}, p99 {:.1}, max {:.1} ms; skipped {}, \
-         dropped packets {}",
-        latency.len(),
+        "{label} {width}x{height} @ {kbps} kbit/s, 30 fps for {seconds} s: {} of {} frames out; \
+         share of one core {:.0}%; skipped {}, dropped packets {}\n  added latency after the \
+         first second: {}\n  first second: {}",
+        done.len(),
         queued.len(),
-        pct(0.5),
-        pct(0.95),
-        pct(0.99),
-        pct(1.0),
+        100.0 * cpu / wall,
         counters.frames_skipped,
         counters.packets_dropped,
+        summarise(&steady),
+        summarise(&warm_up),
     );
 }
 
@@ -151,6 +240,20 @@ fn main() {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    run(640, 480, 800, seconds);
-    run(1280, 720, 1500, seconds);
+    let rows = std::env::var("ASSIZE_BENCH_ROWS").unwrap_or_else(|_| {
+        "640-identity,640-masked,640-fullframe,1280-identity,1280-masked".into()
+    });
+    for row in rows.split(',') {
+        let (width, height, kbps) = if row.starts_with("1280") {
+            (1280, 720, 1500)
+        } else {
+            (640, 480, 800)
+        };
+        let filter: Box<dyn VideoFilter> = match row.split_once('-').map(|r| r.1) {
+            Some("masked") => face_filter(FaceMode::Masked),
+            Some("fullframe") => face_filter(FaceMode::FullFrame),
+            _ => Box::new(Identity),
+        };
+        run(row, filter, width, height, kbps, seconds);
+    }
 }

@@ -15,6 +15,7 @@ use assize_server::sfu::Hearing;
 use assize_server::sfu::room::{
     FaceProtection, HearingRole, HearingState, Location, MediaKind, ParticipantId, Protection,
 };
+use assize_speaker::{self as speaker, SpeakerEncoder, similarity};
 use assize_tests::rtc_client::{RecordedMedia, RtcClient, spawn_sfu_server, wait_until};
 use rtc::rtp;
 use rtc::rtp::packetizer::{Depacketizer as _, Payloader as _};
@@ -29,8 +30,8 @@ const W: u32 = 256;
 const H: u32 = 300;
 const FACE: (usize, usize, usize, usize) = (80, 60, 185, 167);
 
-/// The portrait as 10 VP8 keyframes (so any receiver can start anywhere) and a 1 s voiced
-/// sound (a 140 Hz glottal-like harmonic series with vibrato) as 50 Opus packets.
+/// The portrait as 10 VP8 keyframes (so any receiver can start anywhere) and 5 s of real
+/// speech (flite's `slt` voice: two sentences) as 250 Opus packets, both sent in a loop.
 fn witness_media() -> RecordedMedia {
     let mut encoder = Vp8Encoder::new(W, H, 800).expect("a VP8 encoder");
     let mut payloader = rtp::codec::vp8::Vp8Payloader::default();
@@ -45,12 +46,35 @@ fn witness_media() -> RecordedMedia {
             );
         }
     }
-    let audio = assize_tests::audio::voice(1.0);
+    let audio = assize_tests::audio::opus_packets(speech_48k().len() as f64 / 48_000.0, {
+        let speech = speech_48k();
+        move |t| f64::from(speech.get((t * 48_000.0) as usize).copied().unwrap_or(0.0))
+    });
     RecordedMedia {
         audio,
         video,
         lose_one_in: None,
     }
+}
+
+/// The witness's speech at 48 kHz.
+fn speech_48k() -> Vec<f32> {
+    let (speech, rate) = speaker::read_wav(&speaker::data_dir().join("witness_slt_a.wav"))
+        .expect("the witness's recording");
+    assert_eq!(rate, speaker::MODEL_RATE);
+    speaker::upsample_16k_to_48k(&speech)
+}
+
+/// Decodes a client's received Opus packets in arrival order, at 48 kHz.
+fn decode_audio(packets: &[rtp::Packet]) -> Vec<f32> {
+    let mut decoder = OpusDecoder::new().expect("a decoder");
+    let mut buf = vec![0.0_f32; MAX_FRAME_SAMPLES];
+    let mut out = Vec::new();
+    for p in packets {
+        let n = decoder.decode(&p.payload, &mut buf).expect("decodes");
+        out.extend_from_slice(&buf[..n]);
+    }
+    out
 }
 
 /// The complete VP8 frames among `packets` (one timestamp, contiguous sequence numbers from a
@@ -195,8 +219,9 @@ async fn the_named_judge_sees_the_witness_and_counsel_and_the_witness_see_only_t
         decode_video(&counsel.packets(w, VIDEO)).len() >= 8
             && decode_video(&judge.packets(w, VIDEO)).len() >= 8
             && decode_video(&witness.packets(w, VIDEO)).len() >= 8
-            && counsel.received(w, AUDIO) >= 40
-            && judge.received(w, AUDIO) >= 40
+            // One pass of the 5 s of speech and a little more, for the speaker check.
+            && counsel.received(w, AUDIO) >= 300
+            && judge.received(w, AUDIO) >= 300
     })
     .await;
     let status = || {
@@ -284,19 +309,48 @@ async fn the_named_judge_sees_the_witness_and_counsel_and_the_witness_see_only_t
         "no echo of one's own voice"
     );
     // What counsel hears decodes, and is a voice, not silence.
-    let mut decoder = OpusDecoder::new().expect("a decoder");
-    let mut buf = vec![0.0_f32; MAX_FRAME_SAMPLES];
-    let mut energy = 0.0_f64;
-    let mut samples = 0usize;
-    for p in counsel_audio.iter().skip(10) {
-        let n = decoder.decode(&p.payload, &mut buf).expect("decodes");
-        energy += buf[..n].iter().map(|v| f64::from(*v).powi(2)).sum::<f64>();
-        samples += n;
-    }
-    let rms = (energy / samples.max(1) as f64).sqrt();
+    let counsel_heard = decode_audio(&counsel_audio);
+    let rms = (counsel_heard
+        .iter()
+        .skip(10 * 960)
+        .map(|v| f64::from(*v).powi(2))
+        .sum::<f64>()
+        / counsel_heard.len().saturating_sub(10 * 960).max(1) as f64)
+        .sqrt();
     assert!(
         rms > 0.01,
         "counsel hears the distorted voice: rms {rms:.4}"
+    );
+
+    // ... and an independent speaker-verification model (resemblyzer's GE2E encoder) does not
+    // take it for the witness. The attacker enrols the witness with another recording of
+    // theirs (other sentences), and decides "same person" above the midpoint between what the
+    // model gives the witness's own voice as the judge hears it and what it gives strangers.
+    let model = SpeakerEncoder::shared();
+    let (enrolment, rate) = speaker::read_wav(&speaker::data_dir().join("witness_slt_b.wav"))
+        .expect("the enrolment recording");
+    let witness_voice = model.embed(&enrolment, rate);
+    let judge_heard = decode_audio(&judge.packets(w, AUDIO));
+    let as_judge_hears = similarity(&witness_voice, &model.embed(&judge_heard, 48_000));
+    let strangers = ["other_rms.wav", "other_awb.wav", "other_kal16.wav"].map(|f| {
+        let (s, r) = speaker::read_wav(&speaker::data_dir().join(f)).expect("a stranger");
+        similarity(&witness_voice, &model.embed(&s, r))
+    });
+    let closest_stranger = strangers.iter().copied().fold(f32::MIN, f32::max);
+    let threshold = (as_judge_hears + closest_stranger) / 2.0;
+    let as_counsel_hears = similarity(&witness_voice, &model.embed(&counsel_heard, 48_000));
+    let figures = format!(
+        "similarity to the witness: as the judge hears them {as_judge_hears:.3}, as counsel \
+         hears them {as_counsel_hears:.3}, strangers {strangers:.3?}; threshold {threshold:.3}"
+    );
+    println!("{figures}");
+    assert!(
+        as_judge_hears > closest_stranger + 0.2,
+        "control: the model recognises the witness's own voice: {figures}"
+    );
+    assert!(
+        as_counsel_hears < threshold,
+        "the voice counsel hears is not matched to the witness: {figures}"
     );
 
     // Counsel's bandwidth estimate reaches the server's encoder; the judge's (raw) does not.

@@ -270,6 +270,14 @@ pub fn voice_secret_for(hearing_secret: &[u8; 32], party: &str) -> Option<Zeroiz
     Some(out)
 }
 
+/// The face anonymiser as a pipeline filter, exactly as a protected witness's video pipeline
+/// runs it (for benchmarks and tools; the anonymiser is built on the first picture, on the
+/// pipeline's thread).
+#[must_use]
+pub fn face_filter(mode: FaceMode) -> Box<dyn VideoFilter> {
+    Box::new(FaceFilter { mode, face: None })
+}
+
 /// The face anonymiser as a pipeline filter, built on first use on the pipeline's thread.
 struct FaceFilter {
     mode: FaceMode,
@@ -354,10 +362,7 @@ impl Anonymisers for PipelineAnonymisers {
                 } else {
                     FaceMode::Masked
                 };
-                (
-                    Filter::Video(Box::new(FaceFilter { mode, face: None })),
-                    PipelineConfig::video(),
-                )
+                (Filter::Video(face_filter(mode)), PipelineConfig::video())
             }
         };
         let (handle, mut output) = match Pipeline::spawn(filter, config) {

@@ -441,6 +441,115 @@ async fn the_named_judge_sees_the_witness_and_counsel_and_the_witness_see_only_t
 
 /// `assize anonymise --face`: a recorded testimony (Y4M) comes out with the face covered, as
 /// live; a damaged file is refused with what went wrong and leaves no output behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_witness_who_drops_and_rejoins_is_still_distorted_for_counsel() {
+    let media = witness_media();
+    let published: HashSet<Vec<u8>> = media
+        .video
+        .iter()
+        .flatten()
+        .chain(media.audio.iter())
+        .map(|p| p.to_vec())
+        .collect();
+    let server = spawn_sfu_server().await;
+    server
+        .sfu
+        .anonymisers()
+        .set_secret("pw", zeroize::Zeroizing::new([7; 32]));
+    let counsel = RtcClient::join_as_party(
+        &server,
+        "pw",
+        "defence_counsel",
+        Some("counsel"),
+        assize_tests::rtc_client::PayloadTypes::Firefox,
+    )
+    .await
+    .expect("counsel joins");
+    let witness = RtcClient::join_with_media(&server, "pw", "witness", "w-1", media.clone())
+        .await
+        .expect("the witness joins");
+    let w = witness.participant;
+    let h = hearing(&server);
+    h.update(|room| {
+        room.set_protection(
+            pid(&witness),
+            Some(Protection {
+                voice_distorted: true,
+                face: FaceProtection::Masked,
+                raw_to: [HearingRole::Judge].into_iter().collect(),
+            }),
+        )
+        .expect("present");
+        room.set_state(HearingState::InSession);
+        for c in [&counsel, &witness] {
+            room.move_to(pid(c), Location::HearingRoom)
+                .expect("present");
+        }
+    });
+    assert!(
+        wait_until(LIMIT, || decode_video(&counsel.packets(w, VIDEO)).len()
+            >= 4)
+        .await,
+        "counsel sees the distorted witness"
+    );
+
+    // The witness's connection drops, and they come back (the same party).
+    witness.close().await;
+    assert!(
+        wait_until(LIMIT, || !h.is_attached(ParticipantId(w))).await,
+        "the server notices the drop"
+    );
+    let pictures_before = decode_video(&counsel.packets(w, VIDEO)).len();
+    let audio_before = counsel.received(w, AUDIO);
+    let witness = RtcClient::join_with_media(&server, "pw", "witness", "w-1", media)
+        .await
+        .expect("the witness rejoins");
+    assert_eq!(witness.participant, w, "the same participant");
+    assert!(
+        h.room().protection(ParticipantId(w)).is_some(),
+        "the order is still in force"
+    );
+    h.update(|room| {
+        room.move_to(ParticipantId(w), Location::HearingRoom)
+            .expect("present")
+    });
+    assert!(
+        wait_until(LIMIT, || {
+            decode_video(&counsel.packets(w, VIDEO)).len() >= pictures_before + 4
+                && counsel.received(w, AUDIO) >= audio_before + 25
+        })
+        .await,
+        "the distorted stream recovers: {} pictures before, {} now",
+        pictures_before,
+        decode_video(&counsel.packets(w, VIDEO)).len()
+    );
+
+    // Before, during and after: not one original packet, and no face in what counsel sees.
+    for kind in [VIDEO, AUDIO] {
+        assert!(
+            counsel
+                .packets(w, kind)
+                .iter()
+                .all(|p| !published.contains(p.payload.as_ref())),
+            "counsel never receives an original {kind:?} packet"
+        );
+    }
+    let mut detector = assize_media::face::CenterFace::bundled(320).expect("the detector");
+    let pictures = decode_video(&counsel.packets(w, VIDEO));
+    for picture in pictures.iter().skip(pictures_before) {
+        let face = luma_psnr(&picture.i420, FACE);
+        assert!(face < 15.0, "after the rejoin: face {face:.1} dB");
+    }
+    let mut last = pictures.last().expect("pictures").i420.clone();
+    assert_eq!(
+        faces_in(&mut detector, &mut last),
+        0,
+        "no face after the rejoin"
+    );
+    witness.close().await;
+    counsel.close().await;
+}
+
 #[test]
 fn the_anonymise_command_covers_the_face_in_a_recorded_video() {
     use assize_media::y4m;

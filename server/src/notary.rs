@@ -630,6 +630,74 @@ fn options() -> VerifyOptions {
 mod tests {
     use super::*;
 
+    fn authority(code: &str, pinned: Option<&[u8]>) -> AuthorityRecord {
+        AuthorityRecord {
+            id: "id".into(),
+            code: code.into(),
+            name: "Bundesamt für Justiz".into(),
+            country: "DE".into(),
+            kind: "central".into(),
+            local: false,
+            endpoint: None,
+            email: None,
+            cert_sha256: "00".into(),
+            seal_cert_sha256: pinned
+                .map(|der| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(der))),
+            created_at: 0,
+        }
+    }
+
+    /// A self-signed certificate whose subject carries these `organizationIdentifier`s.
+    fn cert_naming(codes: &[&str]) -> Vec<u8> {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Generalbundesanwalt");
+        for code in codes {
+            p.distinguished_name.push(
+                rcgen::DnType::CustomDnType(crate::pki::ORGANIZATION_IDENTIFIER.to_vec()),
+                *code,
+            );
+        }
+        p.self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap()
+            .der()
+            .to_vec()
+    }
+
+    #[test]
+    fn a_seal_is_an_authority_s_only_when_pinned_or_naming_its_code() {
+        let bfj = cert_naming(&["DE-BfJ"]);
+        let gba = cert_naming(&["DE-GBA"]);
+        let none = cert_naming(&[]);
+        // Unpinned: the certificate must name the authority's code.
+        assert!(seal_is_of(&bfj, &authority("DE-BfJ", None)).is_ok());
+        let e = seal_is_of(&gba, &authority("DE-BfJ", None)).unwrap_err();
+        assert!(
+            e.contains("does not name DE-BfJ") && e.contains("DE-GBA"),
+            "{e}"
+        );
+        assert!(
+            e.contains("Generalbundesanwalt"),
+            "names the certificate used: {e}"
+        );
+        let e = seal_is_of(&none, &authority("DE-BfJ", None)).unwrap_err();
+        assert!(e.contains("absent"), "{e}");
+        // A code is matched exactly, not as a prefix or case-insensitively.
+        assert!(seal_is_of(&bfj, &authority("DE-BfJ2", None)).is_err());
+        assert!(seal_is_of(&bfj, &authority("de-bfj", None)).is_err());
+        // Pinned: only that very certificate, even against one that names the code.
+        assert!(seal_is_of(&bfj, &authority("DE-BfJ", Some(&bfj))).is_ok());
+        let other_bfj = cert_naming(&["DE-BfJ"]);
+        let e = seal_is_of(&other_bfj, &authority("DE-BfJ", Some(&bfj))).unwrap_err();
+        assert!(
+            e.contains("not by the seal certificate the directory lists"),
+            "{e}"
+        );
+        // Not a certificate at all.
+        assert!(seal_is_of(b"\x30\x03\x02\x01\x00", &authority("DE-BfJ", None)).is_err());
+        assert!(seal_is_of(&[], &authority("DE-BfJ", None)).is_err());
+    }
+
     fn serial(t: Take) -> (u128, bool) {
         match t {
             Take::Serial {

@@ -1426,3 +1426,82 @@ async fn a_pinned_seal_certificate_is_the_only_one_accepted_for_that_authority()
         std::fs::read_to_string(s.b_data.join(format!("pki/authorities/{B_CODE}.crt"))).unwrap();
     assert_eq!(der_of(&signer), der_of(&de_seal));
 }
+
+#[tokio::test]
+async fn an_authority_seal_from_the_settings_is_the_one_used() {
+    // B's authority seals with a key named in [[signing.authorities]] (issued by B's CA, which
+    // A trusts), not with a development seal.
+    let seal_dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = (
+        seal_dir.path().join("bfj.crt"),
+        seal_dir.path().join("bfj.key"),
+    );
+    let s = two_states_with({
+        let (cert_file, key_file) = (cert_file.clone(), key_file.clone());
+        move |b| {
+            let ca_key = rcgen::KeyPair::from_pem(
+                &std::fs::read_to_string(b.data_dir.join("pki/ca.key")).unwrap(),
+            )
+            .unwrap();
+            let ca = rcgen::CertificateParams::from_ca_cert_pem(
+                &std::fs::read_to_string(b.data_dir.join("pki/ca.crt")).unwrap(),
+            )
+            .unwrap()
+            .self_signed(&ca_key)
+            .unwrap();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name.push(
+                rcgen::DnType::CommonName,
+                "Bundesamt für Justiz (configured)",
+            );
+            p.distinguished_name.push(
+                rcgen::DnType::CustomDnType(assize_server::pki::ORGANIZATION_IDENTIFIER.to_vec()),
+                B_CODE,
+            );
+            p.use_authority_key_identifier_extension = true;
+            p.key_usages = vec![
+                rcgen::KeyUsagePurpose::DigitalSignature,
+                rcgen::KeyUsagePurpose::ContentCommitment,
+            ];
+            let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
+            std::fs::write(&cert_file, cert.pem()).unwrap();
+            std::fs::write(&key_file, key.serialize_pem()).unwrap();
+            std::fs::set_permissions(
+                &key_file,
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .unwrap();
+            b.signing.authorities = vec![assize_server::config::AuthoritySigning {
+                code: B_CODE.into(),
+                key_file: key_file.to_string_lossy().into(),
+                certificate_file: cert_file.to_string_lossy().into(),
+                ..Default::default()
+            }];
+        }
+    })
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let id = send_eio(&s, &vec![9u8; 500]).await;
+    wait_for(
+        &s.a_officer,
+        &id,
+        "the acknowledgement",
+        status_is("ACKNOWLEDGED"),
+    )
+    .await;
+    let at_a = s.a.store.mla_messages(&id).await.unwrap();
+    let ack = at_a.iter().find(|m| m.to_status == "ACKNOWLEDGED").unwrap();
+    let signer = openssl_signer(&ack.document, &ack.seal, &s.b_ca, work.path());
+    assert_eq!(
+        der_of(&signer),
+        der_of(&std::fs::read_to_string(&cert_file).unwrap()),
+        "the Annex B is sealed with the configured key"
+    );
+    assert!(
+        !s.b_data
+            .join(format!("pki/authorities/{B_CODE}.key"))
+            .exists(),
+        "no development seal was issued for a configured authority"
+    );
+}

@@ -70,6 +70,35 @@ pub struct SigningSettings {
     pub pkcs11_pin_file: String,
     /// The PEM certificate of the token's key (issued by the CA in `pki/ca.crt`).
     pub certificate_file: String,
+    /// The seals of the authorities hosted here (`[[signing.authorities]]`), one per authority
+    /// that has its own key. A hosted authority not listed seals with a development key issued
+    /// by `pki/ca.crt` on first use (`pki/authorities/<code>.key`).
+    pub authorities: Vec<AuthoritySigning>,
+}
+
+/// The key one hosted authority seals its documents, transitions and receipts with: a PEM file
+/// (mode 0600) or a key on a PKCS#11 token.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthoritySigning {
+    /// The authority's code in the directory, e.g. `FR-CA`.
+    pub code: String,
+    /// Its PEM private key (mode 0600). Leave empty when the key is on a token.
+    pub key_file: String,
+    /// The key's PEM certificate. Its subject should name the authority; the other state
+    /// checks the seal against the certificate its directory lists for the authority.
+    pub certificate_file: String,
+    /// PEM certificates from the issuer up to the trust anchor, sent inside each seal. Empty:
+    /// `pki/ca.crt`.
+    pub chain_file: String,
+    /// The PKCS#11 module; empty for a PEM key.
+    pub pkcs11_module: String,
+    /// The token's label.
+    pub pkcs11_token_label: String,
+    /// The private key's label (CKA_LABEL).
+    pub pkcs11_key_label: String,
+    /// A file holding the user PIN (mode 0600).
+    pub pkcs11_pin_file: String,
 }
 
 /// Mutual legal assistance: limits on what other servers and officers send, and delivery.
@@ -674,6 +703,41 @@ impl Settings {
                         name,
                         "is empty while signing.pkcs11_module is set",
                         "set it too (the token, the key's label, a 0600 file with the PIN, and the key's certificate), or leave signing.pkcs11_module empty to sign with pki/signing.key",
+                    ));
+                }
+            }
+        }
+        let mut codes = std::collections::HashSet::new();
+        for a in &sg.authorities {
+            if a.code.is_empty() || !codes.insert(a.code.as_str()) {
+                return Err(ConfigError::new(
+                    "signing.authorities.code",
+                    format!("{:?} is empty or listed twice", a.code),
+                    "give each [[signing.authorities]] entry the directory code of one authority hosted here",
+                ));
+            }
+            let needed: &[(&str, &String)] = if a.pkcs11_module.is_empty() {
+                &[
+                    ("signing.authorities.key_file", &a.key_file),
+                    ("signing.authorities.certificate_file", &a.certificate_file),
+                ]
+            } else {
+                &[
+                    (
+                        "signing.authorities.pkcs11_token_label",
+                        &a.pkcs11_token_label,
+                    ),
+                    ("signing.authorities.pkcs11_key_label", &a.pkcs11_key_label),
+                    ("signing.authorities.pkcs11_pin_file", &a.pkcs11_pin_file),
+                    ("signing.authorities.certificate_file", &a.certificate_file),
+                ]
+            };
+            for (name, v) in needed {
+                if v.is_empty() {
+                    return Err(ConfigError::new(
+                        name,
+                        format!("is empty for the authority {}", a.code),
+                        "give a PEM key file (0600) and its certificate, or the PKCS#11 module, token, key label, PIN file and certificate",
                     ));
                 }
             }

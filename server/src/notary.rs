@@ -1,7 +1,19 @@
-//! The notary: this server's signing key and its RFC 3161 time-stamping authority.
+//! The notary: this server's signing key, the seals of the authorities it hosts, and its
+//! RFC 3161 time-stamping authority.
 //!
 //! It wraps the `assize-signing` cores (no IO) with what they leave to the shell: loading keys
 //! from the data directory, the clock, and durable TSA serial numbers.
+//!
+//! ## Whose key seals what
+//! The server's own key (`pki/signing.key` or `[signing]` on a token) seals what the *server*
+//! states: audit checkpoints, recordings, evidence packages. What an *authority* states — an MLA
+//! request, each transition, the Annex B, the receipts it gives — is sealed with that
+//! authority's own key ([`Notary::seal_for`]): `[[signing.authorities]]` names a PEM key or a
+//! token key for it, else a development seal is issued by the data directory's CA on first use
+//! ([`DataDir::authority_seal`]). The other state checks that a message was sealed by the
+//! certificate of the authority it claims to come from ([`seal_is_of`]), so one authority of a
+//! state cannot speak for another of the same state, and a server cannot speak for the
+//! authorities it hosts without their keys.
 //!
 //! Serial numbers must be unique and increasing for the life of the TSA, across restarts. Writing
 //! the database for every token would cap the TSA at the disk's fsync rate, so serials are
@@ -15,6 +27,7 @@
 //! reservation ahead has not landed yet (at start, or after a database failure) does a request
 //! reserve a block itself and wait.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context as _;
@@ -30,9 +43,9 @@ use assize_signing::verify::{TrustAnchors, VerifyOptions};
 use assize_signing::{ObjectIdentifier, verify};
 use time::OffsetDateTime;
 
-use crate::config::SigningSettings;
+use crate::config::{AuthoritySigning, SigningSettings};
 use crate::pki::{DataDir, check_key_permissions};
-use crate::store::Store;
+use crate::store::{AuthorityRecord, Store};
 
 /// How many serial numbers one database write reserves.
 const SERIAL_BLOCK: i64 = 10_000;
@@ -55,6 +68,11 @@ pub struct Notary {
     /// The CA that issued our certificates (what verifiers of our signatures trust).
     anchors_pem: Vec<u8>,
     anchors: TrustAnchors,
+    /// The seals of hosted authorities, by code: those configured, loaded at start, and the
+    /// development ones, loaded (or issued) on first use.
+    authority_seals: Mutex<HashMap<String, Arc<SigningIdentity>>>,
+    /// Where development seals are kept.
+    data_dir: DataDir,
 }
 
 /// The serial numbers at hand: the block in use, perhaps one reserved ahead.
@@ -165,43 +183,178 @@ fn load_identity(
     })
 }
 
-/// The sealing identity on a PKCS#11 token: the key stays on the token.
-fn load_token_identity(s: &SigningSettings, ca_pem: &[u8]) -> anyhow::Result<SigningIdentity> {
-    let pin_path = std::path::Path::new(&s.pkcs11_pin_file);
+/// Where a key on a PKCS#11 token is, and the settings that said so (for error messages).
+struct TokenKey<'a> {
+    module: &'a str,
+    token_label: &'a str,
+    key_label: &'a str,
+    pin_file: &'a str,
+    certificate_file: &'a str,
+    /// `signing` or `signing.authorities` (the settings' prefix).
+    prefix: &'a str,
+}
+
+/// A sealing identity on a PKCS#11 token: the key stays on the token.
+fn load_token_identity(
+    t: &TokenKey<'_>,
+    chain: Vec<CertificateDer>,
+) -> anyhow::Result<SigningIdentity> {
+    let prefix = t.prefix;
+    let pin_path = std::path::Path::new(t.pin_file);
     check_key_permissions(pin_path)?;
-    let pin =
-        zeroize::Zeroizing::new(std::fs::read_to_string(pin_path).with_context(|| {
-            format!("cannot read signing.pkcs11_pin_file {}", pin_path.display())
-        })?);
+    let pin = zeroize::Zeroizing::new(std::fs::read_to_string(pin_path).with_context(|| {
+        format!(
+            "cannot read {prefix}.pkcs11_pin_file {}",
+            pin_path.display()
+        )
+    })?);
     let signer = Pkcs11Signer::open(&Pkcs11Config {
-        module_path: std::path::Path::new(&s.pkcs11_module),
-        token_label: &s.pkcs11_token_label,
+        module_path: std::path::Path::new(t.module),
+        token_label: t.token_label,
         pin: pin.trim_end_matches(['\r', '\n']),
-        key_label: Some(&s.pkcs11_key_label),
+        key_label: Some(t.key_label),
         key_id: None,
     })
     .with_context(|| {
         format!(
-            "cannot use the key {:?} on the PKCS#11 token {:?} (signing.pkcs11_*): check the module path, labels and PIN",
-            s.pkcs11_key_label, s.pkcs11_token_label
+            "cannot use the key {:?} on the PKCS#11 token {:?} ({prefix}.pkcs11_*): check the module path, labels and PIN",
+            t.key_label, t.token_label
         )
     })?;
-    let cert = std::fs::read(&s.certificate_file).with_context(|| {
+    let cert = std::fs::read(t.certificate_file).with_context(|| {
         format!(
-            "cannot read signing.certificate_file {}",
-            s.certificate_file
+            "cannot read {prefix}.certificate_file {}",
+            t.certificate_file
         )
     })?;
     let cert = CertificateDer::from_pem(&cert)
-        .with_context(|| format!("{} is not a PEM certificate", s.certificate_file))?;
-    let ca = CertificateDer::from_pem(ca_pem).context("the CA certificate is unreadable")?;
-    tracing::info!(token = %s.pkcs11_token_label, key = %s.pkcs11_key_label, "sealing with a key on a PKCS#11 token");
-    SigningIdentity::new(Box::new(signer), cert, vec![ca]).with_context(|| {
+        .with_context(|| format!("{} is not a PEM certificate", t.certificate_file))?;
+    tracing::info!(token = %t.token_label, key = %t.key_label, "sealing with a key on a PKCS#11 token");
+    SigningIdentity::new(Box::new(signer), cert, chain).with_context(|| {
         format!(
-            "signing.certificate_file {} is not the certificate of the token's key",
-            s.certificate_file
+            "{prefix}.certificate_file {} is not the certificate of the token's key",
+            t.certificate_file
         )
     })
+}
+
+/// Every PEM certificate in a file.
+fn read_chain(path: &str) -> anyhow::Result<Vec<CertificateDer>> {
+    let pem = std::fs::read(path).with_context(|| format!("cannot read {path}"))?;
+    let mut chain = Vec::new();
+    for der in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let der = der.with_context(|| format!("{path} is not PEM"))?;
+        chain.push(
+            CertificateDer::from_der(der.as_ref())
+                .with_context(|| format!("{path} holds an unreadable certificate"))?,
+        );
+    }
+    anyhow::ensure!(!chain.is_empty(), "{path} holds no PEM certificate");
+    Ok(chain)
+}
+
+/// The seal configured for one hosted authority (`[[signing.authorities]]`).
+fn load_authority_seal(a: &AuthoritySigning, ca_pem: &[u8]) -> anyhow::Result<SigningIdentity> {
+    let chain = if a.chain_file.is_empty() {
+        vec![CertificateDer::from_pem(ca_pem).context("the CA certificate is unreadable")?]
+    } else {
+        read_chain(&a.chain_file)?
+    };
+    let identity = if a.pkcs11_module.is_empty() {
+        let key_path = std::path::Path::new(&a.key_file);
+        check_key_permissions(key_path)?;
+        let key = zeroize::Zeroizing::new(
+            std::fs::read(key_path).with_context(|| format!("cannot read {}", a.key_file))?,
+        );
+        let signer = PemSigner::from_pem(&key)
+            .with_context(|| format!("{} is not a usable key", a.key_file))?;
+        let cert = std::fs::read(&a.certificate_file)
+            .with_context(|| format!("cannot read {}", a.certificate_file))?;
+        let cert = CertificateDer::from_pem(&cert)
+            .with_context(|| format!("{} is not a certificate", a.certificate_file))?;
+        SigningIdentity::new(Box::new(signer), cert, chain)
+            .with_context(|| format!("{} does not match {}", a.key_file, a.certificate_file))?
+    } else {
+        load_token_identity(
+            &TokenKey {
+                module: &a.pkcs11_module,
+                token_label: &a.pkcs11_token_label,
+                key_label: &a.pkcs11_key_label,
+                pin_file: &a.pkcs11_pin_file,
+                certificate_file: &a.certificate_file,
+                prefix: "signing.authorities",
+            },
+            chain,
+        )?
+    };
+    Ok(identity)
+}
+
+/// Whether `certificate` (DER, the signer of a seal that verified) is the seal of `authority`:
+/// the certificate the directory lists for it when it lists one (`seal_cert_sha256`), else one
+/// whose subject names its code as `organizationIdentifier`. The chain to a trusted CA is
+/// checked before, by the signature verification.
+///
+/// # Errors
+/// A sentence for the negative receipt, naming the certificate that sealed.
+pub fn seal_is_of(certificate: &[u8], authority: &AuthorityRecord) -> Result<(), String> {
+    let cert = openssl::x509::X509::from_der(certificate)
+        .map_err(|_| "the seal's certificate cannot be read".to_string())?;
+    let subject = subject_line(&cert);
+    if let Some(pinned) = &authority.seal_cert_sha256 {
+        let fingerprint = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(certificate));
+        return if fingerprint.eq_ignore_ascii_case(pinned) {
+            Ok(())
+        } else {
+            Err(format!(
+                "the message is sealed by {subject:?} (SHA-256 {fingerprint}), not by the seal certificate the directory lists for {}",
+                authority.code
+            ))
+        };
+    }
+    let names: Vec<String> = organization_identifiers(&cert);
+    if names.iter().any(|n| n == &authority.code) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the message is sealed by {subject:?}, a certificate that does not name {} (organizationIdentifier {})",
+            authority.code,
+            if names.is_empty() {
+                "absent".to_string()
+            } else {
+                names.join(", ")
+            }
+        ))
+    }
+}
+
+/// The `organizationIdentifier` values of a certificate's subject.
+fn organization_identifiers(cert: &openssl::x509::X509) -> Vec<String> {
+    let Ok(oid) = openssl::asn1::Asn1Object::from_str("2.5.4.97") else {
+        return Vec::new();
+    };
+    cert.subject_name()
+        .entries()
+        .filter(|e| e.object().nid() == oid.nid())
+        .filter_map(|e| e.data().to_string().ok())
+        .collect()
+}
+
+/// A certificate's subject, one line, for messages.
+fn subject_line(cert: &openssl::x509::X509) -> String {
+    cert.subject_name()
+        .entries()
+        .filter_map(|e| {
+            let value = e.data().to_string().ok()?;
+            let key = e
+                .object()
+                .nid()
+                .short_name()
+                .map_or_else(|_| e.object().to_string(), str::to_owned);
+            Some(format!("{key}={value}"))
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Notary {
@@ -221,8 +374,30 @@ impl Notary {
         let signer = if signing.pkcs11_module.is_empty() {
             load_identity(&data_dir.signing_cert, &data_dir.signing_key, &ca_pem)?
         } else {
-            load_token_identity(signing, &ca_pem)?
+            let ca =
+                CertificateDer::from_pem(&ca_pem).context("the CA certificate is unreadable")?;
+            load_token_identity(
+                &TokenKey {
+                    module: &signing.pkcs11_module,
+                    token_label: &signing.pkcs11_token_label,
+                    key_label: &signing.pkcs11_key_label,
+                    pin_file: &signing.pkcs11_pin_file,
+                    certificate_file: &signing.certificate_file,
+                    prefix: "signing",
+                },
+                vec![ca],
+            )?
         };
+        let mut authority_seals = HashMap::new();
+        for a in &signing.authorities {
+            let identity = load_authority_seal(a, &ca_pem).with_context(|| {
+                format!(
+                    "cannot load the seal of the authority {} ([[signing.authorities]])",
+                    a.code
+                )
+            })?;
+            authority_seals.insert(a.code.clone(), Arc::new(identity));
+        }
         let tsa_identity = load_identity(&data_dir.tsa_cert, &data_dir.tsa_key, &ca_pem)?;
         let policy: ObjectIdentifier = policy_oid.parse().map_err(|_| {
             anyhow::anyhow!("tsa.policy_oid {policy_oid:?} is not an OID like 1.2.3.4")
@@ -256,7 +431,56 @@ impl Notary {
             tsa_chain_pem,
             anchors: TrustAnchors::from_pem(&ca_pem).context("the CA certificate is unreadable")?,
             anchors_pem: ca_pem,
+            authority_seals: Mutex::new(authority_seals),
+            data_dir: data_dir.clone(),
         })
+    }
+
+    /// The seal of the hosted authority `code` (`name`, `country` go into a development seal's
+    /// subject): configured, or the development one, issued now when missing.
+    ///
+    /// # Errors
+    /// When its development seal cannot be read or issued.
+    pub fn authority_seal(
+        &self,
+        code: &str,
+        name: &str,
+        country: &str,
+    ) -> anyhow::Result<Arc<SigningIdentity>> {
+        // Held while a development seal is issued, so two first uses never write it twice.
+        let mut seals = self
+            .authority_seals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(identity) = seals.get(code) {
+            return Ok(identity.clone());
+        }
+        let (cert, key) = self
+            .data_dir
+            .authority_seal(code, name, country)
+            .with_context(|| format!("cannot issue a seal for the authority {code}"))?;
+        let identity = Arc::new(load_identity(&cert, &key, &self.anchors_pem)?);
+        seals.insert(code.to_owned(), identity.clone());
+        Ok(identity)
+    }
+
+    /// Seals `content` as the hosted `authority`: a detached CAdES baseline B-T signature with
+    /// the authority's own key and a time-stamp from this server's TSA.
+    ///
+    /// # Errors
+    /// When the authority has no usable seal here, or signing or time-stamping fails.
+    pub async fn seal_for(
+        &self,
+        authority: &AuthorityRecord,
+        content: &[u8],
+    ) -> anyhow::Result<Vec<u8>> {
+        anyhow::ensure!(
+            authority.local,
+            "{} is not hosted on this server: it has no seal here",
+            authority.code
+        );
+        let identity = self.authority_seal(&authority.code, &authority.name, &authority.country)?;
+        Ok(self.seal_with(&identity, content).await?.into_der())
     }
 
     /// The next serial. Reserves the following block in the background once half of the current
@@ -351,8 +575,17 @@ impl Notary {
     /// # Errors
     /// When signing or time-stamping fails.
     pub async fn seal_cades(&self, content: &[u8]) -> anyhow::Result<cades::CadesSignature> {
+        self.seal_with(&self.signer, content).await
+    }
+
+    /// Signs with `signer` and time-stamps with this server's TSA.
+    async fn seal_with(
+        &self,
+        signer: &SigningIdentity,
+        content: &[u8],
+    ) -> anyhow::Result<cades::CadesSignature> {
         let now = OffsetDateTime::now_utc();
-        let pending = cades::sign_detached(&self.signer, content, now)?;
+        let pending = cades::sign_detached(signer, content, now)?;
         let serial = self.next_serial().await?;
         let token = self
             .tsa
@@ -396,6 +629,74 @@ fn options() -> VerifyOptions {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn authority(code: &str, pinned: Option<&[u8]>) -> AuthorityRecord {
+        AuthorityRecord {
+            id: "id".into(),
+            code: code.into(),
+            name: "Bundesamt für Justiz".into(),
+            country: "DE".into(),
+            kind: "central".into(),
+            local: false,
+            endpoint: None,
+            email: None,
+            cert_sha256: "00".into(),
+            seal_cert_sha256: pinned
+                .map(|der| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(der))),
+            created_at: 0,
+        }
+    }
+
+    /// A self-signed certificate whose subject carries these `organizationIdentifier`s.
+    fn cert_naming(codes: &[&str]) -> Vec<u8> {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, "Generalbundesanwalt");
+        for code in codes {
+            p.distinguished_name.push(
+                rcgen::DnType::CustomDnType(crate::pki::ORGANIZATION_IDENTIFIER.to_vec()),
+                *code,
+            );
+        }
+        p.self_signed(&rcgen::KeyPair::generate().unwrap())
+            .unwrap()
+            .der()
+            .to_vec()
+    }
+
+    #[test]
+    fn a_seal_is_an_authority_s_only_when_pinned_or_naming_its_code() {
+        let bfj = cert_naming(&["DE-BfJ"]);
+        let gba = cert_naming(&["DE-GBA"]);
+        let none = cert_naming(&[]);
+        // Unpinned: the certificate must name the authority's code.
+        assert!(seal_is_of(&bfj, &authority("DE-BfJ", None)).is_ok());
+        let e = seal_is_of(&gba, &authority("DE-BfJ", None)).unwrap_err();
+        assert!(
+            e.contains("does not name DE-BfJ") && e.contains("DE-GBA"),
+            "{e}"
+        );
+        assert!(
+            e.contains("Generalbundesanwalt"),
+            "names the certificate used: {e}"
+        );
+        let e = seal_is_of(&none, &authority("DE-BfJ", None)).unwrap_err();
+        assert!(e.contains("absent"), "{e}");
+        // A code is matched exactly, not as a prefix or case-insensitively.
+        assert!(seal_is_of(&bfj, &authority("DE-BfJ2", None)).is_err());
+        assert!(seal_is_of(&bfj, &authority("de-bfj", None)).is_err());
+        // Pinned: only that very certificate, even against one that names the code.
+        assert!(seal_is_of(&bfj, &authority("DE-BfJ", Some(&bfj))).is_ok());
+        let other_bfj = cert_naming(&["DE-BfJ"]);
+        let e = seal_is_of(&other_bfj, &authority("DE-BfJ", Some(&bfj))).unwrap_err();
+        assert!(
+            e.contains("not by the seal certificate the directory lists"),
+            "{e}"
+        );
+        // Not a certificate at all.
+        assert!(seal_is_of(b"\x30\x03\x02\x01\x00", &authority("DE-BfJ", None)).is_err());
+        assert!(seal_is_of(&[], &authority("DE-BfJ", None)).is_err());
+    }
 
     fn serial(t: Take) -> (u128, bool) {
         match t {

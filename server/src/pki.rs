@@ -9,7 +9,14 @@
 //! pki/signing.crt, pki/signing.key             document signing (digitalSignature, nonRepudiation)
 //! pki/tsa.crt, pki/tsa.key                     time-stamping unit (critical EKU timeStamping)
 //! pki/federation-client.crt, …client.key       this server's mutual-TLS client certificate
+//! pki/authorities/<code>.crt, <code>.key       each hosted authority's seal (on first use)
 //! ```
+//!
+//! An authority hosted here seals its documents with its own key, so that the other state can
+//! tell *which* authority acted, not merely which server. Unless `[[signing.authorities]]` names
+//! a key for it, its seal is issued here on first use ([`DataDir::authority_seal`]): ECDSA P-256,
+//! signed by the CA, its subject naming the authority (country, name, and its directory code as
+//! `organizationIdentifier`, the attribute ETSI EN 319 412-3 gives electronic seals).
 //!
 //! Every key is ECDSA P-256 in PKCS#8 PEM, written 0600 through a temporary file and a rename, so a
 //! crash never leaves half a key. Existing files are kept; a missing CA regenerates everything it
@@ -67,6 +74,75 @@ impl DataDir {
         }
     }
 
+    /// Where the development seal of the hosted authority `code` lives: (certificate, key).
+    ///
+    /// # Errors
+    /// When `code` could name another file (directory codes are letters, digits, `-`, `_`, `.`).
+    pub fn authority_seal_paths(&self, code: &str) -> anyhow::Result<(PathBuf, PathBuf)> {
+        if code.is_empty()
+            || code.len() > 64
+            || code.starts_with('.')
+            || !code
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        {
+            bail!("{code:?} cannot name a seal file: use letters, digits, '-', '_' or '.'");
+        }
+        let dir = self.root.join("pki").join("authorities");
+        Ok((
+            dir.join(format!("{code}.crt")),
+            dir.join(format!("{code}.key")),
+        ))
+    }
+
+    /// The development seal of a hosted authority: its files, issued by the CA now when missing.
+    /// Its subject names the authority: `C=country, O=name, CN=name, organizationIdentifier=code`.
+    ///
+    /// # Errors
+    /// When the CA cannot be read or the files cannot be written.
+    pub fn authority_seal(
+        &self,
+        code: &str,
+        name: &str,
+        country: &str,
+    ) -> anyhow::Result<(PathBuf, PathBuf)> {
+        let (cert_path, key_path) = self.authority_seal_paths(code)?;
+        if cert_path.exists() && key_path.exists() {
+            return Ok((cert_path, key_path));
+        }
+        let dir = self.root.join("pki").join("authorities");
+        if !dir.exists() {
+            fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))?;
+        }
+        check_key_permissions(&self.ca_key)?;
+        let ca_key = KeyPair::from_pem(&fs::read_to_string(&self.ca_key)?)
+            .context("development CA key is unreadable")?;
+        let ca = CertificateParams::from_ca_cert_pem(&fs::read_to_string(&self.ca_cert)?)
+            .context("development CA certificate is unreadable")?
+            .self_signed(&ca_key)?;
+        let mut p = CertificateParams::default();
+        validity(&mut p, 825);
+        p.use_authority_key_identifier_extension = true;
+        let mut subject = rcgen::DistinguishedName::new();
+        if country.len() == 2 {
+            subject.push(DnType::CountryName, country);
+        }
+        subject.push(DnType::OrganizationName, name);
+        subject.push(DnType::CommonName, name);
+        subject.push(DnType::CustomDnType(ORGANIZATION_IDENTIFIER.to_vec()), code);
+        p.distinguished_name = subject;
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::ContentCommitment,
+        ];
+        let key = KeyPair::generate()?;
+        let cert = p.signed_by(&key, &ca, &ca_key)?;
+        write_pair(&cert_path, &cert.pem(), &key_path, &key.serialize_pem())?;
+        tracing::info!(authority = %code, "issued a development seal for a hosted authority");
+        Ok((cert_path, key_path))
+    }
+
     /// Every private key file in the layout.
     pub fn key_files(&self) -> [&Path; 5] {
         [
@@ -114,6 +190,14 @@ impl DataDir {
             (cert, key, true)
         };
 
+        if ca_is_new {
+            // Seals issued by a CA that is gone chain to nothing: issue them again on first use.
+            let seals = root.join("pki").join("authorities");
+            if seals.exists() {
+                fs::remove_dir_all(&seals)
+                    .with_context(|| format!("cannot remove {}", seals.display()))?;
+            }
+        }
         let leaves: [(&Path, &Path, Leaf); 4] = [
             (&dd.tls_cert, &dd.tls_key, Leaf::TlsServer),
             (&dd.signing_cert, &dd.signing_key, Leaf::Signing),
@@ -138,6 +222,10 @@ impl DataDir {
         Ok(dd)
     }
 }
+
+/// `organizationIdentifier` (X.520, 2.5.4.97): where a seal's subject carries the authority's
+/// directory code.
+pub const ORGANIZATION_IDENTIFIER: [u64; 4] = [2, 5, 4, 97];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Leaf {

@@ -680,7 +680,15 @@ async fn tampered_forged_replayed_and_misaddressed_messages_are_refused_with_sig
         "created_at": time::OffsetDateTime::now_utc().unix_timestamp(),
     }))
     .unwrap();
-    let sealed = Sealer::of(&s.a.data_dir, None).seal(&step_doc, time::OffsetDateTime::now_utc());
+    // Sealed with a certificate naming IT-MG, so that the seal passes and the party check speaks.
+    let it_seal = issue_from_a(&s.a.data_dir, |p| {
+        p.distinguished_name.push(
+            rcgen::DnType::CustomDnType(assize_server::pki::ORGANIZATION_IDENTIFIER.to_vec()),
+            "IT-MG",
+        );
+    });
+    let sealed =
+        Sealer::of(&s.a.data_dir, Some(it_seal)).seal(&step_doc, time::OffsetDateTime::now_utc());
     let r = as_c
         .post(
             "/api/v1/federation/mla/messages",
@@ -812,12 +820,17 @@ fn pem_identity(cert: &[u8], key: &[u8], ca: &[u8]) -> assize_signing::keys::Sig
 }
 
 impl Sealer {
+    /// Seals with the given key, or with the seal of state A's authority (`FR-CA`) kept in `data`.
     fn of(data: &Path, signing: Option<(String, String)>) -> Sealer {
         let read = |p: &str| std::fs::read(data.join(p)).unwrap();
         let ca = read("pki/ca.crt");
         let signing = match signing {
             Some((cert, key)) => pem_identity(cert.as_bytes(), key.as_bytes(), &ca),
-            None => pem_identity(&read("pki/signing.crt"), &read("pki/signing.key"), &ca),
+            None => pem_identity(
+                &read(&format!("pki/authorities/{A_CODE}.crt")),
+                &read(&format!("pki/authorities/{A_CODE}.key")),
+                &ca,
+            ),
         };
         let tsa = assize_signing::tsa::TimeStampAuthority::new(
             pem_identity(&read("pki/tsa.crt"), &read("pki/tsa.key"), &ca),
@@ -1122,4 +1135,373 @@ async fn an_authority_without_a_server_gets_the_request_as_s_mime_e_mail() {
         .find(|m| m["type"] == "request")
         .unwrap();
     assert!(m["last_error"].as_str().unwrap().contains("S/MIME"), "{m}");
+}
+
+/// `openssl cms -verify` of a detached seal over `content` against `ca`; returns the signer's
+/// certificate (PEM) as openssl found it.
+fn openssl_signer(content: &[u8], seal: &[u8], ca: &Path, work: &Path) -> String {
+    let (c, s, signer) = (
+        work.join("content"),
+        work.join("seal.p7s"),
+        work.join("signer.pem"),
+    );
+    std::fs::write(&c, content).unwrap();
+    std::fs::write(&s, seal).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "cms", "-verify", "-binary", "-inform", "DER", "-purpose", "any",
+        ])
+        .arg("-in")
+        .arg(&s)
+        .arg("-content")
+        .arg(&c)
+        .arg("-CAfile")
+        .arg(ca)
+        .arg("-signer")
+        .arg(&signer)
+        .args(["-out", "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl cms -verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read_to_string(&signer).unwrap()
+}
+
+/// The subject of a PEM certificate, as `openssl x509` prints it (UTF-8, one line).
+fn openssl_subject(pem: &str, work: &Path) -> String {
+    let file = work.join("cert.pem");
+    std::fs::write(&file, pem).unwrap();
+    let out = std::process::Command::new("openssl")
+        .args([
+            "x509",
+            "-noout",
+            "-subject",
+            "-nameopt",
+            "utf8,sep_comma_plus",
+        ])
+        .arg("-in")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The DER of the first certificate in a PEM text.
+fn der_of(pem: &str) -> Vec<u8> {
+    assize_signing::keys::CertificateDer::from_pem(pem.as_bytes())
+        .unwrap()
+        .as_der()
+        .to_vec()
+}
+
+/// Posts to A as B's server (mutual TLS with B's federation certificate).
+fn as_server_b(s: &States) -> Client {
+    let (cert, key) = (
+        std::fs::read_to_string(s.b_data.join("pki/federation-client.crt")).unwrap(),
+        std::fs::read_to_string(s.b_data.join("pki/federation-client.key")).unwrap(),
+    );
+    s.a.client_with(Some(format!("{cert}{key}").as_bytes()))
+}
+
+#[tokio::test]
+async fn each_authority_seals_with_its_own_key_and_a_seal_of_another_authority_is_refused() {
+    let s = two_states().await;
+    let work = tempfile::tempdir().unwrap();
+    let id = send_eio(&s, &vec![5u8; 2000]).await;
+    wait_for(
+        &s.a_officer,
+        &id,
+        "the acknowledgement",
+        status_is("ACKNOWLEDGED"),
+    )
+    .await;
+    let fr_seal =
+        std::fs::read_to_string(s.a.data_dir.join(format!("pki/authorities/{A_CODE}.crt")))
+            .unwrap();
+    let de_seal =
+        std::fs::read_to_string(s.b_data.join(format!("pki/authorities/{B_CODE}.crt"))).unwrap();
+
+    // The request as A sent it: openssl finds FR-CA's own seal certificate as the signer, its
+    // subject naming the authority — not the server's signing certificate.
+    let at_a = s.a.store.mla_messages(&id).await.unwrap();
+    let request = at_a.iter().find(|m| m.message_type == "request").unwrap();
+    let signer = openssl_signer(&request.document, &request.seal, &s.a_ca, work.path());
+    assert_eq!(der_of(&signer), der_of(&fr_seal));
+    let subject = openssl_subject(&signer, work.path());
+    assert!(
+        subject.contains("organizationIdentifier=FR-CA"),
+        "{subject}"
+    );
+    assert!(
+        subject.contains("CN=Bureau de l'entraide pénale internationale"),
+        "{subject}"
+    );
+    assert_ne!(
+        der_of(&signer),
+        der_of(&std::fs::read_to_string(s.a.data_dir.join("pki/signing.crt")).unwrap()),
+        "not the server's own key"
+    );
+    // B's receipt for it and B's Annex B are sealed by DE-BfJ's own seal.
+    let receipt = request.receipt.as_ref().unwrap();
+    let signer = openssl_signer(
+        receipt,
+        request.receipt_seal.as_ref().unwrap(),
+        &s.b_ca,
+        work.path(),
+    );
+    assert_eq!(der_of(&signer), der_of(&de_seal));
+    assert!(openssl_subject(&signer, work.path()).contains("organizationIdentifier=DE-BfJ"));
+    let ack = at_a.iter().find(|m| m.to_status == "ACKNOWLEDGED").unwrap();
+    let signer = openssl_signer(&ack.document, &ack.seal, &s.b_ca, work.path());
+    assert_eq!(der_of(&signer), der_of(&de_seal));
+
+    // B hosts a second authority, with a seal of its own.
+    let r = s
+        .b_admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": "DE-GBA", "name": "Generalbundesanwalt", "country": "DE", "local": true}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let gba = (
+        std::fs::read_to_string(s.b_data.join("pki/authorities/DE-GBA.crt")).unwrap(),
+        std::fs::read_to_string(s.b_data.join("pki/authorities/DE-GBA.key")).unwrap(),
+    );
+    assert!(openssl_subject(&gba.0, work.path()).contains("organizationIdentifier=DE-GBA"));
+
+    // A step in the name of DE-BfJ, over B's own connection, sealed by DE-GBA: refused by A,
+    // in a negative receipt sealed by FR-CA that says whose seal it was.
+    let step_doc = |to_status: &str| {
+        serde_json_canonicalizer::to_vec(&json!({
+            "v": 1, "message_id": uuid::Uuid::new_v4().to_string(), "request_id": id,
+            "kind": "eio", "reference": "JI-2026-0042", "from": B_CODE, "to": A_CODE,
+            "type": "transition", "from_status": "ACKNOWLEDGED", "to_status": to_status,
+            "urgent": false, "form": null, "note": "recognised", "attachments": [],
+            "created_at": time::OffsetDateTime::now_utc().unix_timestamp(),
+        }))
+        .unwrap()
+    };
+    let b_server = as_server_b(&s);
+    let now = time::OffsetDateTime::now_utc();
+    let doc = step_doc("RECOGNISED");
+    let seal = Sealer::of(&s.b_data, Some(gba)).seal(&doc, now);
+    let r = b_server
+        .post(
+            "/api/v1/federation/mla/messages",
+            json!({"document": b64(&doc), "seal": b64(&seal)}),
+        )
+        .await;
+    refused(&r, "wrong_authority", &s.a_ca);
+    let receipt: Value = serde_json::from_slice(&unb64(&r.body["receipt"])).unwrap();
+    let reason = receipt["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("Generalbundesanwalt") && reason.contains("does not name DE-BfJ"),
+        "{reason}"
+    );
+    assert_eq!(receipt["by"], A_CODE);
+    let signer = openssl_signer(
+        &unb64(&r.body["receipt"]),
+        &unb64(&r.body["seal"]),
+        &s.a_ca,
+        work.path(),
+    );
+    assert_eq!(
+        der_of(&signer),
+        der_of(&fr_seal),
+        "the refusal is sealed by FR-CA"
+    );
+
+    // Sealed by B's server key (a certificate of the right server, not of the authority).
+    let doc = step_doc("RECOGNISED");
+    let server_key = (
+        std::fs::read_to_string(s.b_data.join("pki/signing.crt")).unwrap(),
+        std::fs::read_to_string(s.b_data.join("pki/signing.key")).unwrap(),
+    );
+    let seal = Sealer::of(&s.b_data, Some(server_key)).seal(&doc, now);
+    let r = b_server
+        .post(
+            "/api/v1/federation/mla/messages",
+            json!({"document": b64(&doc), "seal": b64(&seal)}),
+        )
+        .await;
+    refused(&r, "wrong_authority", &s.a_ca);
+
+    // Nothing of either was applied: A still has the request ACKNOWLEDGED, as B does.
+    let r = s.a_officer.get(&format!("/api/v1/mla/requests/{id}")).await;
+    assert_eq!(r.body["request"]["status"], "ACKNOWLEDGED");
+    assert_eq!(s.a.store.mla_messages(&id).await.unwrap().len(), at_a.len());
+
+    // The genuine step, sealed by DE-BfJ through B's API, arrives and is applied.
+    step(&s.b_officer, &id, json!({"to": "RECOGNISED"})).await;
+    wait_for(
+        &s.a_officer,
+        &id,
+        "the recognition",
+        status_is("RECOGNISED"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_pinned_seal_certificate_is_the_only_one_accepted_for_that_authority() {
+    let s = two_states().await;
+    let work = tempfile::tempdir().unwrap();
+    // B registers a third state's authority with its server's client certificate and the one
+    // certificate it seals with (both issued by A's CA, which B trusts).
+    let (c_cert, c_key) = s.b.issue_client_identity("Server of State C");
+    let named = |cn: &'static str| {
+        move |p: &mut rcgen::CertificateParams| {
+            p.distinguished_name.push(rcgen::DnType::CommonName, cn);
+            p.distinguished_name.push(
+                rcgen::DnType::CustomDnType(assize_server::pki::ORGANIZATION_IDENTIFIER.to_vec()),
+                "IT-MG",
+            );
+        }
+    };
+    let pinned = issue_from_a(&s.a.data_dir, named("Ministero della Giustizia"));
+    let other = issue_from_a(&s.a.data_dir, named("Another key naming IT-MG"));
+    let r = s
+        .b_admin
+        .post(
+            "/api/v1/authorities",
+            json!({"code": "IT-MG", "name": "Ministero della Giustizia", "country": "IT",
+                   "endpoint": "https://it.example", "certificate_pem": c_cert,
+                   "seal_certificate_pem": pinned.0}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        r.body["authority"]["seal_cert_sha256"].as_str().unwrap(),
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(der_of(&pinned.0)))
+    );
+    let as_c = s.b.client_with(Some(format!("{c_cert}{c_key}").as_bytes()));
+    let request = |from: &str| {
+        let mut env: Value = serde_json::from_slice(&fresh_request()).unwrap();
+        env["from"] = json!(from);
+        serde_json_canonicalizer::to_vec(&env).unwrap()
+    };
+    let now = time::OffsetDateTime::now_utc();
+
+    // Another certificate that names IT-MG and chains to a trusted CA: not the pinned one.
+    let doc = request("IT-MG");
+    let seal = Sealer::of(&s.a.data_dir, Some(other)).seal(&doc, now);
+    let r = as_c
+        .post(
+            "/api/v1/federation/mla/messages",
+            json!({"document": b64(&doc), "seal": b64(&seal)}),
+        )
+        .await;
+    refused(&r, "wrong_authority", &s.b_ca);
+    let receipt: Value = serde_json::from_slice(&unb64(&r.body["receipt"])).unwrap();
+    assert!(
+        receipt["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not by the seal certificate the directory lists for IT-MG"),
+        "{receipt}"
+    );
+
+    // The pinned certificate: accepted, and B's receipt is sealed by DE-BfJ.
+    let doc = request("IT-MG");
+    let seal = Sealer::of(&s.a.data_dir, Some(pinned)).seal(&doc, now);
+    let r = as_c
+        .post(
+            "/api/v1/federation/mla/messages",
+            json!({"document": b64(&doc), "seal": b64(&seal)}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let signer = openssl_signer(
+        &unb64(&r.body["receipt"]),
+        &unb64(&r.body["seal"]),
+        &s.b_ca,
+        work.path(),
+    );
+    let de_seal =
+        std::fs::read_to_string(s.b_data.join(format!("pki/authorities/{B_CODE}.crt"))).unwrap();
+    assert_eq!(der_of(&signer), der_of(&de_seal));
+}
+
+#[tokio::test]
+async fn an_authority_seal_from_the_settings_is_the_one_used() {
+    // B's authority seals with a key named in [[signing.authorities]] (issued by B's CA, which
+    // A trusts), not with a development seal.
+    let seal_dir = tempfile::tempdir().unwrap();
+    let (cert_file, key_file) = (
+        seal_dir.path().join("bfj.crt"),
+        seal_dir.path().join("bfj.key"),
+    );
+    let s = two_states_with({
+        let (cert_file, key_file) = (cert_file.clone(), key_file.clone());
+        move |b| {
+            let ca_key = rcgen::KeyPair::from_pem(
+                &std::fs::read_to_string(b.data_dir.join("pki/ca.key")).unwrap(),
+            )
+            .unwrap();
+            let ca = rcgen::CertificateParams::from_ca_cert_pem(
+                &std::fs::read_to_string(b.data_dir.join("pki/ca.crt")).unwrap(),
+            )
+            .unwrap()
+            .self_signed(&ca_key)
+            .unwrap();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.distinguished_name.push(
+                rcgen::DnType::CommonName,
+                "Bundesamt für Justiz (configured)",
+            );
+            p.distinguished_name.push(
+                rcgen::DnType::CustomDnType(assize_server::pki::ORGANIZATION_IDENTIFIER.to_vec()),
+                B_CODE,
+            );
+            p.use_authority_key_identifier_extension = true;
+            p.key_usages = vec![
+                rcgen::KeyUsagePurpose::DigitalSignature,
+                rcgen::KeyUsagePurpose::ContentCommitment,
+            ];
+            let cert = p.signed_by(&key, &ca, &ca_key).unwrap();
+            std::fs::write(&cert_file, cert.pem()).unwrap();
+            std::fs::write(&key_file, key.serialize_pem()).unwrap();
+            std::fs::set_permissions(
+                &key_file,
+                std::os::unix::fs::PermissionsExt::from_mode(0o600),
+            )
+            .unwrap();
+            b.signing.authorities = vec![assize_server::config::AuthoritySigning {
+                code: B_CODE.into(),
+                key_file: key_file.to_string_lossy().into(),
+                certificate_file: cert_file.to_string_lossy().into(),
+                ..Default::default()
+            }];
+        }
+    })
+    .await;
+    let work = tempfile::tempdir().unwrap();
+    let id = send_eio(&s, &vec![9u8; 500]).await;
+    wait_for(
+        &s.a_officer,
+        &id,
+        "the acknowledgement",
+        status_is("ACKNOWLEDGED"),
+    )
+    .await;
+    let at_a = s.a.store.mla_messages(&id).await.unwrap();
+    let ack = at_a.iter().find(|m| m.to_status == "ACKNOWLEDGED").unwrap();
+    let signer = openssl_signer(&ack.document, &ack.seal, &s.b_ca, work.path());
+    assert_eq!(
+        der_of(&signer),
+        der_of(&std::fs::read_to_string(&cert_file).unwrap()),
+        "the Annex B is sealed with the configured key"
+    );
+    assert!(
+        !s.b_data
+            .join(format!("pki/authorities/{B_CODE}.key"))
+            .exists(),
+        "no development seal was issued for a configured authority"
+    );
 }

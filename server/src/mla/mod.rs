@@ -583,7 +583,8 @@ impl Mla {
             created_at: t,
         };
         let document = envelope.to_canonical()?;
-        let seal = self.notary.seal(&document).await?;
+        // Sealed by the acting authority (ours), with its own key.
+        let seal = self.notary.seal_for(me, &document).await?;
         apply_timestamps(&mut row, to, t);
         row.status = to.as_str().into();
         row.updated_at = t;
@@ -695,7 +696,7 @@ impl Mla {
             created_at: t,
         };
         let document = envelope.to_canonical()?;
-        let seal = self.notary.seal(&document).await?;
+        let seal = self.notary.seal_for(&executing, &document).await?;
         let mut row = request.clone();
         row.extended_at = Some(t);
         row.extension_reason = Some(reason.into());
@@ -744,10 +745,18 @@ impl Mla {
         Ok((issuing, executing))
     }
 
-    /// Seals a receipt.
-    async fn sealed_receipt(&self, receipt: &Receipt) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    /// Seals a receipt: by the receiving authority when it is one hosted here, else (a message
+    /// addressed to no authority of ours, or unreadable) by this server.
+    async fn sealed_receipt(
+        &self,
+        by: Option<&AuthorityRecord>,
+        receipt: &Receipt,
+    ) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
         let bytes = serde_json_canonicalizer::to_vec(receipt)?;
-        let seal = self.notary.seal(&bytes).await?;
+        let seal = match by.filter(|a| a.local) {
+            Some(authority) => self.notary.seal_for(authority, &bytes).await?,
+            None => self.notary.seal(&bytes).await?,
+        };
         Ok((bytes, seal))
     }
 
@@ -805,7 +814,11 @@ impl Mla {
                     received_at: t,
                     by: parsed.map(|e| e.to),
                 };
-                let (bytes, seal) = self.sealed_receipt(&receipt).await?;
+                let by = match &receipt.by {
+                    Some(code) => self.store.authority_by_code(code).await?,
+                    None => None,
+                };
+                let (bytes, seal) = self.sealed_receipt(by.as_ref(), &receipt).await?;
                 Ok((
                     StatusCode::UNPROCESSABLE_ENTITY,
                     WireReceipt {
@@ -891,6 +904,10 @@ impl Mla {
         let Some(verified) = report.verified() else {
             return Err(refuse("bad_seal", "the seal does not verify").into());
         };
+        // Sealed by the sending authority itself, not by another authority of its state or by
+        // its server: the certificate the directory lists for it, or one naming it.
+        crate::notary::seal_is_of(verified.signer_certificate(), sender)
+            .map_err(|why| refuse("wrong_authority", why))?;
         let sealed_at = verified.timestamp_time().unix_timestamp();
         if sealed_at > t + MAX_CLOCK_SKEW_SECS {
             return Err(refuse(
@@ -1076,7 +1093,11 @@ impl Mla {
             created_at: t,
         };
         let ack_doc = ack.to_canonical().map_err(fatal_any)?;
-        let ack_seal = self.notary.seal(&ack_doc).await.map_err(fatal_any)?;
+        let ack_seal = self
+            .notary
+            .seal_for(recipient, &ack_doc)
+            .await
+            .map_err(fatal_any)?;
         let (receipt, receipt_seal) = self.positive_receipt(env, digest, recipient, t).await?;
         let notice = self.arrival_notice(recipient, sender, env, &row);
 
@@ -1319,16 +1340,19 @@ impl Mla {
         recipient: &AuthorityRecord,
         t: i64,
     ) -> Result<(Vec<u8>, Vec<u8>), Rejected> {
-        self.sealed_receipt(&Receipt {
-            v: FORMAT_VERSION,
-            message_id: env.message_id.clone(),
-            document_sha256: digest.into(),
-            outcome: "accepted".into(),
-            code: None,
-            reason: None,
-            received_at: t,
-            by: Some(recipient.code.clone()),
-        })
+        self.sealed_receipt(
+            Some(recipient),
+            &Receipt {
+                v: FORMAT_VERSION,
+                message_id: env.message_id.clone(),
+                document_sha256: digest.into(),
+                outcome: "accepted".into(),
+                code: None,
+                reason: None,
+                received_at: t,
+                by: Some(recipient.code.clone()),
+            },
+        )
         .await
         .map_err(fatal_any)
     }

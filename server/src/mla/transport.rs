@@ -10,7 +10,16 @@
 //! - on anything else (no answer, 5xx, a receipt that does not verify) → retried with
 //!   exponential backoff up to `mla.retry_max_secs`. The receiver's idempotency makes a retry
 //!   after a lost answer harmless.
+//!
+//! Different requests' messages travel concurrently, at most [`MAX_IN_FLIGHT`] at a time: one
+//! request's delivery waiting on the other server (sealing its receipt, a slow link, a retry)
+//! does not hold up the others. Within one request it stays one message at a time, in order: a
+//! request with a message in flight is skipped until that message's outcome is recorded, and
+//! only then does its next message become the oldest undelivered one (head of line per request).
+//! At-least-once is unchanged: a message is `SUBMITTED` until its answer is recorded, so one cut
+//! off by a stop or a crash goes out again, and the receiver's idempotency absorbs the repeat.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +31,7 @@ use super::workflow::{self, DeadlineState, Kind, Status, Timeline};
 use super::{Envelope, MessageType, Mla, Receipt, WireAttachment, WireMessage, WireReceipt};
 use crate::audit::{Actor, AuditEvent};
 use crate::federation::FederationClient;
+use crate::store::AuthorityRecord;
 use crate::store::mla::{MessageRow, RequestRow};
 use crate::store::now;
 
@@ -45,24 +55,53 @@ enum Outcome {
     Retry(String),
 }
 
+/// Most messages being delivered at once (each of a different request).
+pub const MAX_IN_FLIGHT: usize = 16;
+
 impl Mla {
-    /// Runs until the task is aborted: delivers due messages, then sleeps until the next is due
-    /// or a new one is queued.
+    /// Runs until the task is aborted: delivers due messages — up to [`MAX_IN_FLIGHT`] at once,
+    /// never two of the same request — then sleeps until the next is due, a new one is queued
+    /// or a delivery ends.
     pub async fn run_delivery(self: Arc<Self>, client: FederationClient) {
+        let mut deliveries = tokio::task::JoinSet::new();
+        // The request of each delivery in flight, by task.
+        let mut requests: HashMap<tokio::task::Id, String> = HashMap::new();
+        let mut busy: HashSet<String> = HashSet::new();
         loop {
-            let mut worked = false;
-            match self.store.mla_due_messages(now(), 32).await {
-                Ok(due) => {
-                    for m in due {
-                        worked = true;
-                        if let Err(e) = self.deliver_one(&client, &m).await {
-                            tracing::error!(message = %m.id, error = format!("{e:#}"), "delivery bookkeeping failed");
+            while let Some(done) = deliveries.try_join_next_with_id() {
+                finished(done, &mut requests, &mut busy);
+            }
+            let mut started = false;
+            if deliveries.len() < MAX_IN_FLIGHT {
+                // Enough heads that those in flight cannot hide the ones still to start.
+                match self
+                    .store
+                    .mla_due_messages(now(), 2 * MAX_IN_FLIGHT as i64)
+                    .await
+                {
+                    Ok(due) => {
+                        for m in due {
+                            if deliveries.len() >= MAX_IN_FLIGHT {
+                                break;
+                            }
+                            if !busy.insert(m.request_id.clone()) {
+                                continue;
+                            }
+                            started = true;
+                            let (mla, client) = (self.clone(), client.clone());
+                            let request = m.request_id.clone();
+                            let task = deliveries.spawn(async move {
+                                if let Err(e) = mla.deliver_one(&client, &m).await {
+                                    tracing::error!(message = %m.id, error = format!("{e:#}"), "delivery bookkeeping failed");
+                                }
+                            });
+                            requests.insert(task.id(), request);
                         }
                     }
+                    Err(e) => tracing::error!(error = %e, "cannot read the MLA delivery queue"),
                 }
-                Err(e) => tracing::error!(error = %e, "cannot read the MLA delivery queue"),
             }
-            if worked {
+            if started {
                 continue;
             }
             let wait = match self.store.mla_next_due().await {
@@ -70,7 +109,12 @@ impl Mla {
                     .max(Duration::from_millis(200)),
                 _ => Duration::from_secs(30),
             };
-            let _ = tokio::time::timeout(wait, self.wake.notified()).await;
+            tokio::select! {
+                Some(done) = deliveries.join_next_with_id(), if !deliveries.is_empty() => {
+                    finished(done, &mut requests, &mut busy);
+                }
+                _ = tokio::time::timeout(wait, self.wake.notified()) => {}
+            }
         }
     }
 
@@ -88,7 +132,7 @@ impl Mla {
             issuing
         };
         let outcome = match (&peer.endpoint, &peer.email) {
-            (Some(endpoint), _) => self.post(client, endpoint, m).await,
+            (Some(endpoint), _) => self.post(client, endpoint, &peer, m).await,
             (None, Some(email)) => return self.send_by_email(m, &request, &peer.code, email).await,
             (None, None) => Outcome::Refused {
                 receipt: Vec::new(),
@@ -252,7 +296,13 @@ impl Mla {
         Ok(())
     }
 
-    async fn post(&self, client: &FederationClient, endpoint: &str, m: &MessageRow) -> Outcome {
+    async fn post(
+        &self,
+        client: &FederationClient,
+        endpoint: &str,
+        peer: &AuthorityRecord,
+        m: &MessageRow,
+    ) -> Outcome {
         let mut attachments = Vec::new();
         match self.store.mla_message_attachments(&m.id).await {
             Ok(rows) => {
@@ -291,7 +341,7 @@ impl Mla {
         let Some(answer) = answer else {
             return Outcome::Retry(format!("{url} answered {status} without a receipt"));
         };
-        match self.check_receipt(&answer, m) {
+        match self.check_receipt(&answer, peer, m) {
             Ok((receipt, r_bytes, seal)) => match (status.as_u16(), receipt.outcome.as_str()) {
                 (200, "accepted") => Outcome::Delivered {
                     receipt: r_bytes,
@@ -315,10 +365,14 @@ impl Mla {
         }
     }
 
-    /// Checks a receipt: sealed by a trusted server, about this very message.
+    /// Checks a receipt: about this very message, sealed under a trusted CA and — when it
+    /// accepts the message, the proof of delivery — by the receiving authority itself. A
+    /// refusal may be sealed by the other server (it cannot seal for an authority it does not
+    /// host, which is one of the reasons it refuses).
     fn check_receipt(
         &self,
         answer: &WireReceipt,
+        peer: &AuthorityRecord,
         m: &MessageRow,
     ) -> anyhow::Result<(Receipt, Vec<u8>, Vec<u8>)> {
         let bytes = b64().decode(answer.receipt.as_bytes())?;
@@ -336,6 +390,13 @@ impl Mla {
             anyhow::bail!("its seal does not verify: {check}: {finding}");
         }
         let receipt: Receipt = serde_json::from_slice(&bytes)?;
+        if receipt.outcome != "rejected" {
+            let Some(verified) = report.verified() else {
+                anyhow::bail!("its seal does not verify");
+            };
+            crate::notary::seal_is_of(verified.signer_certificate(), peer)
+                .map_err(|why| anyhow::anyhow!("it is not sealed by {}: {why}", peer.code))?;
+        }
         anyhow::ensure!(receipt.message_id == m.id, "it is about another message");
         anyhow::ensure!(
             receipt.document_sha256 == m.document_sha256,
@@ -375,6 +436,25 @@ impl Mla {
             }
         }
         Ok(queued)
+    }
+}
+
+/// A delivery ended: its request may send its next message.
+fn finished(
+    done: Result<(tokio::task::Id, ()), tokio::task::JoinError>,
+    requests: &mut HashMap<tokio::task::Id, String>,
+    busy: &mut HashSet<String>,
+) {
+    let id = match done {
+        Ok((id, ())) => id,
+        Err(e) => {
+            // The message stays SUBMITTED and goes out again.
+            tracing::error!(error = %e, "an MLA delivery task failed");
+            e.id()
+        }
+    };
+    if let Some(request) = requests.remove(&id) {
+        busy.remove(&request);
     }
 }
 

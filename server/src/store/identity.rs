@@ -122,6 +122,9 @@ pub struct AuthorityRecord {
     pub email: Option<String>,
     /// SHA-256 of its server's client certificate (`local:<code>` for local authorities).
     pub cert_sha256: String,
+    /// SHA-256 (hex) of the certificate it seals MLA messages with, when the directory pins
+    /// one (other states' authorities); see [`crate::notary::seal_is_of`].
+    pub seal_cert_sha256: Option<String>,
     pub created_at: i64,
 }
 
@@ -137,12 +140,15 @@ pub struct NewAuthority<'a> {
     pub email: Option<&'a str>,
     /// Required for other states' authorities; ignored for local ones.
     pub cert_sha256: Option<&'a str>,
+    /// The pinned seal certificate's SHA-256 (other states' authorities, optional).
+    pub seal_cert_sha256: Option<&'a str>,
 }
 
 /// The `authorities` columns every directory query selects.
 macro_rules! authority_columns {
     () => {
-        "id, code, name, country, kind, local, endpoint, email, cert_sha256, created_at"
+        "id, code, name, country, kind, local, endpoint, email, cert_sha256, seal_cert_sha256, \
+         created_at"
     };
 }
 
@@ -762,11 +768,16 @@ impl Store {
             endpoint: new.endpoint.map(str::to_owned),
             email: new.email.map(str::to_owned),
             cert_sha256: cert,
+            seal_cert_sha256: if new.local {
+                None
+            } else {
+                new.seal_cert_sha256.map(str::to_owned)
+            },
             created_at: now(),
         };
         sqlx::query(
-            "INSERT INTO authorities (id, code, name, country, kind, local, endpoint, email, cert_sha256, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO authorities (id, code, name, country, kind, local, endpoint, email, cert_sha256, seal_cert_sha256, created_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&rec.id)
         .bind(&rec.code)
@@ -777,6 +788,7 @@ impl Store {
         .bind(&rec.endpoint)
         .bind(&rec.email)
         .bind(&rec.cert_sha256)
+        .bind(&rec.seal_cert_sha256)
         .bind(rec.created_at)
         .execute(&self.pool)
         .await
@@ -930,6 +942,7 @@ fn authority_from_row(r: &AnyRow) -> Result<AuthorityRecord, StoreError> {
         endpoint: r.try_get("endpoint")?,
         email: r.try_get("email")?,
         cert_sha256: r.try_get("cert_sha256")?,
+        seal_cert_sha256: r.try_get("seal_cert_sha256")?,
         created_at: r.try_get("created_at")?,
     })
 }

@@ -44,6 +44,9 @@ pub struct NewAuthority {
     email: Option<String>,
     /// The PEM client certificate its server will present (other states' authorities).
     certificate_pem: Option<String>,
+    /// The PEM certificate the authority seals its messages with (other states' authorities,
+    /// optional): when given, only seals by this very certificate are accepted from it.
+    seal_certificate_pem: Option<String>,
 }
 
 fn field_error(code: &'static str, field: &'static str, message: &str) -> ApiError {
@@ -172,6 +175,30 @@ pub async fn create(
             )
         })?),
     };
+    let seal_fp = match (&body.seal_certificate_pem, body.local) {
+        (None, _) => None,
+        (Some(_), true) => {
+            return Err(field_error(
+                "invalid_certificate",
+                "seal_certificate_pem",
+                "A local authority's seal is configured on this server ([[signing.authorities]]) or issued by it: leave seal_certificate_pem out.",
+            ));
+        }
+        (Some(pem), false) => Some(pem_fingerprint(pem).map_err(|e| {
+            field_error(
+                "invalid_certificate",
+                "seal_certificate_pem",
+                &format!("The seal certificate cannot be used: {e}."),
+            )
+        })?),
+    };
+    if body.local {
+        // Its seal exists before it can act: configured, or a development one issued now.
+        state
+            .notary
+            .authority_seal(&code, name, &body.country)
+            .map_err(ApiError::internal)?;
+    }
     let rec = state
         .store
         .insert_authority(&crate::store::NewAuthority {
@@ -183,6 +210,7 @@ pub async fn create(
             endpoint: body.endpoint.as_deref(),
             email: body.email.as_deref(),
             cert_sha256: fp.as_deref(),
+            seal_cert_sha256: seal_fp.as_deref(),
         })
         .await?;
     tracing::info!(authority_id = %rec.id, "authority registered");
@@ -196,7 +224,8 @@ pub async fn create(
             )
             .with(
                 json!({ "code": rec.code, "name": rec.name, "country": rec.country, "local": rec.local,
-                        "endpoint": rec.endpoint, "cert_sha256": rec.cert_sha256 }),
+                        "endpoint": rec.endpoint, "cert_sha256": rec.cert_sha256,
+                        "seal_cert_sha256": rec.seal_cert_sha256 }),
             ),
         )
         .await?;

@@ -516,6 +516,8 @@ async function protectedWitnessStory(browser) {
   await witnessRow.getByText("Hearing room").waitFor();
   await interpreterRow.getByText("Hearing room").waitFor();
   await witness.page.locator("#room-status").getByText("You are in the hearing room.").waitFor();
+  await witness.page.getByRole("heading", { name: "Hearing room", level: 1 }).waitFor();
+  assert.equal(await witness.page.locator("#court-message").isVisible(), false, "the waiting room's message is gone");
   const preview = await videoPlays(witness.page, "#own-preview video");
   await witness.page.locator("#own-preview figcaption").getByText("What the others see of you (as Witness X)").waitFor();
   assert.ok(await witness.page.locator("#protection #own-preview").isVisible(), "the preview is beside the statement");

@@ -471,7 +471,11 @@ impl MediaInterface {
     /// # Panics
     /// When the interface cannot be made (this needs `CAP_NET_ADMIN`), with `ip`'s own error.
     fn create() -> Self {
-        let n = std::process::id() % 250 + 1;
+        // One per live test: the tests of this file run in parallel in one process, and one
+        // test's interface must not be replaced or removed under another's server.
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = (std::process::id() + k) % 250 + 1;
         let name = format!("assize{n}");
         let address = format!("10.200.{n}.1");
         let ip = |args: &[&str]| {
@@ -484,7 +488,7 @@ impl MediaInterface {
                 String::from_utf8_lossy(&out.stderr).trim()
             );
         };
-        // A leftover of an interrupted run of this process id is replaced.
+        // A leftover of an interrupted run with this number is replaced.
         let _ = Command::new("ip").args(["link", "del", &name]).output();
         let peer = format!("{name}p");
         ip(&["link", "add", &name, "type", "veth", "peer", "name", &peer]);

@@ -66,7 +66,9 @@ function quality(c) {
 
 /// The room itself. `staff`: the viewer may read the hearing's participants (and, as its judge,
 /// use the console); an invitee reads only its own situation (GET …/me).
-export function liveRoom({ hearingId, local, staff, title = t("room.title") }) {
+/// `onLocation(location)`: told where the viewer is at each refresh (the join page retitles
+/// itself when the invitee leaves the waiting room).
+export function liveRoom({ hearingId, local, staff, title = t("room.title"), onLocation = () => {} }) {
   const box = errorBox();
   const where = h("p", { id: "room-status", class: "notice", role: "status" }, t("room.connecting"));
   // Always in the page, so that screen readers announce each change of its text.
@@ -195,6 +197,7 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title") }) {
     }
     for (const [n, el] of shown) el.caption.textContent = label(n);
     if (me !== null) where.textContent = t(`room.where.${mine.location}`);
+    onLocation(mine.location);
     drawProtection();
     if (staff) {
       const seat = hearing.participants.find((p) => p.id === mine.participant_id);

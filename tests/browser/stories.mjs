@@ -79,6 +79,18 @@ async function newPage(browser, locale = "en-GB") {
     viewport: { width: 1200, height: 900 },
   });
   await context.grantPermissions(["clipboard-read", "clipboard-write"]);
+  // Keeps the page's peer connections, so that a story can say what a silent video received.
+  await context.addInitScript(() => {
+    const Native = window.RTCPeerConnection;
+    if (!Native) return;
+    window.__peers = [];
+    window.RTCPeerConnection = function (...args) {
+      const pc = new Native(...args);
+      window.__peers.push(pc);
+      return pc;
+    };
+    window.RTCPeerConnection.prototype = Native.prototype;
+  });
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
@@ -340,17 +352,39 @@ async function frenchStory(browser) {
   await context.close();
 }
 
-/// Waits until the <video> matching `selector` plays frames that advance.
-async function videoPlays(page, selector) {
+/// What the page's peer connections receive for the <video> matching `selector`, to say why a
+/// video does not play (needs the `__peers` list kept by newPage's init script).
+async function receiving(page, selector) {
+  return page.evaluate(async (sel) => {
+    const v = document.querySelector(sel);
+    if (!v) return { video: null };
+    const track = v.srcObject && v.srcObject.getVideoTracks()[0];
+    const out = { hidden: v.closest("[hidden]") !== null, paused: v.paused, readyState: v.readyState,
+      width: v.videoWidth, track: track && { state: track.readyState, muted: track.muted, id: track.id } };
+    for (const pc of window.__peers || []) {
+      for (const r of (await pc.getStats()).values()) {
+        if (r.type === "inbound-rtp" && r.kind === "video" && track && r.trackIdentifier === track.id) {
+          out.inbound = { packets: r.packetsReceived, lost: r.packetsLost, frames: r.framesDecoded,
+            keyframes: r.keyFramesDecoded, pli: r.pliCount, fir: r.firCount, nack: r.nackCount };
+        }
+      }
+    }
+    return out;
+  }, selector);
+}
+
+/// Waits until the <video> matching `selector` plays frames that advance (within `timeout` ms
+/// for each of the two waits: a generous limit, not a measurement).
+async function videoPlays(page, selector, timeout = 20_000) {
   const frames = () => page.locator(selector).evaluate((v) => ({
     width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames }));
   await page.waitForFunction((sel) => {
     const v = document.querySelector(sel);
     return v && v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0;
-  }, selector, { timeout: 20_000 });
+  }, selector, { timeout });
   const before = await frames();
   await page.waitForFunction(([sel, n]) => document.querySelector(sel).getVideoPlaybackQuality().totalVideoFrames > n,
-    [selector, before.frames], { timeout: 20_000 });
+    [selector, before.frames], { timeout });
   return before;
 }
 
@@ -518,7 +552,18 @@ async function protectedWitnessStory(browser) {
   await witness.page.locator("#room-status").getByText("You are in the hearing room.").waitFor();
   await witness.page.getByRole("heading", { name: "Hearing room", level: 1 }).waitFor();
   assert.equal(await witness.page.locator("#court-message").isVisible(), false, "the waiting room's message is gone");
-  const preview = await videoPlays(witness.page, "#own-preview video");
+  // The anonymised stream starts on the server's transcoding thread (a loaded machine may take
+  // a while to build the face detector): a generous limit.
+  let preview;
+  try {
+    preview = await videoPlays(witness.page, "#own-preview video", 120_000);
+  } catch (e) {
+    console.log(`the preview did not play: ${JSON.stringify(await receiving(witness.page, "#own-preview video"))}`);
+    const tile = interpreter.page.locator("figure.tile", { hasText: "(Témoin)" }).locator("video");
+    const key = (await tile.count()) ? await tile.getAttribute("data-participant") : null;
+    console.log(`the interpreter receives of the witness: ${key ? JSON.stringify(await receiving(interpreter.page, `video[data-participant="${key}"]`)) : "no tile"}`);
+    throw e;
+  }
   await witness.page.locator("#own-preview figcaption").getByText("What the others see of you (as Witness X)").waitFor();
   assert.ok(await witness.page.locator("#protection #own-preview").isVisible(), "the preview is beside the statement");
   step(`called in, the witness sees their own anonymised preview (${preview.width} px wide) beside the statement`);
@@ -574,7 +619,9 @@ async function protectedWitnessStory(browser) {
   await console_.getByRole("button", { name: "Stop recording" }).click();
   await banner.getByText("The recording has stopped.").waitFor();
   assert.equal(await banner.getAttribute("data-on"), "false");
-  // The stop is done (sealed and audited) when the console offers to start again.
+  // The stop is done (sealed and audited) when the console's request has come back and it says
+  // so (the room flips before the seal; closing the page earlier would abort the request).
+  await judge.page.locator("#announce").getByText("The recording has stopped.").waitFor();
   await console_.getByRole("button", { name: "Start recording" }).waitFor();
   step("recording stopped: the witness's banner says so");
 

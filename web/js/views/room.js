@@ -129,8 +129,18 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
   protection.append(h("h2", { id: "protection-title" }, t("protection.title")),
     h("div", { class: "protection-body" }, h("div", {}, statement, pseudonymLine, previewHint), previewSlot));
 
+  /// Whether my own protective order hides my face (then the server sends my preview).
+  function faceHidden() {
+    return Boolean(mine && mine.protective_order && mine.protective_order.face !== "none");
+  }
+
   function drawProtection() {
     if (!mine || mine.role !== "witness") return;
+    const preview = shown.get(me);
+    if (preview && preview.hidden === faceHidden()) {
+      preview.hidden = !faceHidden();
+      if (!preview.hidden) preview.video.play().catch(() => {});
+    }
     const text = protectionStatement(mine.protective_order);
     if (statement.textContent !== text) {
       // A change after the first showing (the judge changed the order) is announced.
@@ -140,7 +150,7 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
     pseudonymLine.textContent = mine.pseudonym ? t("protection.pseudonym", { pseudonym: mine.pseudonym }) : "";
     pseudonymLine.hidden = !mine.pseudonym;
     // The server sends the preview only while the face is hidden.
-    previewHint.hidden = !mine.protective_order || mine.protective_order.face === "none";
+    previewHint.hidden = !faceHidden();
     protection.hidden = false;
   }
 
@@ -158,10 +168,11 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
         el = tile(`p${n}`, stream, label(n), n === me);
         shown.set(n, el);
         if (n === me) {
-          // It carries pictures only while a protective order hides the face: shown once one comes.
-          el.hidden = true;
+          // It carries pictures only while a protective order hides the face: shown while one
+          // does (drawProtection). Never left rendered-but-hidden while pictures may come, as a
+          // browser does not play a muted video nobody can see.
           el.id = "own-preview";
-          el.video.addEventListener("resize", () => { el.hidden = false; });
+          el.hidden = !faceHidden();
           previewSlot.append(el);
         } else {
           tiles.append(el);

@@ -149,6 +149,10 @@ pub enum Action {
     ExportHearingRecord,
     /// Connect to a hearing's media (signaling): a participant of that hearing.
     JoinHearing,
+    /// Read one's own situation in a hearing: one's role and pseudonym, one's protective order,
+    /// whether it is recorded, and the others as the room may show them (a participant of that
+    /// hearing, like joining it).
+    ViewOwnParticipation,
     /// Redeem a hearing invitation: the link itself is the credential.
     RedeemHearingInvitation,
     /// Read the directory of authorities (everyone with an account: officers pick recipients).
@@ -172,7 +176,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 33] = [
+    pub const ALL: [Action; 34] = [
         Action::ProbeHealth,
         Action::ReadMetrics,
         Action::RedeemOneTimeLink,
@@ -198,6 +202,7 @@ impl Action {
         Action::RecordHearing,
         Action::ExportHearingRecord,
         Action::JoinHearing,
+        Action::ViewOwnParticipation,
         Action::RedeemHearingInvitation,
         Action::ViewDirectory,
         Action::ViewMlaRequests,
@@ -220,6 +225,7 @@ impl Action {
                 | Action::RecordHearing
                 | Action::ExportHearingRecord
                 | Action::JoinHearing
+                | Action::ViewOwnParticipation
         )
     }
 
@@ -277,9 +283,10 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
             }
             _ => Err(Denial::Forbidden),
         },
-        // An invitation holder: join its hearing; a remote official may also interrupt it.
+        // An invitation holder: join its hearing and read its own place in it; a remote official
+        // may also interrupt it.
         Subject::HearingParticipant { role, .. } => match action {
-            JoinHearing => Ok(()),
+            JoinHearing | ViewOwnParticipation => Ok(()),
             InterruptHearing if *role == HearingRole::RemoteOfficial => Ok(()),
             _ => Err(Denial::Forbidden),
         },
@@ -309,7 +316,7 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
                     Ok(())
                 }
                 // …but running a hearing needs a person at a browser.
-                OpenHearing | JoinHearing if staff && interactive => Ok(()),
+                OpenHearing | JoinHearing | ViewOwnParticipation if staff && interactive => Ok(()),
                 ConductHearing | InterruptHearing | RecordHearing if judge && interactive => Ok(()),
                 // MLA: officers handle requests; a judge validates them and may read them.
                 ViewMlaRequests | ExportMlaEvidence if officer || judge => Ok(()),
@@ -337,7 +344,7 @@ pub fn decide_in_hearing(standing: Option<HearingRole>, action: Action) -> Resul
         (ConductHearing | RecordHearing, Some(r)) => r == Judge,
         (ExportHearingRecord, Some(r)) => matches!(r, Judge | Clerk),
         (InterruptHearing, Some(r)) => matches!(r, Judge | RemoteOfficial),
-        (JoinHearing, Some(_)) => true,
+        (JoinHearing | ViewOwnParticipation, Some(_)) => true,
         _ => false,
     };
     if allowed {
@@ -447,6 +454,7 @@ mod tests {
             }
             Subject::HearingParticipant { role, .. } => {
                 if action == JoinHearing
+                    || action == ViewOwnParticipation
                     || (action == InterruptHearing && *role == HearingRole::RemoteOfficial)
                 {
                     Ok(())
@@ -475,7 +483,7 @@ mod tests {
                         ReadAuditLog | ReadAuditCheckpoint => admin,
                         BookHearing | ViewHearings | ManageHearingParticipants => staff,
                         ExportHearingRecord => staff,
-                        OpenHearing | JoinHearing => staff,
+                        OpenHearing | JoinHearing | ViewOwnParticipation => staff,
                         ConductHearing | InterruptHearing | RecordHearing => judge,
                         ViewDirectory => true,
                         ViewMlaRequests | ExportMlaEvidence => officer || judge,
@@ -575,7 +583,7 @@ mod tests {
                     ConductHearing | RecordHearing => standing == Some(Judge),
                     ExportHearingRecord => matches!(standing, Some(Judge | Clerk)),
                     InterruptHearing => matches!(standing, Some(Judge | RemoteOfficial)),
-                    JoinHearing => standing.is_some(),
+                    JoinHearing | ViewOwnParticipation => standing.is_some(),
                     _ => true,
                 };
                 assert_eq!(

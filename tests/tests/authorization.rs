@@ -200,6 +200,14 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
             None,
             COURT_STAFF,
         ),
+        // Every participant reads their own situation (role, protective order, recording, the
+        // others as the room shows them); nobody else, court staff included.
+        r(
+            "GET",
+            &format!("/api/v1/hearings/{hearing}/me"),
+            None,
+            HEARING_PARTIES,
+        ),
         r(
             "POST",
             &format!("/api/v1/hearings/{hearing}/participants"),
@@ -593,7 +601,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 74 * SUBJECTS.len());
+    assert_eq!(checked, 75 * SUBJECTS.len());
 }
 
 #[tokio::test]

@@ -962,3 +962,144 @@ async fn the_judge_sends_counsel_and_client_to_a_private_consultation_and_back()
         client.close().await;
     }
 }
+
+/// The other participants in a `/me` answer, by role.
+fn others_by_role<'a>(me: &'a Value, role: &str) -> Vec<&'a Value> {
+    me["participants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["role"] == role)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_participant_reads_their_own_situation_and_a_protected_witness_is_named_only_by_pseudonym()
+ {
+    // Arrange: a hearing with a judge, a protected witness (known to the court as "Witness
+    // Jane R.", to everyone else as "Witness X") and defence counsel, all connected.
+    let app = court().await;
+    let clerk = staff(&app, &[Role::Clerk]).await;
+    let judge = staff(&app, &[Role::Judge]).await;
+    let hearing = book(&clerk.client, "CR-ME-1").await;
+    assign_judge(&clerk.client, &hearing, &judge).await;
+    let (witness_token, _) = invite(&clerk.client, &hearing, "witness", "Witness Jane R.").await;
+    let (counsel_token, _) = invite(&clerk.client, &hearing, "defence_counsel", "Me Durand").await;
+    let witness = redeem(&app, &witness_token).await;
+    let counsel = redeem(&app, &counsel_token).await;
+    let me_path = format!("/api/v1/hearings/{hearing}/me");
+
+    // Before any order or connection: the witness's own role, no order, nobody shown.
+    let r = witness.client.get(&me_path).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["role"], "witness");
+    assert_eq!(r.body["participant_id"], witness.participant.as_str());
+    assert_eq!(r.body["location"], "not_connected");
+    assert_eq!(r.body["protective_order"], Value::Null);
+    assert_eq!(r.body["recording"], false);
+    assert_eq!(r.body["participants"], json!([]));
+
+    let order = json!({"pseudonym": "Witness X", "voice": "distorted", "face": "masked",
+                       "raw_to": ["judge"]});
+    let r = judge
+        .client
+        .send(
+            "PUT",
+            &format!(
+                "/api/v1/hearings/{hearing}/participants/{}/protective-order",
+                witness.participant
+            ),
+            Some(order),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        post(&judge.client, &format!("/api/v1/hearings/{hearing}/open"))
+            .await
+            .status,
+        200
+    );
+    let (_w, _) = join(&app, &hearing, &witness.cookie).await;
+    let (_c, _) = join(&app, &hearing, &counsel.cookie).await;
+    let (_j, _) = join(&app, &hearing, &judge.cookie).await;
+
+    // Act and assert: waiting, the witness reads what is hidden and from whom, and learns
+    // nobody (the waiting room carries no media); the bench sees everyone connected.
+    let r = witness.client.get(&me_path).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["location"], "waiting_room");
+    assert!(r.body["number"].is_u64(), "{r:?}");
+    assert_eq!(r.body["participants"], json!([]));
+    let r = judge.client.get(&me_path).await;
+    assert_eq!(r.body["participants"].as_array().unwrap().len(), 2, "{r:?}");
+
+    // In the hearing room, everyone there is shown.
+    let at = |p: &str| format!("/api/v1/hearings/{hearing}/participants/{p}");
+    let bench = seat_of(&judge, &format!("/api/v1/hearings/{hearing}")).await;
+    for verb in [
+        format!("{}/admit", at(&bench)),
+        format!("{}/call", at(&witness.participant)),
+        format!("{}/admit", at(&counsel.participant)),
+    ] {
+        assert_eq!(post(&judge.client, &verb).await.status, 204, "{verb}");
+    }
+    let r = witness.client.get(&me_path).await;
+    assert_eq!(r.body["location"], "hearing_room");
+    assert_eq!(r.body["pseudonym"], "Witness X");
+    assert_eq!(
+        r.body["protective_order"],
+        json!({"pseudonym": "Witness X", "voice": "distorted", "face": "masked",
+               "raw_to": ["judge"]})
+    );
+    assert_eq!(r.body["hearing"]["state"], "open");
+    assert_eq!(
+        others_by_role(&r.body, "defence_counsel")[0]["name"],
+        "Me Durand"
+    );
+    assert_eq!(others_by_role(&r.body, "judge").len(), 1);
+    assert_eq!(r.body["participants"].as_array().unwrap().len(), 2);
+
+    // Counsel sees the witness under the pseudonym only; the court's label never reaches them.
+    let r = counsel.client.get(&me_path).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let seen = others_by_role(&r.body, "witness");
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0]["name"], "Witness X");
+    assert_eq!(seen[0]["protected"], true);
+    assert_eq!(r.body["protective_order"], Value::Null);
+    let text = r.body.to_string();
+    assert!(!text.contains("Jane"), "the label leaks to counsel: {text}");
+
+    // The bench knows both names.
+    let r = judge.client.get(&me_path).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body["role"], "judge");
+    let seen = others_by_role(&r.body, "witness");
+    assert_eq!(seen[0]["name"], "Witness Jane R.");
+    assert_eq!(seen[0]["pseudonym"], "Witness X");
+
+    // Recording on and off shows in everyone's answer.
+    let rec = format!("/api/v1/hearings/{hearing}/recording");
+    assert_eq!(
+        post(&judge.client, &format!("{rec}/start")).await.status,
+        200
+    );
+    for c in [&witness.client, &counsel.client, &judge.client] {
+        assert_eq!(c.get(&me_path).await.body["recording"], true);
+    }
+    assert_eq!(
+        post(&judge.client, &format!("{rec}/stop")).await.status,
+        200
+    );
+    assert_eq!(witness.client.get(&me_path).await.body["recording"], false);
+
+    // Another hearing's participant, or court staff not in this hearing, learn nothing.
+    let outsider = staff(&app, &[Role::Judge]).await;
+    assert_eq!(outsider.client.get(&me_path).await.status, 403);
+    let other = book(&clerk.client, "CR-ME-2").await;
+    let r = witness
+        .client
+        .get(&format!("/api/v1/hearings/{other}/me"))
+        .await;
+    assert_eq!(r.status, 403, "{r:?}");
+}

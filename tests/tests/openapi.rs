@@ -700,8 +700,8 @@ async fn real_requests_and_answers_fit_their_schemas() {
         201,
     );
     let body = json!({"token": r.body["token"]});
-    let r = app
-        .client()
+    let witness = app.client();
+    let r = witness
         .post("/api/v1/hearing-invitations/redeem", body.clone())
         .await;
     conforms(
@@ -729,6 +729,10 @@ async fn real_requests_and_answers_fit_their_schemas() {
     conforms(doc, "post", "/api/v1/hearings/{id}/{verb}", None, &r, 200);
     let r = clerk.get(&format!("/api/v1/hearings/{hearing}")).await;
     conforms(doc, "get", "/api/v1/hearings/{id}", None, &r, 200);
+    let r = witness.get(&format!("/api/v1/hearings/{hearing}/me")).await;
+    conforms(doc, "get", "/api/v1/hearings/{id}/me", None, &r, 200);
+    let r = clerk.get(&format!("/api/v1/hearings/{hearing}/me")).await;
+    conforms(doc, "get", "/api/v1/hearings/{id}/me", None, &r, 200);
 
     // Errors have the shared shape.
     let r = anonymous.get("/api/v1/hearings").await;

@@ -5,8 +5,9 @@
 // order, so a renegotiation never overlaps the previous one.
 
 /// Connects to hearing `hearingId`, publishing `local` (a MediaStream, or null to only receive).
-/// `on` receives: joined(number), stream(number, MediaStream), gone(number), state(text),
-/// error({code, message}), closed(). Returns { close() }.
+/// `on` receives: joined(number), recording(on) (with `joined`, then at each change),
+/// stream(number, MediaStream), gone(number), state(text), error({code, message}), closed().
+/// Returns { close() }.
 export function connect(hearingId, local, on) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}/api/v1/hearings/${encodeURIComponent(hearingId)}/signal`);
@@ -52,6 +53,7 @@ export function connect(hearingId, local, on) {
     switch (m.type) {
       case "joined": {
         on.joined(m.participant);
+        on.recording(m.recording === true);
         peer();
         await pc.setLocalDescription(await pc.createOffer());
         send({ type: "offer", sdp: pc.localDescription.sdp });
@@ -64,6 +66,9 @@ export function connect(hearingId, local, on) {
         await pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
         await pc.setLocalDescription(await pc.createAnswer());
         send({ type: "answer", sdp: pc.localDescription.sdp });
+        break;
+      case "recording":
+        on.recording(m.on === true);
         break;
       case "error":
         on.error(m);

@@ -153,11 +153,20 @@ async function waitingRoom() {
   const local = media.video || media.audio
     ? new MediaStream([...(media.video ? media.video.getTracks() : []), ...(media.audio ? media.audio.getTracks() : [])])
     : null;
-  const room = liveRoom({ hearingId: joining.hearing, local, staff: false, title: null });
+  const title = heading(t("join.waiting_title"));
+  const message = h("div", {}, h("h2", {}, t("join.court_message_title")),
+    h("p", { id: "court-message" }, t("join.court_message")));
+  // Once admitted, the page is the hearing room (or a consultation room), not the waiting room.
+  const onLocation = (where) => {
+    const waiting = where === "waiting_room" || where === "not_connected" || where === "disconnected";
+    const text = waiting ? t("join.waiting_title") : t(`location.${where}`);
+    if (title.textContent !== text) title.textContent = text;
+    message.hidden = !waiting;
+  };
+  const room = liveRoom({ hearingId: joining.hearing, local, staff: false, title: null, onLocation });
   return h("section", {},
-    heading(t("join.waiting_title")),
+    title,
     h("p", {}, t("join.joining_as", { role: t(`role.${joining.role}`) })),
-    h("h2", {}, t("join.court_message_title")),
-    h("p", { id: "court-message" }, t("join.court_message")),
+    message,
     room);
 }

@@ -241,6 +241,10 @@ pub async fn get(
                 .and_then(|(n, r)| r.participant(n));
             v["number"] = json!(number.map(|n| n.0));
             v["location"] = json!(seat.map_or("not_connected", |s| location_name(s.location)));
+            v["consultation"] = json!(seat.and_then(|s| match s.location {
+                Location::Consultation(c) => Some(c.0),
+                _ => None,
+            }));
             v["microphone"] = json!(seat.map(|s| match s.mic {
                 Mic::Live => "live",
                 Mic::Muted => "muted",
@@ -257,7 +261,120 @@ pub async fn get(
         .collect();
     let mut v = hearing_json(&hearing);
     v["participants"] = json!(participants);
+    v["consultations"] = json!(
+        live.as_ref()
+            .zip(room.as_ref())
+            .map(|(h, r)| consultations_json(h, r))
+            .unwrap_or_default()
+    );
     Ok(Json(v))
+}
+
+/// The open consultation rooms of a live room, each with its members (participant ids) and
+/// whether it is locked, for the judge's console.
+fn consultations_json(live: &crate::sfu::Hearing, room: &RoomState) -> Vec<Value> {
+    let mut rooms: std::collections::BTreeMap<u16, Vec<ParticipantId>> = Default::default();
+    for (sid, p) in room.participants() {
+        if let Location::Consultation(c) = p.location {
+            rooms.entry(c.0).or_default().push(sid);
+        }
+    }
+    rooms
+        .into_iter()
+        .map(|(n, members)| {
+            json!({ "consultation": n,
+                    "participants": members.iter().filter_map(|m| live.party_of(*m))
+                        .collect::<Vec<_>>(),
+                    "locked": room.is_consultation_locked(ConsultationRoomId(n)) })
+        })
+        .collect()
+}
+
+/// `GET /api/v1/hearings/{id}/me`: the caller's own situation in the hearing, for the page of
+/// any participant, invitees included: their role, number and place; their own protective
+/// order (what is hidden, and which roles still receive the original) and the pseudonym the
+/// others see; whether the hearing is being recorded; and the others as the room may show them.
+///
+/// # Security
+/// An invitee learns only about those it shares a room with that carries media (the hearing
+/// room, or its own consultation room): someone in the waiting room learns nobody, as it
+/// receives nobody's media (rule 3 of the room). The bench (judges and clerks, who read the
+/// whole participant list anyway) sees every connected participant. A protected witness appears
+/// to everyone but the bench under their pseudonym only: the label the court gave them never
+/// reaches another participant.
+pub async fn me(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (_permit, hearing, me) =
+        hearing_permit(&state, &caller, &id, Action::ViewOwnParticipation).await?;
+    let me = me.ok_or_else(|| ApiError::from(policy::Denial::Forbidden))?;
+    let live = state.sfu.hearings().get(&id);
+    let room = live.as_ref().map(|h| h.room());
+    let seat = |participant: &str| {
+        let number = live.as_ref()?.participant_of(participant)?;
+        let seat = room.as_ref()?.participant(number)?;
+        Some((number, seat.location))
+    };
+    let mine = seat(&me.id);
+    // Judges and clerks know who a protected witness is; everyone else knows the pseudonym.
+    let bench = me.role.is_bench();
+    let shown = |location: Location| match location {
+        Location::Disconnected => false,
+        _ if bench => true,
+        Location::HearingRoom | Location::Consultation(_) => {
+            mine.is_some_and(|(_, l)| l == location)
+        }
+        Location::WaitingRoom => false,
+    };
+    let mut others = Vec::new();
+    for p in state.store.participants(&id).await? {
+        if p.id == me.id || p.removed_at.is_some() {
+            continue;
+        }
+        let Some((number, location)) = seat(&p.id) else {
+            continue;
+        };
+        if !shown(location) {
+            continue;
+        }
+        let order = if p.role == HearingRole::Witness {
+            state.store.protective_order(&p.id).await?
+        } else {
+            None
+        };
+        let mut v = json!({
+            "number": number.0,
+            "role": role_name(p.role),
+            "name": match (&order, bench) {
+                (Some(o), false) => o.pseudonym.clone(),
+                _ => p.label.clone(),
+            },
+            "protected": order.is_some(),
+        });
+        if let (Some(o), true) = (&order, bench) {
+            v["pseudonym"] = json!(o.pseudonym);
+        }
+        others.push(v);
+    }
+    let order = state.store.protective_order(&me.id).await?;
+    let (number, location) = mine.map_or((None, None), |(n, l)| (Some(n.0), Some(l)));
+    Ok(Json(json!({
+        "hearing": { "id": hearing.id, "state": state_name(hearing.state),
+                     "court": hearing.court, "title": hearing.title },
+        "participant_id": me.id,
+        "role": role_name(me.role),
+        "label": me.label,
+        "number": number,
+        "location": location.map_or("not_connected", location_name),
+        "pseudonym": order.as_ref().map(|o| o.pseudonym.clone()),
+        "protective_order": order.as_ref().map(|o| json!({
+            "pseudonym": o.pseudonym, "voice": o.voice, "face": o.face, "raw_to": o.raw_to,
+        })),
+        "recording": room.as_ref().is_some_and(RoomState::is_recording),
+        "participants": others,
+    })))
 }
 
 fn location_name(l: Location) -> &'static str {

@@ -73,6 +73,7 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
         .route("/api/v1/audit/consistency", get(audit::consistency))
         .route("/api/v1/hearings", get(hearings::list).post(hearings::book))
         .route("/api/v1/hearings/{id}", get(hearings::get))
+        .route("/api/v1/hearings/{id}/me", get(hearings::me))
         .route("/api/v1/hearings/{id}/participants", post(hearings::assign))
         .route(
             "/api/v1/hearings/{id}/invitations",

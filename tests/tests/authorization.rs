@@ -329,6 +329,13 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
             None,
             HEARING_BENCH,
         ),
+        // Allowed callers get 200: draft minutes, sealed now (the hearing is not closed).
+        r(
+            "GET",
+            &format!("/api/v1/hearings/{hearing}/minutes?format=json"),
+            None,
+            HEARING_BENCH,
+        ),
         // Without upgrade headers: admitted callers get a protocol error, others 401/403.
         r(
             "GET",

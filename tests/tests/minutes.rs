@@ -496,3 +496,124 @@ async fn a_hearing_closed_without_a_recording_still_exports_its_sealed_minutes()
         .unwrap();
     assert!(audit.iter().any(|e| e.action == "minutes.seal"));
 }
+
+/// Books, opens, records for a moment and closes a hearing of `court`: its id and recording id.
+async fn recorded_and_closed(judge: &Client, court: &str) -> (String, String) {
+    let r = judge
+        .post(
+            "/api/v1/hearings",
+            json!({"case_reference": "CR-R", "court": court, "title": "R v R",
+                   "scheduled_at": 1_900_000_000}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let hearing = r.body["id"].as_str().unwrap().to_string();
+    let h = format!("/api/v1/hearings/{hearing}");
+    post(judge, &format!("{h}/open")).await;
+    let r = judge.post(&format!("{h}/recording/start"), json!({})).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let recording = r.body["recording"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    post(judge, &format!("{h}/close")).await;
+    (hearing, recording)
+}
+
+#[tokio::test]
+async fn at_the_end_of_its_court_s_retention_period_a_record_is_deleted_on_the_record() {
+    let app = spawn_app_with(|s| {
+        s.auth.totp_required_roles = vec![];
+        s.recording.segment_secs = 1;
+        s.recording.retention_days = 3650;
+        s.recording
+            .retention_by_court
+            .insert("Short Court".into(), 1);
+        s.recording.retention_sweep_secs = 1;
+    })
+    .await;
+    let (judge, _, _) = staff(&app, &[Role::Judge]).await;
+    let (short, short_rec) = recorded_and_closed(&judge, "Short Court").await;
+    let (long, _) = recorded_and_closed(&judge, "Long Court").await;
+    let short_dir = app.data_dir.join("recordings").join(&short);
+    let long_dir = app.data_dir.join("recordings").join(&long);
+    assert!(short_dir.exists() && long_dir.exists());
+    let segments = app.store.segments(&short_rec).await.unwrap();
+    assert!(!segments.is_empty());
+
+    // Both closed two days ago: the short court's day is over, the other's ten years are not.
+    app.sql(&format!(
+        "UPDATE hearings SET updated_at = updated_at - 172800 WHERE id IN ('{short}', '{long}')"
+    ))
+    .await;
+    let mut gone = false;
+    for _ in 0..100 {
+        if app.store.record_deletion(&short).await.unwrap().is_some() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(gone, "the sweep deleted the short court's record");
+    assert!(!short_dir.exists(), "its segment files are gone");
+    assert!(long_dir.exists(), "the other court's record stays");
+
+    // Export and minutes answer 410, naming the audit entry that says what existed.
+    let r = judge
+        .get(&format!("/api/v1/hearings/{short}/recording/export"))
+        .await;
+    assert_eq!((r.status, r.code()), (410, "record_deleted"), "{r:?}");
+    let seq = r.body["error"]["details"]["audit_seq"].as_i64().unwrap();
+    let r = judge
+        .get(&format!("/api/v1/hearings/{short}/minutes"))
+        .await;
+    assert_eq!((r.status, r.code()), (410, "record_deleted"), "{r:?}");
+    let entry = app.store.audit_entry(seq).await.unwrap().unwrap();
+    assert_eq!(entry.action, "record.deleted");
+    let body: Value = serde_json::from_str(&entry.body).unwrap();
+    let listed = &body["details"]["recordings"][0];
+    assert_eq!(listed["recording"], short_rec.as_str());
+    let hashes: Vec<&str> = listed["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["sha256"].as_str().unwrap())
+        .collect();
+    let sealed: Vec<&str> = segments.iter().map(|s| s.sha256.as_str()).collect();
+    assert_eq!(hashes, sealed, "the audit log still proves what existed");
+    assert_eq!(body["details"]["retention_days"], 1);
+    assert!(body["details"]["minutes_manifest_sha256"].is_string());
+    // The segment rows (hashes) stay; the minutes went with the record.
+    assert_eq!(
+        app.store.segments(&short_rec).await.unwrap().len(),
+        segments.len()
+    );
+    assert!(app.store.minutes(&short).await.unwrap().is_none());
+
+    // The other record is whole and still exports; nothing else can delete it.
+    let r = judge
+        .http
+        .get(format!(
+            "{}/api/v1/hearings/{long}/recording/export",
+            judge.base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let r = judge
+        .delete(&format!("/api/v1/hearings/{long}/recording/export"))
+        .await;
+    assert_eq!(r.status, 405, "no route deletes a record");
+    let refused = app
+        .try_sql(&format!(
+            "DELETE FROM hearing_minutes WHERE hearing_id = '{long}'"
+        ))
+        .await;
+    assert!(refused.is_err(), "the minutes' trigger refuses");
+    let refused = app
+        .try_sql(&format!(
+            "DELETE FROM record_deletions WHERE hearing_id = '{short}'"
+        ))
+        .await;
+    assert!(refused.is_err(), "the deletion's entry is append-only");
+    assert!(app.store.minutes(&long).await.unwrap().is_some());
+}

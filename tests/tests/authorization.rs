@@ -600,7 +600,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 74 * SUBJECTS.len());
+    assert_eq!(checked, 75 * SUBJECTS.len());
 }
 
 #[tokio::test]

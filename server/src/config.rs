@@ -1118,6 +1118,48 @@ mod tests {
     }
 
     #[test]
+    fn bad_retention_settings_name_the_setting_and_a_court_may_have_its_own_period() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[recording]\nretention_days = 0",
+                "recording.retention_days",
+            ),
+            (
+                "[recording]\nretention_days = 36501",
+                "recording.retention_days",
+            ),
+            (
+                "[recording.retention_by_court]\n\"Tribunal\" = 0",
+                "recording.retention_by_court",
+            ),
+            (
+                "[recording.retention_by_court]\n\" \" = 10",
+                "recording.retention_by_court",
+            ),
+            (
+                "[recording]\nretention_sweep_secs = 0",
+                "recording.retention_sweep_secs",
+            ),
+        ];
+        for (toml, setting) in cases {
+            assert_eq!(
+                Settings::from_toml_str(toml).unwrap_err().setting,
+                *setting,
+                "{toml}"
+            );
+        }
+        let ok = Settings::from_toml_str(
+            "[recording.retention_by_court]\n\"Tribunal de Bruxelles\" = 1825",
+        )
+        .unwrap();
+        assert_eq!(ok.recording.retention_days, 3650);
+        assert_eq!(
+            ok.recording.retention_by_court["Tribunal de Bruxelles"],
+            1825
+        );
+    }
+
+    #[test]
     fn bad_media_settings_name_the_setting() {
         let cases: &[(&str, &str)] = &[
             ("[media]\naddresses = []", "media.addresses"),

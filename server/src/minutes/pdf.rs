@@ -137,7 +137,7 @@ pub fn render(title: &str, lines: &[String]) -> Vec<u8> {
     let xref = pdf.len();
     let mut tail = format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1);
     for o in offsets {
-        let _ = write!(tail, "{o:010} 00000 n \n");
+        let _ = writeln!(tail, "{o:010} 00000 n ");
     }
     let _ = write!(
         tail,

@@ -9,6 +9,7 @@ packages=(
   libvpx-dev                         # VP8 codec
   softhsm2 opensc                    # PKCS#11 token for key tests
   ffmpeg                             # an independent decoder for the hearing recording's tests
+  poppler-utils                      # `pdftotext` reads the minutes PDF back in the tests
   coturn                             # a real TURN server for the relay test
   iproute2                           # the live browser test puts the SFU on a veth pair
   chromium fonts-dejavu-core         # the browser tests (tests/tests/browser.rs) drive Debian's Chromium

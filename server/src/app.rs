@@ -123,6 +123,12 @@ impl Application {
             Duration::from_secs(settings.auth.lockout_secs),
         );
         let sfu = crate::sfu::Sfu::new(settings.sfu_config()?);
+        // What happens in a live hearing without a court action (a participant leaving, a
+        // connection getting worse) goes to the audit log, and from there into the minutes.
+        let (hearing_events, events_rx) =
+            tokio::sync::mpsc::channel(crate::sfu::hearing::EVENT_QUEUE);
+        sfu.hearings().set_events(hearing_events);
+        tokio::spawn(audit_hearing_events(events_rx, audit.clone()));
         let vault = crate::vault::Vault::load_or_create(&settings.data_dir)
             .context("cannot load the attachment master key")?;
         let mla_client =
@@ -234,12 +240,21 @@ impl Application {
         let audit = self.state.audit.clone();
         let delivery = tokio::spawn(self.state.mla.clone().run_delivery(self.mla_client));
         let deadlines = tokio::spawn(self.state.mla.clone().run_deadline_watch());
+        let rs = &self.state.settings.recording;
+        let retention = tokio::spawn(self.state.recordings.clone().run_retention(
+            crate::recording::retention::RetentionPolicy {
+                default_days: rs.retention_days,
+                by_court: rs.retention_by_court.clone(),
+            },
+            Duration::from_secs(rs.retention_sweep_secs),
+        ));
         let router = http::router(self.state);
         let result =
             server::serve(self.listener, self.tls, router, metrics, options, shutdown).await;
         janitor.abort();
         delivery.abort();
         deadlines.abort();
+        retention.abort();
         self.mail_tasks.shutdown().await;
         // Seal what the log holds before stopping, so the last entries are covered.
         if let Err(e) = audit
@@ -365,4 +380,32 @@ pub async fn shutdown_signal() {
         () = term => {},
     }
     tracing::info!("signal received");
+}
+
+/// Enters each live hearing's [`crate::sfu::hearing::HearingEvent`] in the audit log (no
+/// personal data: participants by id) until the SFU is gone.
+async fn audit_hearing_events(
+    mut events: tokio::sync::mpsc::Receiver<(String, crate::sfu::hearing::HearingEvent)>,
+    audit: AuditLog,
+) {
+    use crate::sfu::hearing::HearingEvent;
+    while let Some((hearing, event)) = events.recv().await {
+        let object = format!("hearing:{hearing}");
+        let entry = match event {
+            HearingEvent::Left { party } => {
+                AuditEvent::new(Actor::System, "participant.disconnect", object)
+                    .with(serde_json::json!({ "participant": party }))
+            }
+            HearingEvent::Quality { party, quality } => {
+                AuditEvent::new(Actor::System, "participant.connection", object).with(
+                    serde_json::json!({ "participant": party, "grade": quality.grade,
+                                        "loss_percent": quality.loss_percent,
+                                        "rtt_ms": quality.rtt_ms, "kbps": quality.kbps }),
+                )
+            }
+        };
+        if let Err(e) = audit.append(entry).await {
+            tracing::error!(error = ?e, hearing = %hearing, "cannot audit a hearing event");
+        }
+    }
 }

@@ -369,17 +369,27 @@ pub struct RecordingSettings {
     pub directory: String,
     /// Length of one sealed segment in seconds: a crash loses at most the segment in progress.
     pub segment_secs: u32,
-    /// How long recordings are kept, in days (0: for ever). Not enforced yet: nothing deletes
-    /// a recording (issue #8, retention).
+    /// How long a closed hearing's record (its recordings and minutes) is kept, in days from
+    /// the close, unless `retention_by_court` names the hearing's court. Then the retention
+    /// sweep deletes it (an audit entry names what was deleted and every segment's hash).
     pub retention_days: u32,
+    /// Per court (the hearing's `court` exactly as booked): its own retention period in days.
+    pub retention_by_court: std::collections::BTreeMap<String, u32>,
+    /// How often the retention sweep looks for records whose period has ended, in seconds.
+    pub retention_sweep_secs: u64,
 }
+
+/// Longest retention period accepted (100 years), in days.
+pub const MAX_RETENTION_DAYS: u32 = 36_500;
 
 impl Default for RecordingSettings {
     fn default() -> Self {
         Self {
             directory: String::new(),
             segment_secs: 60,
-            retention_days: 0,
+            retention_days: 3650,
+            retention_by_court: std::collections::BTreeMap::new(),
+            retention_sweep_secs: 3600,
         }
     }
 }
@@ -747,6 +757,35 @@ impl Settings {
                 "recording.segment_secs",
                 format!("{} is outside 1..=3600", self.recording.segment_secs),
                 "choose a segment length between 1 second and 1 hour (default 60)",
+            ));
+        }
+        if !(1..=MAX_RETENTION_DAYS).contains(&self.recording.retention_days) {
+            return Err(ConfigError::new(
+                "recording.retention_days",
+                format!(
+                    "{} is outside 1..={MAX_RETENTION_DAYS}",
+                    self.recording.retention_days
+                ),
+                "give the days a closed hearing's record is kept (default 3650, ten years)",
+            ));
+        }
+        for (court, days) in &self.recording.retention_by_court {
+            if court.trim().is_empty() || !(1..=MAX_RETENTION_DAYS).contains(days) {
+                return Err(ConfigError::new(
+                    "recording.retention_by_court",
+                    format!("{court:?} = {days}"),
+                    "name each court as its hearings are booked, with 1 to 36500 days",
+                ));
+            }
+        }
+        if !(1..=86_400).contains(&self.recording.retention_sweep_secs) {
+            return Err(ConfigError::new(
+                "recording.retention_sweep_secs",
+                format!(
+                    "{} is outside 1..=86400",
+                    self.recording.retention_sweep_secs
+                ),
+                "sweep between every second and once a day (default 3600)",
             ));
         }
         let m = &self.mla;
@@ -1140,6 +1179,48 @@ mod tests {
             assert!(Settings::from_toml_str(text).is_err(), "{text:?}");
         }
         Settings::from_toml_str("[http]\nlisten = \"127.0.0.1:9443\"").unwrap();
+    }
+
+    #[test]
+    fn bad_retention_settings_name_the_setting_and_a_court_may_have_its_own_period() {
+        let cases: &[(&str, &str)] = &[
+            (
+                "[recording]\nretention_days = 0",
+                "recording.retention_days",
+            ),
+            (
+                "[recording]\nretention_days = 36501",
+                "recording.retention_days",
+            ),
+            (
+                "[recording.retention_by_court]\n\"Tribunal\" = 0",
+                "recording.retention_by_court",
+            ),
+            (
+                "[recording.retention_by_court]\n\" \" = 10",
+                "recording.retention_by_court",
+            ),
+            (
+                "[recording]\nretention_sweep_secs = 0",
+                "recording.retention_sweep_secs",
+            ),
+        ];
+        for (toml, setting) in cases {
+            assert_eq!(
+                Settings::from_toml_str(toml).unwrap_err().setting,
+                *setting,
+                "{toml}"
+            );
+        }
+        let ok = Settings::from_toml_str(
+            "[recording.retention_by_court]\n\"Tribunal de Bruxelles\" = 1825",
+        )
+        .unwrap();
+        assert_eq!(ok.recording.retention_days, 3650);
+        assert_eq!(
+            ok.recording.retention_by_court["Tribunal de Bruxelles"],
+            1825
+        );
     }
 
     #[test]

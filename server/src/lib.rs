@@ -22,6 +22,8 @@
 //! - [`mail`]: e-mail: the transactional outbox, the SMTP dispatcher, S/MIME signed messages.
 //! - [`store`]: SQLite/PostgreSQL storage behind one interface; migrations.
 //! - [`metrics`]: Prometheus metrics, one registry per server.
+//! - [`recording`]: the hearing's sealed audio recording (segments hashed, chained, audited).
+//! - [`minutes`]: the hearing's minutes from its audit entries (JSON, HTML, PDF), sealed at close.
 //! - [`sfu`]: the hearing SFU: room model and forwarding decision, WebRTC media, WebSocket signaling.
 //! - [`telemetry`]: structured logs (text or JSON) with a request id on every line.
 
@@ -36,6 +38,7 @@ pub mod hearings;
 pub mod http;
 pub mod mail;
 pub mod metrics;
+pub mod minutes;
 pub mod mla;
 pub mod notary;
 pub mod pki;

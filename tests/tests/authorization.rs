@@ -337,6 +337,13 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
             None,
             HEARING_BENCH,
         ),
+        // Allowed callers get 200: draft minutes, sealed now (the hearing is not closed).
+        r(
+            "GET",
+            &format!("/api/v1/hearings/{hearing}/minutes?format=json"),
+            None,
+            HEARING_BENCH,
+        ),
         // Without upgrade headers: admitted callers get a protocol error, others 401/403.
         r(
             "GET",
@@ -601,7 +608,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 75 * SUBJECTS.len());
+    assert_eq!(checked, 76 * SUBJECTS.len());
 }
 
 #[tokio::test]

@@ -209,10 +209,12 @@ pub fn verify_package(
         } else {
             Ok(())
         };
-        // A message or receipt, or a recording's manifest: its own seal too.
+        // A message or receipt, a recording's or the minutes' manifest: its own seal too.
         if result.is_ok()
             && let Some(base) = name.strip_suffix(".json")
-            && (name.starts_with("messages/") || name.starts_with("recordings/"))
+            && (name.starts_with("messages/")
+                || name.starts_with("recordings/")
+                || name == "minutes/manifest.json")
         {
             let seal_name = format!("{base}.p7s");
             match (container.get(name), container.get(&seal_name)) {
@@ -225,6 +227,15 @@ pub fn verify_package(
                 _ => result = Err(format!("{seal_name} is missing")),
             }
         }
+        // The minutes: their manifest is sealed; every other file of the set must have the
+        // hash the sealed manifest lists for it.
+        if result.is_ok()
+            && let Some(file) = name.strip_prefix("minutes/")
+            && file != "manifest.json"
+            && file != "manifest.p7s"
+        {
+            result = listed_in_minutes_manifest(&container, file);
+        }
         lines.push((name.to_string(), result));
     }
     for f in failed {
@@ -236,4 +247,29 @@ pub fn verify_package(
         }
     }
     PackageReport { lines }
+}
+
+/// Whether `minutes/<file>` has the SHA-256 that the minutes' manifest (sealed, checked on its
+/// own line) lists for it.
+fn listed_in_minutes_manifest(
+    container: &assize_signing::asic::AsicContainer,
+    file: &str,
+) -> Result<(), String> {
+    use sha2::Digest as _;
+    let manifest = container
+        .get("minutes/manifest.json")
+        .ok_or("minutes/manifest.json is missing")?;
+    let manifest: serde_json::Value = serde_json::from_slice(manifest)
+        .map_err(|_| "minutes/manifest.json is not JSON".to_string())?;
+    let listed = manifest["files"]
+        .as_array()
+        .and_then(|files| files.iter().find(|f| f["name"] == file))
+        .and_then(|f| f["sha256"].as_str())
+        .ok_or_else(|| "not listed in the sealed minutes/manifest.json".to_string())?;
+    let content = container.get(&format!("minutes/{file}")).ok_or("missing")?;
+    if hex::encode(sha2::Sha256::digest(content)) == listed {
+        Ok(())
+    } else {
+        Err("does not match the hash in the sealed minutes/manifest.json".into())
+    }
 }

@@ -7,6 +7,8 @@
 //!   losses concealed), one 20 ms mono mix out.
 //! - [`recorder`]: the recorder's own OS thread: mixes on a 20 ms clock, encodes, writes
 //!   segment files, and closes, hashes and chains each segment.
+//! - [`retention`]: the retention periods by court and the sweep that deletes a closed
+//!   hearing's record at the end of its period (itself an audit entry naming what existed).
 //! - this module: [`Recordings`], the async side: starts and stops recorders for the judge,
 //!   enters each closed segment in the audit log and the database as it is written, seals the
 //!   whole recording (CAdES B-T) at stop, notes recordings a crash interrupted, and builds the
@@ -30,6 +32,7 @@
 pub mod mixer;
 pub mod ogg;
 pub mod recorder;
+pub mod retention;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -67,6 +70,9 @@ pub enum RecordingError {
     /// Nothing to export.
     #[error("the hearing has no finished recording")]
     NothingRecorded,
+    /// The record was deleted at the end of its retention period.
+    #[error("the hearing's record was deleted at the end of its retention period")]
+    Deleted { deleted_at: i64, audit_seq: i64 },
     /// Anything else (disk, database, sealing).
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -297,14 +303,22 @@ impl Recordings {
         })
     }
 
-    /// An ASiC-E package of every finished recording of `hearing_id`: the segment files, each
-    /// recording's sealed manifest and its seal, and a summary, under a container seal (CAdES
+    /// An ASiC-E package of the hearing record of `hearing_id`: every finished recording's
+    /// segment files, its sealed manifest and its seal; the minutes (`minutes/`, final once the
+    /// hearing closed, else a draft sealed now); and a summary, under a container seal (CAdES
     /// B-T). Each segment is checked against the hash sealed when it was written first.
     ///
     /// # Errors
-    /// [`RecordingError::NothingRecorded`]; [`RecordingError::Damaged`] naming the segment that
+    /// [`RecordingError::NothingRecorded`] when there is neither a finished recording nor final
+    /// minutes; [`RecordingError::Deleted`] after the retention period; [`RecordingError::Damaged`] naming the segment that
     /// changed on disk; reading or sealing failures.
     pub async fn export(&self, hearing_id: &str) -> Result<Vec<u8>, RecordingError> {
+        if let Some(d) = self.store.record_deletion(hearing_id).await? {
+            return Err(RecordingError::Deleted {
+                deleted_at: d.deleted_at,
+                audit_seq: d.audit_seq,
+            });
+        }
         let recordings = self.store.recordings(hearing_id).await?;
         let mut b = ContainerBuilder::new();
         let mut add = |name: String, mime: &str, content: Vec<u8>| {
@@ -348,11 +362,26 @@ impl Recordings {
                 "segments": segments.iter().map(segment_json).collect::<Vec<_>>(),
             }));
         }
-        if listed.is_empty() {
+        // The minutes: final once the hearing closed, else a draft sealed now (a recording
+        // without minutes would say nothing of who was there).
+        let minutes = match self.store.minutes(hearing_id).await? {
+            Some(r) => Some(crate::minutes::Sealed::from(r)),
+            None if !listed.is_empty() => Some(
+                crate::minutes::draft(&self.store, &self.notary, self.audit.origin(), hearing_id)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("minutes: {e}"))?,
+            ),
+            None => None,
+        };
+        let Some(minutes) = minutes else {
             return Err(RecordingError::NothingRecorded);
+        };
+        for (name, mime, bytes) in minutes.files() {
+            add(format!("minutes/{name}"), mime, bytes.to_vec())?;
         }
         let summary = json!({
             "hearing": hearing_id, "recordings": listed,
+            "minutes": { "status": minutes.status, "directory": "minutes/" },
             "exported_at": now(), "exported_by": self.audit.origin(),
         });
         let summary = serde_json_canonicalizer::to_vec(&summary).context("summary")?;

@@ -112,6 +112,28 @@ pub enum AdmitError {
 /// A hearing's identifier as it appears in URLs.
 pub type HearingKey = String;
 
+/// Something that happened in a live hearing that no court action caused, for the hearing's
+/// record (the shell audits it; the minutes read it from there). Named by party: the stable
+/// name from the join ticket, the hearing participant's id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HearingEvent {
+    /// The party's connection ended (they left, or lost the connection).
+    Left { party: String },
+    /// The party's connection quality changed grade (a first sample counts as a change from
+    /// good).
+    Quality {
+        party: String,
+        quality: super::quality::Quality,
+    },
+}
+
+/// Where a hearing's events go: a bounded queue the shell drains. A full queue drops the event
+/// (logged): the media path never waits for the record.
+pub type HearingEvents = tokio::sync::mpsc::Sender<(HearingKey, HearingEvent)>;
+
+/// Events queued for the shell at most (quality changes come every 2 s per participant at most).
+pub const EVENT_QUEUE: usize = 1024;
+
 /// One live hearing.
 pub struct Hearing {
     key: HearingKey,
@@ -137,6 +159,8 @@ pub struct Hearing {
     /// Whether recording is on, for every participant's screen (the signaling sessions watch
     /// it and tell their client each change).
     recording_on: tokio::sync::watch::Sender<bool>,
+    /// Where [`HearingEvent`]s go, once the shell has set it.
+    events: std::sync::OnceLock<HearingEvents>,
 }
 
 impl std::fmt::Debug for Hearing {
@@ -165,6 +189,20 @@ impl Hearing {
             recorder: RwLock::new(None),
             quality: Mutex::new(HashMap::new()),
             recording_on: tokio::sync::watch::Sender::new(false),
+            events: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Sends this hearing's [`HearingEvent`]s to `events` (the first call wins).
+    pub fn set_events(&self, events: HearingEvents) {
+        let _ = self.events.set(events);
+    }
+
+    fn emit(&self, event: HearingEvent) {
+        if let Some(tx) = self.events.get()
+            && tx.try_send((self.key.clone(), event)).is_err()
+        {
+            tracing::warn!(hearing = %self.key, "hearing event queue full or closed; an event is not recorded");
         }
     }
 
@@ -328,8 +366,15 @@ impl Hearing {
     /// [`Location::Disconnected`] (keeping what the court set for them) and their tracks are
     /// removed from everyone's connection.
     pub fn disconnect(&self, id: ParticipantId) {
-        self.update(|room| room.move_to(id, Location::Disconnected).ok());
+        let was_connected = self.update(|room| {
+            room.participant(id)
+                .is_some_and(|p| p.location != Location::Disconnected)
+                && room.move_to(id, Location::Disconnected).is_ok()
+        });
         self.detach(id);
+        if was_connected && let Some(party) = self.party_of(id) {
+            self.emit(HearingEvent::Left { party });
+        }
     }
 
     /// Removes a participant from the hearing altogether (the court dismissed them).
@@ -341,10 +386,17 @@ impl Hearing {
     /// Records `id`'s connection quality over the last interval (ignored once detached).
     pub fn set_quality(&self, id: ParticipantId, quality: super::quality::Quality) {
         if self.is_attached(id) {
-            self.quality
+            let before = self
+                .quality
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(id, quality);
+                .insert(id, quality)
+                .map_or(super::quality::Grade::Good, |q| q.grade);
+            if before != quality.grade
+                && let Some(party) = self.party_of(id)
+            {
+                self.emit(HearingEvent::Quality { party, quality });
+            }
         }
     }
 
@@ -686,6 +738,7 @@ impl Hearing {
 pub struct Hearings {
     map: Mutex<HashMap<HearingKey, Arc<Hearing>>>,
     anonymisers: Option<Arc<dyn Anonymisers>>,
+    events: std::sync::OnceLock<HearingEvents>,
 }
 
 impl std::fmt::Debug for Hearings {
@@ -703,7 +756,14 @@ impl Hearings {
         Self {
             map: Mutex::new(HashMap::new()),
             anonymisers,
+            events: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Sends every hearing's [`HearingEvent`]s to `events` from now on (the first call wins;
+    /// call it at start-up, before any hearing is live).
+    pub fn set_events(&self, events: HearingEvents) {
+        let _ = self.events.set(events);
     }
 
     /// The hearing with `key`, created (scheduled, empty) if it is not live yet.
@@ -713,11 +773,15 @@ impl Hearings {
             .unwrap_or_else(PoisonError::into_inner)
             .entry(key.to_string())
             .or_insert_with(|| {
-                Hearing::with_anonymisers(
+                let h = Hearing::with_anonymisers(
                     key.to_string(),
                     RoomState::default(),
                     self.anonymisers.clone(),
-                )
+                );
+                if let Some(events) = self.events.get() {
+                    h.set_events(events.clone());
+                }
+                h
             })
             .clone()
     }
@@ -1157,5 +1221,53 @@ mod tests {
         h.set_recorder(None);
         speak(&h);
         assert_eq!(sink.got.lock().expect("ok").len(), 2);
+    }
+    #[test]
+    fn a_leaving_participant_and_each_change_of_connection_grade_become_hearing_events() {
+        use crate::sfu::quality::{Grade, Quality};
+        let hearings = Hearings::new(None);
+        let (tx, mut rx) = tokio::sync::mpsc::channel(EVENT_QUEUE);
+        hearings.set_events(tx);
+        let h = hearings.get_or_create("h");
+        let w = h.admit("participant-w", HearingRole::Witness).expect("new");
+        h.attach(w, Arc::new(Fake::default()));
+        let q = |loss: f64, grade| Quality {
+            loss_percent: loss,
+            rtt_ms: Some(40),
+            kbps: 30,
+            grade,
+        };
+        h.set_quality(w, q(0.0, Grade::Good));
+        h.set_quality(w, q(12.0, Grade::Poor));
+        h.set_quality(w, q(13.0, Grade::Poor));
+        h.set_quality(w, q(1.0, Grade::Good));
+        h.disconnect(w);
+        // Disconnecting again (the socket's own leave after the court's) says nothing more.
+        h.disconnect(w);
+        let mut got = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            got.push(e);
+        }
+        let party = "participant-w".to_string();
+        assert_eq!(
+            got,
+            vec![
+                (
+                    "h".to_string(),
+                    HearingEvent::Quality {
+                        party: party.clone(),
+                        quality: q(12.0, Grade::Poor)
+                    }
+                ),
+                (
+                    "h".to_string(),
+                    HearingEvent::Quality {
+                        party: party.clone(),
+                        quality: q(1.0, Grade::Good)
+                    }
+                ),
+                ("h".to_string(), HearingEvent::Left { party }),
+            ]
+        );
     }
 }

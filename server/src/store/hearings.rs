@@ -596,7 +596,7 @@ pub struct ProtectiveOrderRecord {
     pub set_at: i64,
 }
 
-fn order_from_row(r: &AnyRow) -> Result<ProtectiveOrderRecord, sqlx::Error> {
+pub(super) fn order_from_row(r: &AnyRow) -> Result<ProtectiveOrderRecord, sqlx::Error> {
     let raw: String = r.try_get("raw_to")?;
     Ok(ProtectiveOrderRecord {
         participant_id: r.try_get("participant_id")?,

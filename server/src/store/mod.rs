@@ -12,6 +12,7 @@ mod audit;
 mod hearings;
 mod identity;
 mod mail;
+mod minutes;
 pub mod mla;
 mod recordings;
 
@@ -20,6 +21,7 @@ pub use hearings::*;
 pub use identity::*;
 pub(crate) use mail::insert_outbox;
 pub use mail::{ClaimedMail, OutboxRecord};
+pub use minutes::*;
 pub use recordings::*;
 
 use std::path::Path;

@@ -744,6 +744,23 @@ pub async fn change_state(
         json!({ "from": state_name(from), "to": state_name(to) }),
     )
     .await?;
+    // Closing seals the minutes (the close itself is their last entry). If that fails the
+    // hearing is closed all the same; the failure is audited and the first request for the
+    // minutes seals them.
+    if to == HearingState::Closed
+        && let Err(e) =
+            crate::minutes::seal_final(&state.store, &state.notary, &state.audit, &id).await
+    {
+        tracing::error!(error = ?e, hearing = %id, "cannot seal the minutes at the close");
+        audit(
+            &state,
+            &caller,
+            "minutes.failed",
+            &id,
+            json!({ "error": "the minutes could not be sealed at the close" }),
+        )
+        .await?;
+    }
     let mut updated = hearing;
     updated.state = to;
     Ok(Json(hearing_json(&updated)))

@@ -3,6 +3,7 @@
 mod audit;
 mod authorities;
 mod hearings;
+mod minutes;
 mod mla;
 mod onetime;
 mod openapi;
@@ -94,6 +95,7 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
             "/api/v1/hearings/{id}/recording/export",
             get(recording::export),
         )
+        .route("/api/v1/hearings/{id}/minutes", get(minutes::get))
         .route(
             "/api/v1/hearings/{id}/consultations",
             post(hearings::open_consultation),

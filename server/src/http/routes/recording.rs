@@ -47,8 +47,26 @@ fn recording_error(e: RecordingError) -> ApiError {
                  court's administrator; the audit log holds the hash it was sealed with."
             ),
         ),
+        RecordingError::Deleted {
+            deleted_at,
+            audit_seq,
+        } => record_deleted(deleted_at, audit_seq),
         RecordingError::Other(e) => ApiError::internal(e),
     }
+}
+
+/// `410 record_deleted`: the retention sweep deleted the hearing's record.
+pub(crate) fn record_deleted(deleted_at: i64, audit_seq: i64) -> ApiError {
+    ApiError::new(
+        StatusCode::GONE,
+        "record_deleted",
+        format!(
+            "This hearing's record (recordings and minutes) was deleted at the end of its \
+             retention period. Audit entry {audit_seq} names what existed, with every \
+             segment's hash."
+        ),
+    )
+    .with_details(json!({ "deleted_at": deleted_at, "audit_seq": audit_seq }))
 }
 
 /// `POST /api/v1/hearings/{id}/recording/{start|stop}`

@@ -15,7 +15,10 @@
 # Usage: tools/bench-sfu.sh                   the load, Assize then Janus
 #        tools/bench-sfu.sh soak              the soak: server RSS every 50 of 500 cycles
 #        ASSIZE_BENCH_ROOMS="1 2 4" ASSIZE_BENCH_SECONDS=10 ASSIZE_BENCH_TARGETS=assize tools/bench-sfu.sh
-#        ASSIZE_BENCH_IP=192.0.2.2 tools/bench-sfu.sh   (ICE on another local address)
+#        ASSIZE_BENCH_IP=192.0.2.2 tools/bench-sfu.sh   (ICE on this address)
+# ICE runs on the machine's first global IPv4 address (traffic to it stays in the kernel, as on
+# loopback), for both servers alike: Janus gathers no candidate on 127.0.0.1 (its publishers'
+# connections never come up there).
 # Janus: `apt-get install -y janus` (Debian 12: 1.1.2). Not needed in CI: CI runs no benchmark.
 set -euo pipefail
 
@@ -37,7 +40,13 @@ exe=$(cargo bench -p assize-tests --bench sfu_load --no-run --message-format=jso
   | grep -o '"executable":"[^"]*sfu_load[^"]*"' | tail -1 | cut -d'"' -f4)
 [ -x "$exe" ] || { echo "could not find the sfu_load benchmark binary" >&2; exit 1; }
 
+if [ -z "${ASSIZE_BENCH_IP:-}" ]; then
+  ASSIZE_BENCH_IP=$(ip -4 -o addr show scope global 2>/dev/null | awk '{ print $4 }' | cut -d/ -f1 | head -1)
+  ASSIZE_BENCH_IP=${ASSIZE_BENCH_IP:-127.0.0.1}
+fi
+export ASSIZE_BENCH_IP
+
 echo "uptime: $(uptime)"
-echo "command: ASSIZE_BENCH_SERVER_CPU=$SERVER_CPU taskset -c $CLIENT_CPU $(basename "$exe") $*"
+echo "command: ASSIZE_BENCH_IP=$ASSIZE_BENCH_IP ASSIZE_BENCH_SERVER_CPU=$SERVER_CPU taskset -c $CLIENT_CPU $(basename "$exe") $*"
 ASSIZE_BENCH_SERVER_CPU=$SERVER_CPU taskset -c "$CLIENT_CPU" "$exe" "$@"
 echo "uptime: $(uptime)"

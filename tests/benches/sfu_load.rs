@@ -334,7 +334,7 @@ impl Participant {
 
 /// The server under test.
 enum Server {
-    Assize(AssizeChild),
+    Assize(Box<AssizeChild>),
     Janus(JanusProcess, JanusApi),
 }
 
@@ -536,8 +536,14 @@ async fn load(s: &Settings) -> anyhow::Result<()> {
 
 async fn run_target(target: &str, s: &Settings, hz: f64) -> anyhow::Result<Vec<Row>> {
     let mut server = match target {
-        "assize" => Server::Assize(AssizeChild::start(s).await?),
+        "assize" => Server::Assize(Box::new(AssizeChild::start(s).await?)),
         "janus" => {
+            if s.ip.is_loopback() {
+                bail!(
+                    "janus gathers no ICE candidate on {}: set ASSIZE_BENCH_IP to a local non-loopback address",
+                    s.ip
+                );
+            }
             let j = JanusProcess::start(s.ip, s.janus_port, Some(s.server_cpu)).await?;
             let api = JanusApi::connect(&j.url).await?;
             Server::Janus(j, api)

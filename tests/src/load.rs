@@ -303,7 +303,8 @@ impl PeerConnectionEventHandler for LoadHandler {
             while let Some(event) = track.poll().await {
                 match event {
                     TrackRemoteEvent::OnRtpPacket(packet) => {
-                        if meter.on_received(&packet.payload).is_some() && first {
+                        let stamped = meter.on_received(&packet.payload).is_some();
+                        if stamped && first {
                             first = false;
                             flowing.0.fetch_add(1, Ordering::Relaxed);
                         }

@@ -87,8 +87,9 @@ fn held(server: &SfuServer) -> Held {
 }
 
 /// Two parties join, are admitted, receive each other's audio and video, and leave; returns once
-/// the SFU has let go of both connections.
-async fn cycle(server: &SfuServer, n: usize) {
+/// the SFU has let go of both connections. With a `baseline`, also checks that the counts see
+/// the two live connections (so that a leak would show in them).
+async fn cycle(server: &SfuServer, n: usize, baseline: Option<&Held>) {
     let judge = RtcClient::join_as_party(
         server,
         HEARING,
@@ -130,6 +131,18 @@ async fn cycle(server: &SfuServer, n: usize) {
         .await,
         "cycle {n}: media flows both ways"
     );
+    if let Some(base) = baseline {
+        let during = held(server);
+        assert_eq!(
+            (during.connections, during.attached, during.published),
+            (2, 2, 4),
+            "cycle {n}: {during:?}"
+        );
+        assert!(
+            during.udp_sockets >= base.udp_sockets + 2 && during.tasks > base.tasks,
+            "cycle {n}: the live connections show in the counts: {during:?} vs {base:?}"
+        );
+    }
     judge.close().await;
     counsel.close().await;
     assert!(
@@ -143,7 +156,7 @@ async fn cycle(server: &SfuServer, n: usize) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joining_and_leaving_many_times_leaves_the_sfu_as_it_was() {
     let server = spawn_sfu_server().await;
-    cycle(&server, 0).await;
+    cycle(&server, 0, None).await;
     // What remains after one cycle once everything wound down (heartbeat samplers end at their
     // next tick): the baseline.
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -160,7 +173,7 @@ async fn joining_and_leaving_many_times_leaves_the_sfu_as_it_was() {
     );
 
     for n in 1..=CYCLES {
-        cycle(&server, n).await;
+        cycle(&server, n, Some(&baseline)).await;
     }
 
     // Connections wind down asynchronously (closing, the samplers' last tick): wait for the

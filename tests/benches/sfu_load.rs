@@ -300,11 +300,13 @@ fn machine() -> String {
         .unwrap_or_default();
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let load: Vec<&str> = load.split_whitespace().take(3).collect();
-    format!(
-        "{} CPUs, {model}, load average {}",
-        std::thread::available_parallelism().map_or(0, usize::from),
-        load.join(" ")
-    )
+    // The machine's CPUs, not this process's (it is pinned to one).
+    let cpus = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("processor"))
+        .count();
+    format!("{cpus} CPUs, {model}, load average {}", load.join(" "))
 }
 
 // ---------------------------------------------------------------------------------------------

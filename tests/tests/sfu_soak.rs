@@ -15,7 +15,7 @@ use assize_tests::rtc_client::{PayloadTypes, RtcClient, SfuServer, spawn_sfu_ser
 
 /// Cycles after the first (which creates the hearing and its two parties, and lets the runtime
 /// and the allocator warm up).
-const CYCLES: usize = 60;
+const CYCLES: usize = 40;
 const LIMIT: Duration = Duration::from_secs(30);
 const HEARING: &str = "soak";
 

@@ -12,10 +12,14 @@
 //!   through the real API, enrolling TOTP when the role requires it.
 //! - Hearings: [`rtc_client`] is a WebRTC participant for the SFU and a server for its signaling;
 //!   [`TestApp::signal`] opens the application's own signaling socket with a cookie.
+//! - Load: [`load`] makes cheap WebRTC participants with stamped media for the SFU benchmark
+//!   and soak; [`janus`] runs Janus's videoroom under the same load, for comparison.
 //! - Mail: [`smtp_sink`] is an SMTP server (STARTTLS, AUTH PLAIN, DATA) that records what it
 //!   receives and can be stopped and restarted on the same port.
 
 pub mod audio;
+pub mod janus;
+pub mod load;
 pub mod mla;
 pub mod rtc_client;
 pub mod smtp_sink;

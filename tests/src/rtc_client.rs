@@ -63,6 +63,13 @@ impl std::fmt::Debug for SfuServer {
     }
 }
 
+impl SfuServer {
+    /// The development CA that issued the server's TLS certificate (clients trust only it).
+    pub fn ca_cert(&self) -> &std::path::Path {
+        &self.ca_cert
+    }
+}
+
 impl Drop for SfuServer {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -482,11 +489,13 @@ fn codec(
     }
 }
 
-fn opus() -> RTCRtpCodec {
+/// Opus as the test clients register it.
+pub fn opus() -> RTCRtpCodec {
     codec("audio/opus", 48_000, 2, "minptime=10;useinbandfec=1", &[])
 }
 
-fn vp8() -> RTCRtpCodec {
+/// VP8 as the test clients register it (NACK, PLI, FIR).
+pub fn vp8() -> RTCRtpCodec {
     codec(
         "video/VP8",
         90_000,

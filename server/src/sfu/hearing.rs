@@ -442,6 +442,23 @@ impl Hearing {
             .contains_key(&id)
     }
 
+    /// How many participants have a connection attached now (metrics; the soak test checks it
+    /// returns to zero).
+    pub fn attached_count(&self) -> usize {
+        self.conns
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
+    /// How many tracks are published now (metrics; the soak test checks it returns to zero).
+    pub fn published_count(&self) -> usize {
+        self.published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
+    }
+
     fn connections(&self) -> Vec<Arc<dyn MediaConnection>> {
         self.conns
             .read()

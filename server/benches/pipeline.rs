@@ -133,6 +133,9 @@ fn publish(width: u32, height: u32, kbps: u32, frames: u32) -> Vec<Vec<rtp::Pack
         .collect()
 }
 
+/// Frames as (index, added latency in ms).
+type Timed = Vec<(usize, f64)>;
+
 /// CPU time of this process so far, in seconds (user + system, from `/proc/self/stat`).
 fn process_cpu_seconds() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -193,7 +196,7 @@ fn run(
     let cpu = process_cpu_seconds() - cpu_before;
     // The encoder keeps the input's timestamps, so a frame's index is its timestamp / 3000.
     let first_ts = done.first().map(|d| d.0).unwrap_or(0);
-    let (warm_up, steady): (Vec<(usize, f64)>, Vec<(usize, f64)>) = done
+    let (warm_up, steady): (Timed, Timed) = done
         .iter()
         .filter_map(|(ts, at)| {
             let index = (ts.wrapping_sub(first_ts) / 3000) as usize;

@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(signaling)
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(run_to_completion))
         .layer(axum::middleware::from_fn(json_errors))
         .layer(axum::middleware::from_fn_with_state(state.clone(), track_metrics))
         .layer(DefaultBodyLimit::max(body_limit))
@@ -96,6 +97,28 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .with_state(state)
+}
+
+/// A request that may change something (any method but GET, HEAD, OPTIONS, TRACE) runs to its
+/// end on a task of its own, even when the client goes away or the timeout answers first.
+///
+/// Otherwise hyper drops the handler's future at the client's disconnect (and the timeout
+/// layer at its deadline) wherever it happens to be waiting: a recording stopped in the room
+/// but never sealed or audited, a transition stored but not announced. Handlers are written as
+/// a sequence of steps that each leave a consistent state; this makes sure the sequence is not
+/// cut between two of them. The client that left simply does not read the answer; the one that
+/// timed out was told "nothing may have been changed; check, then try again".
+async fn run_to_completion(req: Request, next: Next) -> Response {
+    if req.method().is_safe() {
+        return next.run(req).await;
+    }
+    let work = tracing::Instrument::instrument(next.run(req), tracing::Span::current());
+    match tokio::spawn(work).await {
+        Ok(response) => response,
+        Err(e) => {
+            ApiError::internal(anyhow::anyhow!("the request's task failed: {e}")).into_response()
+        }
+    }
 }
 
 /// The security headers every response carries, unless the handler set its own: one layer that
@@ -195,4 +218,67 @@ async fn method_not_allowed() -> Response {
         "This address does not accept this method (see docs/protocol.md).",
     )
     .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use axum::routing::post;
+    use tower::ServiceExt as _;
+
+    use super::*;
+
+    /// A handler that signals it has started, waits to be released, then records that it ran
+    /// to its end.
+    fn slow_router(
+        entered: tokio::sync::mpsc::Sender<()>,
+        release: Arc<tokio::sync::Notify>,
+        finished: Arc<AtomicBool>,
+    ) -> Router {
+        let handler = move || {
+            let (entered, release, finished) = (entered.clone(), release.clone(), finished.clone());
+            async move {
+                let _ = entered.send(()).await;
+                release.notified().await;
+                finished.store(true, Ordering::SeqCst);
+                "done"
+            }
+        };
+        Router::new()
+            .route("/change", post(handler.clone()).get(handler))
+            .layer(axum::middleware::from_fn(run_to_completion))
+    }
+
+    async fn abandon(method: &str) -> bool {
+        let (entered_tx, mut entered) = tokio::sync::mpsc::channel(1);
+        let release = Arc::new(tokio::sync::Notify::new());
+        let finished = Arc::new(AtomicBool::new(false));
+        let app = slow_router(entered_tx, release.clone(), finished.clone());
+        let request = Request::builder()
+            .method(method)
+            .uri("/change")
+            .body(axum::body::Body::empty())
+            .expect("a valid request");
+        // The client: sends the request, then goes away while the handler is mid-way.
+        let client = tokio::spawn(app.oneshot(request));
+        entered.recv().await.expect("the handler starts");
+        client.abort();
+        let _ = client.await;
+        release.notify_one();
+        for _ in 0..200 {
+            if finished.load(Ordering::SeqCst) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn a_change_runs_to_its_end_when_the_client_goes_away() {
+        assert!(abandon("POST").await, "the POST handler finished");
+        // A read is simply dropped: nothing to finish.
+        assert!(!abandon("GET").await, "the GET handler was cancelled");
+    }
 }

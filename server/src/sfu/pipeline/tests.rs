@@ -437,17 +437,22 @@ fn a_full_input_queue_drops_rather_than_blocks() {
     entered
         .recv_timeout(Duration::from_secs(20))
         .expect("the worker is stuck in the filter");
-    let started = Instant::now();
-    let mut refused = 0;
-    for _ in 0..200 {
-        for p in publisher.frame(false) {
-            refused += usize::from(!handle.push(p));
-        }
-    }
-    assert!(
-        started.elapsed() < Duration::from_secs(5),
-        "push never waits"
-    );
+    // Encoded before pushing (encoding is the slow part in a debug build on a busy machine).
+    let frames: Vec<Vec<rtp::Packet>> = (0..200).map(|_| publisher.frame(false)).collect();
+    // The worker is held inside the filter until `release`: a push that waited for room would
+    // never return. Pushing on another thread turns that into a failure rather than a hang.
+    let (done_tx, done_rx) = std_mpsc::channel();
+    std::thread::spawn(move || {
+        let refused: usize = frames
+            .into_iter()
+            .flatten()
+            .map(|p| usize::from(!handle.push(p)))
+            .sum();
+        let _ = done_tx.send((refused, handle));
+    });
+    let (refused, handle) = done_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("push never waits for the worker");
     let c = handle.counters();
     assert!(
         refused > 150 && c.packets_dropped == refused as u64,

@@ -31,6 +31,7 @@ pub mod voice;
 pub mod y4m;
 
 pub use face::{
-    FaceAnonymiser, FaceDetector, FaceError, FaceMode, FaceSettings, FrameReport, I420Frame,
+    DetectionTicket, FaceAnonymiser, FaceDetector, FaceError, FaceMode, FaceSettings, FrameReport,
+    I420Frame,
 };
 pub use voice::{LATENCY_SAMPLES, SAMPLE_RATE_HZ, VoiceAnonymiser, VoiceError, VoiceSettings};

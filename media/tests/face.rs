@@ -412,6 +412,200 @@ fn a_scene_cut_runs_the_detector_at_once() {
     }
 }
 
+fn deferred(settings: FaceSettings) -> FaceAnonymiser {
+    FaceAnonymiser::deferred(FaceMode::Masked, settings).unwrap()
+}
+
+#[test]
+fn deferred_detection_covers_everything_until_the_first_answer_then_carries_masks_forward() {
+    let mut anon = deferred(FaceSettings::default());
+    // The detector answers two frames after the frame it was asked about; the face moves 4 px
+    // per frame. Every frame from the first answer on has the face's region covered.
+    let mut out: Vec<(u64, Vec<Detection>)> = Vec::new();
+    let mut tickets = Vec::new();
+    for n in 0..24usize {
+        let (mut p, truth) = astronaut_in(640, 360, 100 + 4 * n, 40);
+        // Answers due now.
+        while let Some(pos) = out.iter().position(|(due, _)| *due <= n as u64) {
+            let (_, faces) = out.remove(pos);
+            let t = tickets.remove(0);
+            anon.answer(t, Ok(&faces));
+        }
+        if let Some(t) = anon.prepare(&p.frame()) {
+            assert_eq!(t.frame(), n as u64);
+            tickets.push(t);
+            out.push((
+                n as u64 + 2,
+                vec![Detection {
+                    bbox: truth,
+                    score: 0.9,
+                }],
+            ));
+        }
+        let report = anon.cover(&mut p.frame());
+        if n < 2 {
+            assert_eq!(
+                report.cover,
+                Cover::Silhouette(SilhouetteReason::NoDetectorAnswer),
+                "frame {n}"
+            );
+        } else {
+            assert_eq!(report.cover, Cover::Masks(1), "frame {n}");
+            assert_masked(&p, &with_margin(&truth), &format!("frame {n}"));
+        }
+    }
+    // One detection at a time: asked at 0, answered at 2, asked again at 2, ...
+    assert!(tickets.len() <= 1);
+}
+
+#[test]
+fn deferred_detection_covers_a_new_scene_until_the_detector_has_seen_it() {
+    let mut anon = deferred(FaceSettings {
+        detect_every: 6,
+        ..Default::default()
+    });
+    let blank = Picture::backdrop(640, 360);
+    let mut cut = Picture::backdrop(640, 360);
+    cut.data[..640 * 360].iter_mut().for_each(|p| *p += 80);
+    cut.paste(&astronaut(), 300, 40);
+    let cut_truth = ASTRONAUT_FACE.shift(300.0, 40.0);
+
+    // Frame 0: asked, not answered before the cut at frame 1.
+    let mut p = blank.clone();
+    let t0 = anon
+        .prepare(&p.frame())
+        .expect("the first frame is looked at");
+    anon.cover(&mut p.frame());
+    let mut p = cut.clone();
+    assert_eq!(anon.prepare(&p.frame()), None, "one detection at a time");
+    assert_eq!(
+        anon.cover(&mut p.frame()).cover,
+        Cover::Silhouette(SilhouetteReason::NoDetectorAnswer)
+    );
+    // The answer about the old scene arrives: it says nothing about the new one.
+    anon.answer(t0, Ok(&[]));
+    let mut p = cut.clone();
+    let t2 = anon
+        .prepare(&p.frame())
+        .expect("the new scene is looked at at once");
+    let report = anon.cover(&mut p.frame());
+    assert_eq!(report.detector, DetectorOutcome::Faces(0));
+    assert_eq!(
+        report.cover,
+        Cover::Silhouette(SilhouetteReason::NewScene),
+        "the face in the new scene is never shown"
+    );
+    // An answer to a ticket nobody holds changes nothing.
+    anon.answer(t0, hit(cut_truth, 0.9).as_deref().map_err(Clone::clone));
+    let mut p = cut.clone();
+    assert_eq!(anon.prepare(&p.frame()), None);
+    assert_eq!(
+        anon.cover(&mut p.frame()).cover,
+        Cover::Silhouette(SilhouetteReason::NewScene)
+    );
+    anon.answer(
+        t2,
+        Ok(&[Detection {
+            bbox: cut_truth,
+            score: 0.9,
+        }]),
+    );
+    let mut p = cut.clone();
+    anon.prepare(&p.frame());
+    assert_eq!(anon.cover(&mut p.frame()).cover, Cover::Masks(1));
+    assert_masked(&p, &with_margin(&cut_truth), "after the answer");
+}
+
+#[test]
+fn a_deferred_detector_past_its_deadline_covers_the_whole_frame_until_it_answers() {
+    let mut anon = deferred(FaceSettings {
+        detect_every: 1,
+        detector_deadline_frames: 3,
+        ..Default::default()
+    });
+    let (frame, truth) = astronaut_in(640, 360, 300, 40);
+    let mut p = frame.clone();
+    let t = anon.prepare(&p.frame()).unwrap();
+    anon.answer(
+        t,
+        Ok(&[Detection {
+            bbox: truth,
+            score: 0.9,
+        }]),
+    );
+    assert_eq!(anon.cover(&mut p.frame()).cover, Cover::Masks(1));
+    // Asked at frame 1, then silence.
+    let mut stuck = None;
+    for n in 1..=5u64 {
+        let mut p = frame.clone();
+        if let Some(t) = anon.prepare(&p.frame()) {
+            stuck = Some(t);
+        }
+        let cover = anon.cover(&mut p.frame()).cover;
+        if n <= 4 {
+            assert_eq!(cover, Cover::Masks(1), "frame {n}: within the deadline");
+        } else {
+            assert_eq!(
+                cover,
+                Cover::Silhouette(SilhouetteReason::DetectorLate),
+                "frame {n}"
+            );
+        }
+    }
+    let stuck = stuck.unwrap();
+    assert_eq!(stuck.frame(), 1);
+    anon.answer(
+        stuck,
+        Ok(&[Detection {
+            bbox: truth,
+            score: 0.9,
+        }]),
+    );
+    let mut p = frame.clone();
+    anon.prepare(&p.frame());
+    assert_eq!(anon.cover(&mut p.frame()).cover, Cover::Masks(1));
+    assert_masked(&p, &with_margin(&truth), "after the late answer");
+
+    // Without a detector, `process` covers every frame whole.
+    let mut blind = deferred(FaceSettings::default());
+    for _ in 0..3 {
+        let mut p = frame.clone();
+        assert_eq!(
+            blind.process(&mut p.frame()).cover,
+            Cover::Silhouette(SilhouetteReason::NoDetectorAnswer)
+        );
+    }
+}
+
+#[test]
+fn deferred_answers_about_another_frame_size_are_rescaled_and_the_new_size_waits_for_one() {
+    let mut anon = deferred(FaceSettings::default());
+    let (mut big, truth) = astronaut_in(640, 360, 300, 40);
+    let t0 = anon.prepare(&big.frame()).unwrap();
+    anon.cover(&mut big.frame());
+    // The publisher halves its resolution before the answer comes.
+    let mut small = Picture::new(320, 180, vec![100; packed_len(320, 180)]);
+    assert_eq!(anon.prepare(&small.frame()), None);
+    anon.answer(
+        t0,
+        Ok(&[Detection {
+            bbox: truth,
+            score: 0.9,
+        }]),
+    );
+    assert_eq!(
+        anon.cover(&mut small.frame()).cover,
+        Cover::Silhouette(SilhouetteReason::NewScene)
+    );
+    let mut small = Picture::new(320, 180, vec![100; packed_len(320, 180)]);
+    let t2 = anon.prepare(&small.frame()).unwrap();
+    anon.answer(t2, Ok(&[]));
+    let report = anon.cover(&mut small.frame());
+    assert_eq!(report.cover, Cover::Masks(1), "the face's track, rescaled");
+    let half = truth.scale(0.5, 0.5);
+    assert_masked(&small, &with_margin(&half), "rescaled mask");
+}
+
 #[test]
 fn a_real_detector_every_second_frame_keeps_a_moving_face_covered() {
     let mut anon = FaceAnonymiser::new(FaceMode::Masked, FaceSettings::default()).unwrap();

@@ -50,6 +50,11 @@ CONFIGS = [
     ("masked, detector every frame", ["--mode", "masked", "--detect-every", "1"]),
     ("masked, every 2nd frame (default)", ["--mode", "masked", "--detect-every", "2"]),
     ("masked, every 3rd frame", ["--mode", "masked", "--detect-every", "3"]),
+    # The live pipeline: detection on its own thread, answers a frame or two late.
+    ("masked, every 2nd frame, answers 1 frame late (live)",
+     ["--mode", "masked", "--detect-every", "2", "--detector-delay", "1"]),
+    ("masked, every 2nd frame, answers 2 frames late (live, loaded)",
+     ["--mode", "masked", "--detect-every", "2", "--detector-delay", "2"]),
     ("full frame", ["--mode", "full-frame"]),
 ]
 

@@ -22,14 +22,25 @@
 //! The detector runs on frame 0 and then every `detect_every` frames (default 2) at reduced
 //! resolution (`detector_long_side`, default 320 pixels); between runs the masks are carried
 //! over, moved along each face's velocity and grown. It also runs at once on a scene cut (15%
-//! of a coarse luma grid changed since the previous frame) and on a change of frame
-//! size. A face that walks into the picture between two runs is shown for at most
-//! `detect_every - 1` frames (one frame, 40 ms, by default); `detect_every = 1` closes that
-//! gap at twice the cost. What is covered, frame by frame:
+//! of a coarse luma grid changed since the previous frame) and on a change of frame size.
 //!
-//! 1. Until the detector has answered once, and from any failed or late detection
-//!    ([`DetectorError`]) until the next answer, the **whole frame** is covered (silhouette);
-//!    a failing detector is retried on every frame.
+//! Detection can run in line ([`FaceAnonymiser::process`], what `assize anonymise` does) or
+//! *deferred*, on another thread, so that a frame never waits for inference (what the live
+//! pipeline does): [`FaceAnonymiser::prepare`] looks at the frame and may hand out a
+//! [`DetectionTicket`] (the caller copies the frame to its detector), [`FaceAnonymiser::answer`]
+//! takes the result whenever it is ready, and [`FaceAnonymiser::cover`] covers the frame with
+//! what is known, carrying the masks forward from the frame the last answer was about. In
+//! line is deferred detection whose answer comes at once.
+//!
+//! A face that walks into the picture between two runs, without a cut, is shown until the
+//! detector's next answer: at most `detect_every - 1` frames in line (one frame, 40 ms, by
+//! default), plus the detector's own latency when deferred. What is covered, frame by frame:
+//!
+//! 1. Until the detector has answered once, and from any failed detection ([`DetectorError`])
+//!    until the next answer, the **whole frame** is covered (silhouette); a failing detector
+//!    is retried on every frame. Deferred: also while the detection asked for has taken
+//!    longer than `detector_deadline_frames` (default 15), and from a scene cut or a change of
+//!    size until the detector has answered about a frame of the new scene.
 //! 2. Every detection at or above `threshold` (default 0.2, low on purpose: a false mask
 //!    costs little) is masked and followed as a track.
 //! 3. A face the detector misses stays masked for `hold_frames` (default 50, 2 s at 25 fps);
@@ -174,6 +185,10 @@ pub struct FaceSettings {
     pub silhouette_columns: u32,
     /// Silhouette grey levels, 2 to 4. Default 3.
     pub silhouette_levels: u8,
+    /// Deferred detection only ([`FaceAnonymiser::prepare`]): frames a detection may take
+    /// before the whole frame is covered until it answers, 1 to 300. Default 15 (0.5 s at
+    /// 30 fps).
+    pub detector_deadline_frames: u32,
 }
 
 impl Default for FaceSettings {
@@ -190,6 +205,7 @@ impl Default for FaceSettings {
             wide: 1.0,
             silhouette_columns: 12,
             silhouette_levels: 3,
+            detector_deadline_frames: 15,
         }
     }
 }
@@ -276,6 +292,13 @@ impl FaceSettings {
             4.0,
             "2..=4",
         )?;
+        check(
+            "detector_deadline_frames",
+            self.detector_deadline_frames as f32,
+            1.0,
+            300.0,
+            "1..=300",
+        )?;
         Ok(())
     }
 
@@ -342,6 +365,28 @@ pub enum SilhouetteReason {
     NoDetectorAnswer,
     /// Masked, and a confirmed face has been missed for longer than `hold_frames`.
     FaceLost,
+    /// Masked, and the picture changed at once (a cut, a new frame size): covered until the
+    /// detector has answered about a frame of the new scene.
+    NewScene,
+    /// Masked with deferred detection, and the detection asked for has taken longer than
+    /// `detector_deadline_frames`.
+    DetectorLate,
+}
+
+/// A frame the detector is asked about: handed out by [`FaceAnonymiser::prepare`], given back
+/// with the detector's answer to [`FaceAnonymiser::answer`]. Holds no picture data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DetectionTicket {
+    frame: u64,
+    width: usize,
+    height: usize,
+}
+
+impl DetectionTicket {
+    /// The number of the frame to run the detector on (0 for the stream's first frame).
+    pub fn frame(&self) -> u64 {
+        self.frame
+    }
 }
 
 /// One witness stream's face anonymiser. One instance per stream (it holds that stream's
@@ -355,6 +400,15 @@ pub struct FaceAnonymiser {
     change: SceneChange,
     frame_no: u64,
     geometry: Option<(usize, usize)>,
+    /// The frame [`Self::prepare`] looked at last (`cover` checks that it is this one).
+    prepared: Option<u64>,
+    /// The detection asked for and not yet answered (at most one at a time).
+    pending: Option<DetectionTicket>,
+    /// The first frame of a new scene: the whole frame is covered until an answer about this
+    /// frame or a later one.
+    new_scene: Option<u64>,
+    /// What the detector said since the last covered frame.
+    outcome: DetectorOutcome,
     faces: Vec<Detection>,
     masks: Vec<FaceBox>,
 }
@@ -396,6 +450,17 @@ impl FaceAnonymiser {
         Ok(Self::build(mode, settings, Some(detector)))
     }
 
+    /// An anonymiser whose detector runs elsewhere (on a thread of the caller's), driven by
+    /// [`Self::prepare`], [`Self::answer`] and [`Self::cover`]: the frame path never waits
+    /// for inference. [`Self::process`] on it fails closed (no detector: whole frames).
+    ///
+    /// # Errors
+    /// [`FaceError::InvalidSetting`].
+    pub fn deferred(mode: FaceMode, settings: FaceSettings) -> Result<Self, FaceError> {
+        settings.validate()?;
+        Ok(Self::build(mode, settings, None))
+    }
+
     fn build(
         mode: FaceMode,
         settings: FaceSettings,
@@ -410,6 +475,10 @@ impl FaceAnonymiser {
             detector,
             frame_no: 0,
             geometry: None,
+            prepared: None,
+            pending: None,
+            new_scene: None,
+            outcome: DetectorOutcome::NotRun,
             faces: Vec::new(),
             masks: Vec::new(),
         }
@@ -425,10 +494,126 @@ impl FaceAnonymiser {
         &self.settings
     }
 
-    /// Anonymises one frame in place, following the policy in the module documentation.
-    /// Never fails: a detector that gives no answer makes the whole frame a silhouette.
-    /// Frames may change size between calls (tracks are rescaled and detection runs at once).
+    /// Anonymises one frame in place, following the policy in the module documentation, with
+    /// the detector run in line when it is due. Never fails: a detector that gives no answer
+    /// makes the whole frame a silhouette. Frames may change size between calls (tracks are
+    /// rescaled and the frame is covered until the detector has seen the new size).
+    ///
+    /// The same steps as deferred detection with an answer that comes at once.
     pub fn process(&mut self, frame: &mut I420Frame<'_>) -> FrameReport {
+        if let Some(ticket) = self.prepare(frame) {
+            let mut faces = std::mem::take(&mut self.faces);
+            faces.clear();
+            let result = match self.detector.as_mut() {
+                Some(d) => d.detect(frame, &mut faces),
+                None => Err(DetectorError::NoAnswer),
+            };
+            self.answer(
+                ticket,
+                result
+                    .as_ref()
+                    .map(|()| faces.as_slice())
+                    .map_err(Clone::clone),
+            );
+            self.faces = faces;
+        }
+        self.cover(frame)
+    }
+
+    /// Deferred detection, step 1: looks at the next frame as it came (before [`Self::cover`]
+    /// changes it). Returns a ticket when the detector should look at this frame: run it on a
+    /// copy of the frame as it is now, then hand the result to [`Self::answer`], on a later
+    /// frame or before covering this one. At most one ticket is out at a time.
+    pub fn prepare(&mut self, frame: &I420Frame<'_>) -> Option<DetectionTicket> {
+        let n = self.frame_no;
+        self.prepared = Some(n);
+        if self.mode != FaceMode::Masked {
+            return None;
+        }
+        let size = (frame.width(), frame.height());
+        if let Some((w, h)) = self.geometry
+            && (w, h) != size
+        {
+            self.tracker
+                .rescale(size.0 as f32 / w as f32, size.1 as f32 / h as f32);
+            self.new_scene = Some(n);
+        }
+        self.geometry = Some(size);
+        if self.change.is_cut(frame) {
+            self.new_scene = Some(n);
+        }
+        let due =
+            self.new_scene.is_some() || self.tracker.wants_detection(n, self.settings.detect_every);
+        if self.pending.is_some() || !due {
+            return None;
+        }
+        let ticket = DetectionTicket {
+            frame: n,
+            width: size.0,
+            height: size.1,
+        };
+        self.pending = Some(ticket);
+        Some(ticket)
+    }
+
+    /// Deferred detection, step 2 (whenever the detector has finished): its answer about the
+    /// frame the ticket names. Boxes are in that frame's pixels. An answer to a ticket this
+    /// anonymiser is not waiting for is ignored.
+    pub fn answer(&mut self, ticket: DetectionTicket, result: Result<&[Detection], DetectorError>) {
+        if self.pending != Some(ticket) {
+            return;
+        }
+        self.pending = None;
+        let Ok(found) = result else {
+            self.outcome = DetectorOutcome::Failed;
+            self.tracker.observe(ticket.frame, Answer::NoAnswer);
+            return;
+        };
+        let (w, h) = self.geometry.unwrap_or((ticket.width, ticket.height));
+        let faces: Vec<Detection> = if (w, h) == (ticket.width, ticket.height) {
+            found.to_vec()
+        } else {
+            let (sx, sy) = (
+                w as f32 / ticket.width.max(1) as f32,
+                h as f32 / ticket.height.max(1) as f32,
+            );
+            found
+                .iter()
+                .map(|d| Detection {
+                    bbox: d.bbox.scale(sx, sy),
+                    score: d.score,
+                })
+                .collect()
+        };
+        let count = faces
+            .iter()
+            .filter(|d| d.score >= self.settings.threshold)
+            .count();
+        self.outcome = DetectorOutcome::Faces(u32::try_from(count).unwrap_or(u32::MAX));
+        self.tracker.observe(ticket.frame, Answer::Faces(&faces));
+        if self.new_scene.is_some_and(|from| ticket.frame >= from) {
+            self.new_scene = None;
+        }
+    }
+
+    /// Deferred detection, step 3: covers the frame [`Self::prepare`] looked at, with what
+    /// the detector has said so far (masks carried forward from the frame of its last
+    /// answer), following the policy in the module documentation. A frame `prepare` did not
+    /// see is checked here for cuts and size (no ticket is issued for it).
+    pub fn cover(&mut self, frame: &mut I420Frame<'_>) -> FrameReport {
+        let n = self.frame_no;
+        if self.prepared != Some(n)
+            || (self.mode == FaceMode::Masked
+                && self.geometry != Some((frame.width(), frame.height())))
+        {
+            // Not prepared (or prepared with another picture): look at it now; a ticket for
+            // it cannot be used (the caller has not copied the frame), so it is withdrawn.
+            if let Some(t) = self.prepare(frame)
+                && self.pending == Some(t)
+            {
+                self.pending = None;
+            }
+        }
         let report = match self.mode {
             FaceMode::None => FrameReport {
                 detector: DetectorOutcome::NotRun,
@@ -444,49 +629,27 @@ impl FaceAnonymiser {
             FaceMode::Masked => self.masked(frame),
         };
         self.frame_no += 1;
+        self.prepared = None;
         report
     }
 
     fn masked(&mut self, frame: &mut I420Frame<'_>) -> FrameReport {
         let n = self.frame_no;
         let size = (frame.width(), frame.height());
-        if let Some((w, h)) = self.geometry
-            && (w, h) != size
-        {
-            self.tracker
-                .rescale(size.0 as f32 / w as f32, size.1 as f32 / h as f32);
-            self.tracker.force_detection();
-        }
-        self.geometry = Some(size);
-        if self.change.is_cut(frame) {
-            self.tracker.force_detection();
-        }
-
-        let mut detector = DetectorOutcome::NotRun;
-        if self.tracker.wants_detection(n, self.settings.detect_every) {
-            let result = match self.detector.as_mut() {
-                Some(d) => d.detect(frame, &mut self.faces),
-                None => Err(DetectorError::NoAnswer),
-            };
-            match result {
-                Ok(()) => {
-                    let count = self
-                        .faces
-                        .iter()
-                        .filter(|d| d.score >= self.settings.threshold)
-                        .count();
-                    detector = DetectorOutcome::Faces(u32::try_from(count).unwrap_or(u32::MAX));
-                    self.tracker.observe(n, Answer::Faces(&self.faces));
-                }
-                Err(_) => {
-                    detector = DetectorOutcome::Failed;
-                    self.tracker.observe(n, Answer::NoAnswer);
-                }
-            }
-        }
         self.tracker.expire(n);
-        let cover = match self.tracker.cover(n, &mut self.masks) {
-            Ok(()) => {
+        let detector = std::mem::replace(&mut self.outcome, DetectorOutcome::NotRun);
+        let late = self.pending.is_some_and(|t| {
+            n.saturating_sub(t.frame) > u64::from(self.settings.detector_deadline_frames)
+        });
+        let whole = match self.tracker.cover(n, &mut self.masks) {
+            Err(Whole::NoAnswer) => Some(SilhouetteReason::NoDetectorAnswer),
+            Err(Whole::Lost) => Some(SilhouetteReason::FaceLost),
+            Ok(()) if late => Some(SilhouetteReason::DetectorLate),
+            Ok(()) if self.new_scene.is_some() => Some(SilhouetteReason::NewScene),
+            Ok(()) => None,
+        };
+        let cover = match whole {
+            None => {
                 for m in &self.masks {
                     if let Some(rect) = pixel_rect(m, size.0, size.1) {
                         frame.fill_rect(rect, MASK_LUMA, MASK_CHROMA);
@@ -498,12 +661,9 @@ impl FaceAnonymiser {
                     Cover::Masks(u32::try_from(self.masks.len()).unwrap_or(u32::MAX))
                 }
             }
-            Err(why) => {
+            Some(reason) => {
                 self.silhouette.render(frame);
-                Cover::Silhouette(match why {
-                    Whole::NoAnswer => SilhouetteReason::NoDetectorAnswer,
-                    Whole::Lost => SilhouetteReason::FaceLost,
-                })
+                Cover::Silhouette(reason)
             }
         };
         FrameReport { detector, cover }

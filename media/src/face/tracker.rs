@@ -107,7 +107,6 @@ pub(crate) struct Tracker {
     lost: Vec<FaceBox>,
     last_attempt: Option<u64>,
     failing: bool,
-    forced: bool,
 }
 
 impl Tracker {
@@ -118,25 +117,16 @@ impl Tracker {
             lost: Vec::new(),
             last_attempt: None,
             failing: false,
-            forced: false,
         }
     }
 
-    /// Whether the detector should run on `frame`: every `every` frames, on every frame while
-    /// it is failing, and when forced.
+    /// Whether the detector is due at `frame`: `every` frames after the frame of its last
+    /// answer, and on every frame while it is failing.
     pub fn wants_detection(&self, frame: u64, every: u32) -> bool {
         match self.last_attempt {
             None => true,
-            Some(last) => {
-                self.forced || self.failing || frame.saturating_sub(last) >= u64::from(every)
-            }
+            Some(last) => self.failing || frame.saturating_sub(last) >= u64::from(every),
         }
-    }
-
-    /// Makes the detector run on the next frame whatever the schedule (a scene cut, a change
-    /// of frame size).
-    pub fn force_detection(&mut self) {
-        self.forced = true;
     }
 
     /// Scales every box after a change of frame size.
@@ -152,9 +142,10 @@ impl Tracker {
     }
 
     /// Takes the detector's answer for `frame`.
+    /// Answers come in the order of their frames (one detection runs at a time); `frame` may
+    /// lie behind the frame being covered, whose masks are then carried forward from it.
     pub fn observe(&mut self, frame: u64, answer: Answer<'_>) {
         self.last_attempt = Some(frame);
-        self.forced = false;
         let Answer::Faces(detections) = answer else {
             self.failing = true;
             return;

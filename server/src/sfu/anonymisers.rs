@@ -6,15 +6,18 @@
 //!   witness (HMAC-SHA-256), so a witness sounds the same through one hearing and different in
 //!   the next. No secret known for the hearing → no stream: those not named get no audio.
 //! - Face: masked (each face covered by an opaque fill, failing closed to a full-frame
-//!   silhouette) or full-frame, by the [`FaceAnonymiser`], built on the pipeline's own thread
-//!   (it takes a few hundred milliseconds). If it cannot be built or fails, the pipeline sends
-//!   black pictures: never the raw picture.
+//!   silhouette) or full-frame, by the [`FaceAnonymiser`], built on the pipeline's own thread.
+//!   Masked: the face detector runs on a second thread of the stream's, so no picture waits
+//!   for inference (see `FaceFilter`). If the anonymiser cannot be built or fails, the
+//!   pipeline sends black pictures: never the raw picture.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use assize_media::face::{CenterFace, Detection, DetectorError, FaceDetector as _};
 use assize_media::{
-    FaceAnonymiser, FaceMode, FaceSettings, I420Frame, VoiceAnonymiser, VoiceSettings,
+    DetectionTicket, FaceAnonymiser, FaceMode, FaceSettings, I420Frame, VoiceAnonymiser,
+    VoiceSettings,
 };
 use hmac::{Hmac, Mac as _};
 use rtc::rtp;
@@ -275,28 +278,174 @@ pub fn voice_secret_for(hearing_secret: &[u8; 32], party: &str) -> Option<Zeroiz
 /// pipeline's thread).
 #[must_use]
 pub fn face_filter(mode: FaceMode) -> Box<dyn VideoFilter> {
-    Box::new(FaceFilter { mode, face: None })
+    Box::new(FaceFilter {
+        mode,
+        face: None,
+        detector: None,
+    })
 }
 
 /// The face anonymiser as a pipeline filter, built on first use on the pipeline's thread.
+///
+/// Masked: the detector runs on a thread of its own (`assize-face-detect`), so a picture never
+/// waits for inference. When a detection is due ([`FaceAnonymiser::prepare`]) the raw picture
+/// is copied to that thread; its answer is taken on a later picture ([`FaceAnonymiser::answer`])
+/// and every picture is covered at once with what is known ([`FaceAnonymiser::cover`]: masks
+/// carried forward from the frame of the last answer; the whole frame until the first answer,
+/// from a cut until the detector has seen the new scene, and while a detection is late). A
+/// model that does not load or fails makes every picture a silhouette; a detector thread that
+/// dies makes every picture black.
 struct FaceFilter {
     mode: FaceMode,
     face: Option<FaceAnonymiser>,
+    detector: Option<DetectorThread>,
+}
+
+/// One picture for the detector thread.
+struct DetectJob {
+    ticket: DetectionTicket,
+    width: u32,
+    height: u32,
+    picture: Vec<u8>,
+}
+
+/// The detector thread's answer, with the picture's buffer for reuse.
+struct DetectDone {
+    ticket: DetectionTicket,
+    result: Result<Vec<Detection>, DetectorError>,
+    picture: Vec<u8>,
+}
+
+/// The pipeline's end of a detector thread. Dropping it ends the thread (after the detection
+/// under way, if any).
+struct DetectorThread {
+    jobs: std::sync::mpsc::SyncSender<DetectJob>,
+    done: std::sync::mpsc::Receiver<DetectDone>,
+    spare: Vec<u8>,
+}
+
+impl DetectorThread {
+    fn spawn(long_side: u32) -> Result<Self, String> {
+        // One job at a time is ever out (the anonymiser hands out one ticket at a time).
+        let (jobs, job_rx) = std::sync::mpsc::sync_channel::<DetectJob>(1);
+        let (done_tx, done) = std::sync::mpsc::sync_channel::<DetectDone>(1);
+        std::thread::Builder::new()
+            .name("assize-face-detect".into())
+            .spawn(move || detect_loop(long_side, &job_rx, &done_tx))
+            .map_err(|e| format!("cannot start the face detector's thread: {e}"))?;
+        Ok(Self {
+            jobs,
+            done,
+            spare: Vec::new(),
+        })
+    }
+}
+
+/// The detector thread: loads the model (a few hundred milliseconds, off the picture path),
+/// then answers jobs until the pipeline drops its end.
+fn detect_loop(
+    long_side: u32,
+    jobs: &std::sync::mpsc::Receiver<DetectJob>,
+    done: &std::sync::mpsc::SyncSender<DetectDone>,
+) {
+    let mut model = CenterFace::bundled(long_side);
+    if let Err(e) = &model {
+        tracing::error!(error = %e, "the face detection model does not load; the protected witness's picture stays a silhouette");
+    }
+    while let Ok(mut job) = jobs.recv() {
+        let mut faces = Vec::new();
+        let result = match model.as_mut() {
+            Ok(m) => match I420Frame::packed(job.width, job.height, &mut job.picture) {
+                Ok(frame) => m.detect(&frame, &mut faces).map(|()| faces),
+                Err(e) => Err(DetectorError::Inference(e.to_string())),
+            },
+            Err(e) => Err(DetectorError::Inference(e.to_string())),
+        };
+        let answer = DetectDone {
+            ticket: job.ticket,
+            result,
+            picture: job.picture,
+        };
+        if done.send(answer).is_err() {
+            break;
+        }
+    }
+}
+
+impl FaceFilter {
+    fn start(&mut self) -> Result<(), String> {
+        let settings = FaceSettings::default();
+        if self.mode == FaceMode::Masked {
+            if self.detector.is_none() {
+                self.detector = Some(DetectorThread::spawn(settings.detector_long_side)?);
+            }
+            self.face = Some(
+                FaceAnonymiser::deferred(self.mode, settings)
+                    .map_err(|e| format!("the face anonymiser cannot start: {e}"))?,
+            );
+        } else {
+            self.face = Some(
+                FaceAnonymiser::new(self.mode, settings)
+                    .map_err(|e| format!("the face anonymiser cannot start: {e}"))?,
+            );
+        }
+        Ok(())
+    }
 }
 
 impl VideoFilter for FaceFilter {
     fn apply(&mut self, width: u32, height: u32, i420: &mut [u8]) -> Result<(), String> {
         if self.face.is_none() {
-            self.face = Some(
-                FaceAnonymiser::new(self.mode, FaceSettings::default())
-                    .map_err(|e| format!("the face anonymiser cannot start: {e}"))?,
-            );
+            self.start()?;
         }
         let Some(face) = self.face.as_mut() else {
             return Err("no face anonymiser".into());
         };
+        // The detector's answers so far (at most one).
+        if let Some(d) = self.detector.as_mut() {
+            loop {
+                match d.done.try_recv() {
+                    Ok(answer) => {
+                        face.answer(
+                            answer.ticket,
+                            answer.result.as_deref().map_err(Clone::clone),
+                        );
+                        d.spare = answer.picture;
+                    }
+                    Err(std::sync::mpsc::TryRecvError::Empty) => break,
+                    Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                        return Err("the face detector's thread has stopped".into());
+                    }
+                }
+            }
+        }
+        let ticket =
+            face.prepare(&I420Frame::packed(width, height, i420).map_err(|e| e.to_string())?);
+        if let Some(ticket) = ticket {
+            let sent = match self.detector.as_mut() {
+                Some(d) => {
+                    let mut picture = std::mem::take(&mut d.spare);
+                    picture.clear();
+                    picture.extend_from_slice(i420);
+                    d.jobs
+                        .try_send(DetectJob {
+                            ticket,
+                            width,
+                            height,
+                            picture,
+                        })
+                        .is_ok()
+                }
+                None => false,
+            };
+            if !sent {
+                // Counted as a failed detection: the whole frame is covered, and it is
+                // asked again on the next picture.
+                face.answer(ticket, Err(DetectorError::NoAnswer));
+            }
+        }
         let mut frame = I420Frame::packed(width, height, i420).map_err(|e| e.to_string())?;
-        face.process(&mut frame);
+        face.cover(&mut frame);
         Ok(())
     }
 }
@@ -412,6 +561,7 @@ mod tests {
         let mut filter = FaceFilter {
             mode: FaceMode::FullFrame,
             face: None,
+            detector: None,
         };
         filter.apply(w, h, &mut picture).expect("a valid picture");
         assert_ne!(picture, original, "the silhouette replaces the picture");
@@ -419,6 +569,78 @@ mod tests {
         assert!(
             filter.apply(w, h, &mut short).is_err(),
             "the pipeline then sends black"
+        );
+    }
+
+    /// The public-domain astronaut portrait (256x256 I420) on a 640x360 textured backdrop at
+    /// (300, 40); its face box, eyebrows to chin, is (382, 69)-(437, 130).
+    fn astronaut_picture() -> (Vec<u8>, (usize, usize, usize, usize)) {
+        const ASTRONAUT: &[u8] =
+            include_bytes!("../../../media/tests/data/face/astronaut_256x256.i420");
+        let (w, h, sw, at) = (640usize, 360usize, 256usize, (300usize, 40usize));
+        let mut p = vec![128u8; assize_media::codec::i420_len(w as u32, h as u32)];
+        for y in 0..h {
+            for x in 0..w {
+                p[y * w + x] = (90 + (x / 16 + y / 16) % 2 * 30) as u8;
+            }
+        }
+        for r in 0..sw {
+            for c in 0..sw {
+                p[(at.1 + r) * w + at.0 + c] = ASTRONAUT[r * sw + c];
+            }
+        }
+        let (cw, ch, scw) = (w / 2, h / 2, sw / 2);
+        for plane in 0..2 {
+            let (dst, src) = (w * h + plane * cw * ch, sw * sw + plane * scw * scw);
+            for r in 0..scw {
+                for c in 0..scw {
+                    p[dst + (at.1 / 2 + r) * cw + at.0 / 2 + c] = ASTRONAUT[src + r * scw + c];
+                }
+            }
+        }
+        (p, (382, 69, 437, 130))
+    }
+
+    #[test]
+    fn the_masked_filter_never_waits_for_the_detector_and_never_shows_the_face() {
+        let (original, (x0, y0, x1, y1)) = astronaut_picture();
+        let face_luma = |p: &[u8]| -> Vec<u8> {
+            (y0..y1)
+                .flat_map(|y| p[y * 640 + x0..y * 640 + x1].iter().copied())
+                .collect()
+        };
+        let mut filter = FaceFilter {
+            mode: FaceMode::Masked,
+            face: None,
+            detector: None,
+        };
+        let mut masked_after = None;
+        for n in 0..500 {
+            let mut picture = original.clone();
+            filter
+                .apply(640, 360, &mut picture)
+                .expect("a valid picture");
+            let mut levels = face_luma(&picture);
+            levels.sort_unstable();
+            levels.dedup();
+            assert!(
+                levels.len() <= 4,
+                "picture {n}: the face region holds {} luma levels: raw samples escaped",
+                levels.len()
+            );
+            if levels == [assize_media::face::MASK_LUMA]
+                && picture[10 * 640 + 10] == original[10 * 640 + 10]
+            {
+                masked_after = Some(n);
+                break;
+            }
+            // A camera delivers a picture every 33 ms; the detector answers in between.
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        let n = masked_after.expect("the detector's answer arrives and the face alone is masked");
+        assert!(
+            n >= 1,
+            "the first picture is covered whole: no answer can exist yet"
         );
     }
 

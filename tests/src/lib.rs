@@ -23,6 +23,7 @@ pub mod load;
 pub mod mla;
 pub mod rtc_client;
 pub mod smtp_sink;
+pub mod wire_tap;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -90,23 +90,36 @@ pub enum LocalSignal {
     Closed,
 }
 
-/// A codec the SFU negotiates.
+/// The codecs the SFU negotiates, with their RTCP feedback.
+///
+/// - `transport-cc` (audio and video) with the transport-wide-cc header extension (registered
+///   by `register_default_interceptors`, whose TWCC receiver answers it): a publisher's packets
+///   get TransportLayerCC feedback, from which the browser estimates its own send rate.
+/// - `nack` (video): the NACK generator asks a publisher again for what was lost on the way
+///   in, and the NACK responder resends to a subscriber what was lost on the way out.
+/// - `nack pli`, `ccm fir` (video): keyframe requests ([`KeyframeRequestMarker`]).
+/// - `goog-remb` (video): receivers report their bandwidth, which the anonymised streams'
+///   encoders follow. Legs carry no transport-wide sequence numbers (see [`LegRewriter`]), so
+///   a browser subscriber keeps estimating on its side and sending REMB.
 fn codecs() -> [(RTCRtpCodecParameters, RtpCodecKind); 2] {
-    // goog-remb: receivers report their bandwidth, which the anonymised streams' encoders follow.
-    let video_fb = ["nack", "nack pli", "ccm fir", "goog-remb"]
-        .iter()
-        .map(|fb| {
-            let (typ, parameter) = fb.split_once(' ').unwrap_or((fb, ""));
-            RTCPFeedback {
-                typ: typ.to_string(),
-                parameter: parameter.to_string(),
-            }
-        })
-        .collect();
+    let feedback = |list: &[&str]| -> Vec<RTCPFeedback> {
+        list.iter()
+            .map(|fb| {
+                let (typ, parameter) = fb.split_once(' ').unwrap_or((fb, ""));
+                RTCPFeedback {
+                    typ: typ.to_string(),
+                    parameter: parameter.to_string(),
+                }
+            })
+            .collect()
+    };
     [
         (
             RTCRtpCodecParameters {
-                rtp_codec: opus_codec(),
+                rtp_codec: RTCRtpCodec {
+                    rtcp_feedback: feedback(&["transport-cc"]),
+                    ..opus_codec()
+                },
                 payload_type: OPUS_PAYLOAD_TYPE,
             },
             RtpCodecKind::Audio,
@@ -114,7 +127,13 @@ fn codecs() -> [(RTCRtpCodecParameters, RtpCodecKind); 2] {
         (
             RTCRtpCodecParameters {
                 rtp_codec: RTCRtpCodec {
-                    rtcp_feedback: video_fb,
+                    rtcp_feedback: feedback(&[
+                        "nack",
+                        "nack pli",
+                        "ccm fir",
+                        "goog-remb",
+                        "transport-cc",
+                    ]),
                     ..vp8_codec()
                 },
                 payload_type: VP8_PAYLOAD_TYPE,

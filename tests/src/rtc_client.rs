@@ -24,6 +24,7 @@ use crate::wire_tap::{Losses, WIRE_TAP_SLOT, WireCounters, WireTap, WireTapHandl
 use anyhow::{Context as _, anyhow, bail};
 use assize_server::sfu::peer::KeyframeRequestMarker;
 use assize_server::sfu::room::MediaKind;
+use assize_server::sfu::rtx::{RTX_UNWRAPPER_SLOT, RtxUnwrapper};
 use assize_server::sfu::signal::UnauthenticatedRoleFromQuery;
 use assize_server::sfu::{Sfu, SfuConfig};
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -726,7 +727,8 @@ impl RtcClient {
         let (tap, wire) = WireTap::new(options.losses, payload_types.vp8(), rtx_pt);
         let mut registry = register_default_interceptors(Registry::new(), &mut media)?
             .with(Slot::from(14_000), KeyframeRequestMarker::default())
-            .with(Slot::from(WIRE_TAP_SLOT), tap);
+            .with(Slot::from(WIRE_TAP_SLOT), tap)
+            .with(Slot::from(RTX_UNWRAPPER_SLOT), RtxUnwrapper::default());
         if options.twcc {
             registry = registry.with(Slot::TwccSender, TwccSenderBuilder::new().build());
         }

@@ -39,6 +39,8 @@ pub struct WireCounters {
     pub nacks_received: u64,
     /// The sequence numbers those NACKs asked for.
     pub nacked: BTreeSet<u16>,
+    /// How many times each was asked for.
+    pub nack_requests: BTreeMap<u16, u64>,
     /// Sequence numbers of sent video lost on the way out.
     pub lost_sent: BTreeSet<u16>,
     /// Of those, the ones sent again (as the same packet or on RTX).
@@ -156,9 +158,10 @@ impl Protocol<TaggedPacket, TaggedPacket, ()> for WireTap {
                         st.counters.transport_cc_received += 1;
                     } else if let Some(nack) = any.downcast_ref::<TransportLayerNack>() {
                         st.counters.nacks_received += 1;
-                        st.counters
-                            .nacked
-                            .extend(nack.nacks.iter().flat_map(|n| n.packet_list()));
+                        for seq in nack.nacks.iter().flat_map(|n| n.packet_list()) {
+                            st.counters.nacked.insert(seq);
+                            *st.counters.nack_requests.entry(seq).or_default() += 1;
+                        }
                     }
                 }
             }

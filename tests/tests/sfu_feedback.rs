@@ -10,6 +10,7 @@ use assize_server::sfu::room::{HearingState, Location, MediaKind, ParticipantId}
 use assize_tests::rtc_client::{
     ClientOptions, PayloadTypes, RtcClient, SfuServer, spawn_sfu_server, wait_until,
 };
+use assize_tests::wire_tap::Losses;
 
 const START_LIMIT: Duration = Duration::from_secs(20);
 const TWCC_URI: &str = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01";
@@ -93,6 +94,171 @@ async fn publishers_receive_transport_wide_feedback_and_legs_carry_no_foreign_se
             "{:?}",
             wire.received_extension_ids
         );
+        assert!(c.errors().is_empty(), "{:?}", c.errors());
+    }
+    judge.close().await;
+    clerk.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_s_lost_video_is_resent_on_the_rtx_stream_it_negotiated() {
+    let server = spawn_sfu_server().await;
+    let judge = RtcClient::join(&server, "h1", "judge", PayloadTypes::Chrome)
+        .await
+        .expect("the judge joins");
+    // The clerk offers RTX, with Firefox's payload types (VP8 120, RTX 124: not the server's
+    // 96 and 97), and its network loses one video packet in ten on the way from the server.
+    let clerk = RtcClient::join_with_options(
+        &server,
+        "h1",
+        "clerk",
+        ClientOptions {
+            rtx: true,
+            losses: Losses {
+                received_video_one_in: Some(10),
+                ..Losses::default()
+            },
+            ..ClientOptions::new(PayloadTypes::Firefox)
+        },
+    )
+    .await
+    .expect("the clerk joins");
+    // The expert does not offer RTX.
+    let expert = RtcClient::join(&server, "h1", "expert", PayloadTypes::Chrome)
+        .await
+        .expect("the expert joins");
+    admit_all(&server, "h1", &[&judge, &clerk, &expert]);
+
+    let repaired = wait_until(START_LIMIT, || {
+        clerk.wire().repaired.len() >= 20
+            && expert.received(clerk.participant, MediaKind::Video) >= 30
+    })
+    .await;
+    let wire = clerk.wire();
+    assert!(
+        repaired,
+        "lost {} repaired {}",
+        wire.lost_received.len(),
+        wire.repaired.len()
+    );
+    // Every repair came on the leg's RTX SSRC and payload type, and only what was lost.
+    assert_eq!(wire.repaired_on_rtx, wire.repaired.len() as u64, "{wire:?}");
+    assert!(wire.repaired.is_subset(&wire.lost_received));
+    let (_, server_offer) = clerk.descriptions().await;
+    assert!(
+        server_offer.contains("a=rtpmap:124 rtx/90000") && server_offer.contains("apt=120"),
+        "{server_offer}"
+    );
+    assert!(server_offer.contains("a=ssrc-group:FID"), "{server_offer}");
+    // The expert is offered no RTX (it would resend as-is on the leg's own SSRC).
+    let (_, server_offer) = expert.descriptions().await;
+    assert!(!server_offer.contains("rtx/90000"), "{server_offer}");
+    assert!(!server_offer.contains("ssrc-group:FID"), "{server_offer}");
+    assert_eq!(expert.wire().rtx_received, 0);
+    for c in [&judge, &clerk, &expert] {
+        assert!(c.errors().is_empty(), "{:?}", c.errors());
+    }
+    judge.close().await;
+    clerk.close().await;
+    expert.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_nacks_a_publisher_s_lost_video_and_forwards_the_retransmissions() {
+    let server = spawn_sfu_server().await;
+    // The judge's network loses one video packet in ten on the way to the server.
+    let judge = RtcClient::join_with_options(
+        &server,
+        "h1",
+        "judge",
+        ClientOptions {
+            rtx: true,
+            losses: Losses {
+                sent_video_one_in: Some(10),
+                ..Losses::default()
+            },
+            ..ClientOptions::new(PayloadTypes::Chrome)
+        },
+    )
+    .await
+    .expect("the judge joins");
+    let clerk = RtcClient::join(&server, "h1", "clerk", PayloadTypes::Firefox)
+        .await
+        .expect("the clerk joins");
+    admit_all(&server, "h1", &[&judge, &clerk]);
+
+    let nacked = wait_until(START_LIMIT, || {
+        let w = judge.wire();
+        w.nacks_received > 0 && w.lost_sent.intersection(&w.nacked).count() >= 10
+    })
+    .await;
+    let w = judge.wire();
+    assert!(
+        nacked,
+        "lost {:?}, NACKed {:?}",
+        w.lost_sent.len(),
+        w.nacked.len()
+    );
+    // The server asks only for what it did not get.
+    let sent_after_first_loss = w.lost_sent.first().copied().unwrap_or_default();
+    assert!(
+        w.nacked
+            .iter()
+            .filter(|s| s.wrapping_sub(sent_after_first_loss) < 0x8000)
+            .all(|s| w.lost_sent.contains(s)),
+        "NACKed but not lost: {:?}",
+        w.nacked.difference(&w.lost_sent).collect::<Vec<_>>()
+    );
+    // The judge's NACK responder resent them on its RTX stream, and the server took those as
+    // the lost packets: the clerk ends up with every sequence number of the judge's video.
+    assert!(
+        w.rtx_sent > 0 && !w.resent.is_empty(),
+        "rtx sent {}, resent {}",
+        w.rtx_sent,
+        w.resent.len()
+    );
+    let holes = |clerk: &RtcClient| {
+        let seqs: Vec<u16> = clerk
+            .packets(judge.participant, MediaKind::Video)
+            .iter()
+            .map(|p| p.header.sequence_number)
+            .collect();
+        let first = *seqs.first()?;
+        let got: std::collections::BTreeSet<u16> = seqs
+            .iter()
+            .map(|s| s.wrapping_sub(first))
+            .filter(|r| *r < 0x8000)
+            .collect();
+        let last = *got.last()?;
+        // The newest second may still be under repair.
+        let settled = last.checked_sub(60)?;
+        Some((0..=settled).filter(|r| !got.contains(r)).count())
+    };
+    let complete = wait_until(START_LIMIT, || {
+        clerk.received(judge.participant, MediaKind::Video) >= 200 && holes(&clerk) == Some(0)
+    })
+    .await;
+    assert!(
+        complete,
+        "{:?} sequence numbers missing at the clerk",
+        holes(&clerk)
+    );
+    // A packet repaired on RTX is not asked for again: the server sees the repair before its
+    // NACK generator does (`sfu::rtx`), else it would NACK it every 100 ms for seconds.
+    let asked = |w: &assize_tests::wire_tap::WireCounters| -> Vec<(u16, u64)> {
+        w.resent
+            .iter()
+            .map(|s| (*s, w.nack_requests.get(s).copied().unwrap_or(0)))
+            .collect()
+    };
+    let before = asked(&judge.wire());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let after: std::collections::HashMap<u16, u64> = asked(&judge.wire()).into_iter().collect();
+    assert!(
+        before.iter().all(|(seq, n)| after.get(seq) == Some(n)),
+        "repaired packets NACKed again: before {before:?}, after {after:?}"
+    );
+    for c in [&judge, &clerk] {
         assert!(c.errors().is_empty(), "{:?}", c.errors());
     }
     judge.close().await;

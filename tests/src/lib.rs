@@ -20,6 +20,7 @@
 pub mod audio;
 pub mod janus;
 pub mod load;
+pub mod lossy_relay;
 pub mod mla;
 pub mod rtc_client;
 pub mod smtp_sink;

@@ -20,6 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::lossy_relay::{LossyRelay, RelayCounters};
 use crate::wire_tap::{Losses, WIRE_TAP_SLOT, WireCounters, WireTap, WireTapHandle};
 use anyhow::{Context as _, anyhow, bail};
 use assize_server::sfu::peer::KeyframeRequestMarker;
@@ -392,6 +393,7 @@ pub struct RtcClient {
     /// The recording state as the server told it: at the join, then each `recording` event.
     recording: Arc<Mutex<Vec<bool>>>,
     wire: WireTapHandle,
+    relay: Option<Arc<LossyRelay>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -800,9 +802,22 @@ impl RtcClient {
                 _ => note_recording(&msg, &recording),
             }
         };
+        let relay = match options.losses.received_video_in_network_one_in {
+            Some(n) => Some(Arc::new(LossyRelay::start(payload_types.vp8(), n).await?)),
+            None => None,
+        };
+        let through_relay = {
+            let relay = relay.clone();
+            move |sdp: String| match &relay {
+                Some(r) => r.rewrite(&sdp),
+                None => sdp,
+            }
+        };
         let answer_sdp = answer["sdp"].as_str().unwrap_or_default().to_string();
-        pc.set_remote_description(RTCSessionDescription::answer(answer_sdp.clone())?)
-            .await?;
+        pc.set_remote_description(RTCSessionDescription::answer(through_relay(
+            answer_sdp.clone(),
+        ))?)
+        .await?;
 
         let negotiated_pt = |params: webrtc::error::Result<
             rtc::rtp_transceiver::rtp_sender::RTCRtpSendParameters,
@@ -871,7 +886,8 @@ impl RtcClient {
                 };
                 match msg["type"].as_str() {
                     Some("offer") => {
-                        let sdp = msg["sdp"].as_str().unwrap_or_default().to_string();
+                        let sdp =
+                            through_relay(msg["sdp"].as_str().unwrap_or_default().to_string());
                         let result: anyhow::Result<String> = async {
                             pc2.set_remote_description(RTCSessionDescription::offer(sdp)?)
                                 .await?;
@@ -917,6 +933,7 @@ impl RtcClient {
             errors,
             recording,
             wire,
+            relay,
             tasks,
         })
     }
@@ -1026,6 +1043,12 @@ impl RtcClient {
     /// What crossed this client's wire so far: feedback from the server, losses, repairs.
     pub fn wire(&self) -> WireCounters {
         self.wire.counters()
+    }
+
+    /// What the lossy relay in front of this client lost and saw again (if it has one:
+    /// [`Losses::received_video_in_network_one_in`]).
+    pub fn relay(&self) -> Option<RelayCounters> {
+        self.relay.as_ref().map(|r| r.counters())
     }
 
     /// `error` messages the server sent (and client-side renegotiation failures).

@@ -26,8 +26,12 @@ pub const WIRE_TAP_SLOT: usize = 500;
 pub struct Losses {
     /// Video this client sends, lost on the way to the server.
     pub sent_video_one_in: Option<u16>,
-    /// Video this client receives, lost on the way from the server.
+    /// Video this client receives, lost on the way from the server (after SRTP: only RTX
+    /// repairs get through the replay window).
     pub received_video_one_in: Option<u16>,
+    /// Video this client receives, lost in the network before SRTP, by a
+    /// [`crate::lossy_relay::LossyRelay`] the client is pointed at: as-is repairs get through.
+    pub received_video_in_network_one_in: Option<u16>,
 }
 
 /// What crossed this client's wire (a snapshot: [`WireTap::counters`]).

@@ -2,7 +2,8 @@
 //! (TWCC) feedback to publishers, NACKs to a publisher whose packets are lost on the way in,
 //! and retransmissions (on RTX where negotiated) to a subscriber whose packets are lost on the
 //! way out. Loss is simulated at each client's wire ([`assize_tests::wire_tap`]), below the
-//! client's own NACK and TWCC interceptors, as a lossy network would.
+//! client's own NACK and TWCC interceptors, as a lossy network would; for a subscriber without
+//! RTX, in a UDP relay before the client's SRTP ([`assize_tests::lossy_relay`]).
 
 use std::time::Duration;
 
@@ -161,6 +162,52 @@ async fn a_subscriber_s_lost_video_is_resent_on_the_rtx_stream_it_negotiated() {
     judge.close().await;
     clerk.close().await;
     expert.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_without_rtx_gets_its_lost_video_resent_as_it_was() {
+    let server = spawn_sfu_server().await;
+    let judge = RtcClient::join(&server, "h1", "judge", PayloadTypes::Chrome)
+        .await
+        .expect("the judge joins");
+    // The clerk offers no RTX; the network in front of it loses one video packet in ten
+    // (before its SRTP, so a retransmission of the same packet is not a replay).
+    let clerk = RtcClient::join_with_options(
+        &server,
+        "h1",
+        "clerk",
+        ClientOptions {
+            losses: Losses {
+                received_video_in_network_one_in: Some(10),
+                ..Losses::default()
+            },
+            ..ClientOptions::new(PayloadTypes::Firefox)
+        },
+    )
+    .await
+    .expect("the clerk joins");
+    admit_all(&server, "h1", &[&judge, &clerk]);
+
+    let repaired = wait_until(START_LIMIT, || {
+        clerk.relay().is_some_and(|r| r.resent.len() >= 20)
+    })
+    .await;
+    let relay = clerk.relay().expect("a relay");
+    assert!(
+        repaired,
+        "lost {} resent {} relayed {}",
+        relay.lost.len(),
+        relay.resent.len(),
+        relay.relayed_down
+    );
+    assert!(relay.resent.is_subset(&relay.lost));
+    assert_eq!(clerk.wire().rtx_received, 0);
+    assert!(clerk.received(judge.participant, MediaKind::Video) > 0);
+    for c in [&judge, &clerk] {
+        assert!(c.errors().is_empty(), "{:?}", c.errors());
+    }
+    judge.close().await;
+    clerk.close().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,9 +20,11 @@
 pub mod audio;
 pub mod janus;
 pub mod load;
+pub mod lossy_relay;
 pub mod mla;
 pub mod rtc_client;
 pub mod smtp_sink;
+pub mod wire_tap;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

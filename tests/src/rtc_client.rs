@@ -20,19 +20,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::lossy_relay::{LossyRelay, RelayCounters};
+use crate::wire_tap::{Losses, WIRE_TAP_SLOT, WireCounters, WireTap, WireTapHandle};
 use anyhow::{Context as _, anyhow, bail};
 use assize_server::sfu::peer::KeyframeRequestMarker;
 use assize_server::sfu::room::MediaKind;
+use assize_server::sfu::rtx::{RTX_UNWRAPPER_SLOT, RtxUnwrapper};
 use assize_server::sfu::signal::UnauthenticatedRoleFromQuery;
 use assize_server::sfu::{Sfu, SfuConfig};
 use futures_util::{SinkExt as _, StreamExt as _};
 use rtc::ice::mdns::MulticastDnsMode;
-use rtc::interceptor::Slot;
+use rtc::interceptor::{Slot, TwccSenderBuilder};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind,
 };
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -306,6 +309,40 @@ impl PayloadTypes {
             PayloadTypes::Firefox => 120,
         }
     }
+
+    /// RTX for VP8 (`apt` = [`Self::vp8`]).
+    fn rtx(self) -> u8 {
+        match self {
+            PayloadTypes::Chrome => 97,
+            PayloadTypes::Firefox => 124,
+        }
+    }
+}
+
+/// How a test client behaves on the wire, beyond its payload types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientOptions {
+    pub payload_types: PayloadTypes,
+    /// Offer `video/rtx` (apt = VP8) and send its own video retransmissions on an RTX SSRC,
+    /// as browsers do.
+    pub rtx: bool,
+    /// Stamp every sent packet with a transport-wide sequence number (the TWCC sender
+    /// interceptor), as browsers do, so the server's TWCC receiver has something to answer.
+    pub twcc: bool,
+    /// Video lost on the way to and from the server ([`crate::wire_tap`]).
+    pub losses: Losses,
+}
+
+impl ClientOptions {
+    /// A client like the default one: no RTX, no transport-wide sequence numbers, no loss.
+    pub fn new(payload_types: PayloadTypes) -> Self {
+        Self {
+            payload_types,
+            rtx: false,
+            twcc: false,
+            losses: Losses::default(),
+        }
+    }
 }
 
 type Counts = Arc<Mutex<HashMap<(u64, MediaKind), u64>>>;
@@ -355,6 +392,8 @@ pub struct RtcClient {
     errors: Arc<Mutex<Vec<Value>>>,
     /// The recording state as the server told it: at the join, then each `recording` event.
     recording: Arc<Mutex<Vec<bool>>>,
+    wire: WireTapHandle,
+    relay: Option<Arc<LossyRelay>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -590,7 +629,23 @@ impl RtcClient {
         payload_types: PayloadTypes,
         recorded: Option<RecordedMedia>,
     ) -> anyhow::Result<Self> {
-        Self::join_inner(socket, payload_types, recorded, false).await
+        Self::join_inner(socket, ClientOptions::new(payload_types), recorded, false).await
+    }
+
+    /// Joins `hearing` as `role` with `options` (RTX, TWCC, a lossy link) and starts
+    /// publishing synthetic media.
+    ///
+    /// # Errors
+    /// As [`Self::join`].
+    pub async fn join_with_options(
+        server: &SfuServer,
+        hearing: &str,
+        role: &str,
+        options: ClientOptions,
+    ) -> anyhow::Result<Self> {
+        let socket =
+            SignalSocket::connect_with_query(server, hearing, &format!("role={role}")).await?;
+        Self::join_inner(socket, options, None, false).await
     }
 
     /// Joins as a participant behind a firewall that lets nothing but TURN through: only the
@@ -605,15 +660,16 @@ impl RtcClient {
     ) -> anyhow::Result<Self> {
         let socket =
             SignalSocket::connect_with_query(server, hearing, &format!("role={role}")).await?;
-        Self::join_inner(socket, PayloadTypes::Chrome, None, true).await
+        Self::join_inner(socket, ClientOptions::new(PayloadTypes::Chrome), None, true).await
     }
 
     async fn join_inner(
         mut socket: SignalSocket,
-        payload_types: PayloadTypes,
+        options: ClientOptions,
         recorded: Option<RecordedMedia>,
         relay_only: bool,
     ) -> anyhow::Result<Self> {
+        let payload_types = options.payload_types;
         socket.send_json(&json!({"v": 1, "type": "join"})).await?;
         let joined = socket.recv_json(Duration::from_secs(20)).await?;
         if joined["type"] != "joined" {
@@ -654,18 +710,38 @@ impl RtcClient {
             },
             RtpCodecKind::Video,
         )?;
-        let registry = register_default_interceptors(Registry::new(), &mut media)?
-            .with(Slot::from(14_000), KeyframeRequestMarker::default());
+        let rtx_pt = options.rtx.then(|| payload_types.rtx());
+        if let Some(pt) = rtx_pt {
+            media.register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec: codec(
+                        "video/rtx",
+                        90_000,
+                        0,
+                        &format!("apt={}", payload_types.vp8()),
+                        &[],
+                    ),
+                    payload_type: pt,
+                },
+                RtpCodecKind::Video,
+            )?;
+        }
+        let (tap, wire) = WireTap::new(options.losses, payload_types.vp8(), rtx_pt);
+        let mut registry = register_default_interceptors(Registry::new(), &mut media)?
+            .with(Slot::from(14_000), KeyframeRequestMarker::default())
+            .with(Slot::from(WIRE_TAP_SLOT), tap)
+            .with(Slot::from(RTX_UNWRAPPER_SLOT), RtxUnwrapper::default());
+        if options.twcc {
+            registry = registry.with(Slot::TwccSender, TwccSenderBuilder::new().build());
+        }
+        let settings =
+            SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled);
         let pc: Arc<dyn PeerConnection> = Arc::new(
             Box::pin(
                 PeerConnectionBuilder::new()
                     .with_configuration(rtc_configuration(&joined, relay_only)?)
                     .with_media_engine(media)
-                    .with_setting_engine(
-                        SettingEngineBuilder::new()
-                            .with_multicast_dns_mode(MulticastDnsMode::Disabled)
-                            .build(),
-                    )
+                    .with_setting_engine(settings.build())
                     .with_interceptor_registry(registry)
                     .with_handler(Arc::new(ClientHandler {
                         counts: counts.clone(),
@@ -682,7 +758,10 @@ impl RtcClient {
 
         let audio_ssrc = rand::random::<u32>();
         let video_ssrc = rand::random::<u32>();
-        let local = |kind, codec, ssrc, name: &str| {
+        let video_rtx = options.rtx.then(|| RTCRtpRtxParameters {
+            ssrc: rand::random::<u32>(),
+        });
+        let local = |kind, codec, ssrc, rtx, name: &str| {
             Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
                 format!("client-{participant}"),
                 format!("client-{participant}-{name}"),
@@ -691,6 +770,7 @@ impl RtcClient {
                 vec![RTCRtpEncodingParameters {
                     rtp_coding_parameters: RTCRtpCodingParameters {
                         ssrc: Some(ssrc),
+                        rtx,
                         ..Default::default()
                     },
                     codec,
@@ -698,8 +778,8 @@ impl RtcClient {
                 }],
             )))
         };
-        let audio = local(RtpCodecKind::Audio, opus(), audio_ssrc, "audio");
-        let video = local(RtpCodecKind::Video, vp8(), video_ssrc, "video");
+        let audio = local(RtpCodecKind::Audio, opus(), audio_ssrc, None, "audio");
+        let video = local(RtpCodecKind::Video, vp8(), video_ssrc, video_rtx, "video");
         let audio_sender = pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await?;
         let video_sender = pc.add_track(video.clone() as Arc<dyn TrackLocal>).await?;
 
@@ -722,9 +802,22 @@ impl RtcClient {
                 _ => note_recording(&msg, &recording),
             }
         };
+        let relay = match options.losses.received_video_in_network_one_in {
+            Some(n) => Some(Arc::new(LossyRelay::start(payload_types.vp8(), n).await?)),
+            None => None,
+        };
+        let through_relay = {
+            let relay = relay.clone();
+            move |sdp: String| match &relay {
+                Some(r) => r.rewrite(&sdp),
+                None => sdp,
+            }
+        };
         let answer_sdp = answer["sdp"].as_str().unwrap_or_default().to_string();
-        pc.set_remote_description(RTCSessionDescription::answer(answer_sdp.clone())?)
-            .await?;
+        pc.set_remote_description(RTCSessionDescription::answer(through_relay(
+            answer_sdp.clone(),
+        ))?)
+        .await?;
 
         let negotiated_pt = |params: webrtc::error::Result<
             rtc::rtp_transceiver::rtp_sender::RTCRtpSendParameters,
@@ -793,7 +886,8 @@ impl RtcClient {
                 };
                 match msg["type"].as_str() {
                     Some("offer") => {
-                        let sdp = msg["sdp"].as_str().unwrap_or_default().to_string();
+                        let sdp =
+                            through_relay(msg["sdp"].as_str().unwrap_or_default().to_string());
                         let result: anyhow::Result<String> = async {
                             pc2.set_remote_description(RTCSessionDescription::offer(sdp)?)
                                 .await?;
@@ -838,6 +932,8 @@ impl RtcClient {
             keyframe_requests,
             errors,
             recording,
+            wire,
+            relay,
             tasks,
         })
     }
@@ -942,6 +1038,17 @@ impl RtcClient {
     /// Keyframe requests (PLI/FIR) the SFU sent for this client's video so far.
     pub fn keyframe_requests(&self) -> u64 {
         self.keyframe_requests.load(Ordering::Relaxed)
+    }
+
+    /// What crossed this client's wire so far: feedback from the server, losses, repairs.
+    pub fn wire(&self) -> WireCounters {
+        self.wire.counters()
+    }
+
+    /// What the lossy relay in front of this client lost and saw again (if it has one:
+    /// [`Losses::received_video_in_network_one_in`]).
+    pub fn relay(&self) -> Option<RelayCounters> {
+        self.relay.as_ref().map(|r| r.counters())
     }
 
     /// `error` messages the server sent (and client-side renegotiation failures).

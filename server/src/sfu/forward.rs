@@ -5,7 +5,10 @@
 //! 120, …), and `webrtc`'s `TrackLocalStaticRTP::write_rtp` silently drops any packet whose SSRC,
 //! payload type or header-extension id is not the negotiated one. So every forwarded packet is
 //! rewritten here: SSRC and payload type set to the leg's, header extensions removed (their ids
-//! are per leg too), and sequence numbers kept contiguous across the stretches the room withheld
+//! are per leg too; and the publisher's transport-wide sequence number counts the packets of
+//! another transport, so a subscriber's TWCC feedback on it would be nonsense — the server adds
+//! none of its own, so a browser subscriber estimates its bandwidth itself and sends REMB), and
+//! sequence numbers kept contiguous across the stretches the room withheld
 //! (a subscriber who was in the waiting room for a minute must not see a minute of "loss" and
 //! NACK it). A leg can switch source — a protected witness's raw track and the server's
 //! anonymised stream of it, when an order is set or lifted — and each source has its own SSRC,

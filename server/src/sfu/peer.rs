@@ -39,7 +39,7 @@ use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEs
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
-    RTCRtpEncodingParameters, RtpCodecKind,
+    RTCRtpEncodingParameters, RTCRtpRtxParameters, RtpCodecKind,
 };
 use rtc::sansio::Protocol;
 use tokio::sync::{mpsc, watch};
@@ -58,6 +58,7 @@ use super::forward::{LegRewriter, Rewrite};
 use super::hearing::{Delivery, Hearing, MediaConnection};
 use super::quality;
 use super::room::{MediaKind, ParticipantId, Variant};
+use super::rtx::{RTX_UNWRAPPER_SLOT, RtxUnwrapper};
 
 /// Opus, as Chrome offers it.
 pub const OPUS_PAYLOAD_TYPE: u8 = 111;
@@ -90,23 +91,41 @@ pub enum LocalSignal {
     Closed,
 }
 
-/// A codec the SFU negotiates.
-fn codecs() -> [(RTCRtpCodecParameters, RtpCodecKind); 2] {
-    // goog-remb: receivers report their bandwidth, which the anonymised streams' encoders follow.
-    let video_fb = ["nack", "nack pli", "ccm fir", "goog-remb"]
-        .iter()
-        .map(|fb| {
-            let (typ, parameter) = fb.split_once(' ').unwrap_or((fb, ""));
-            RTCPFeedback {
-                typ: typ.to_string(),
-                parameter: parameter.to_string(),
-            }
-        })
-        .collect();
+/// RTX (RFC 4588) for VP8, as Chrome offers it: retransmissions on their own SSRC and payload
+/// type, so a receiver can tell a repair from a duplicate.
+pub const RTX_PAYLOAD_TYPE: u8 = 97;
+
+/// The codecs the SFU negotiates, with their RTCP feedback.
+///
+/// - `transport-cc` (audio and video) with the transport-wide-cc header extension (registered
+///   by `register_default_interceptors`, whose TWCC receiver answers it): a publisher's packets
+///   get TransportLayerCC feedback, from which the browser estimates its own send rate.
+/// - `nack` (video): the NACK generator asks a publisher again for what was lost on the way
+///   in, and the NACK responder resends to a subscriber what was lost on the way out; with
+///   `video/rtx` negotiated, on the leg's RTX SSRC and payload type.
+/// - `nack pli`, `ccm fir` (video): keyframe requests ([`KeyframeRequestMarker`]).
+/// - `goog-remb` (video): receivers report their bandwidth, which the anonymised streams'
+///   encoders follow. Legs carry no transport-wide sequence numbers (see [`LegRewriter`]), so
+///   a browser subscriber keeps estimating on its side and sending REMB.
+fn codecs() -> [(RTCRtpCodecParameters, RtpCodecKind); 3] {
+    let feedback = |list: &[&str]| -> Vec<RTCPFeedback> {
+        list.iter()
+            .map(|fb| {
+                let (typ, parameter) = fb.split_once(' ').unwrap_or((fb, ""));
+                RTCPFeedback {
+                    typ: typ.to_string(),
+                    parameter: parameter.to_string(),
+                }
+            })
+            .collect()
+    };
     [
         (
             RTCRtpCodecParameters {
-                rtp_codec: opus_codec(),
+                rtp_codec: RTCRtpCodec {
+                    rtcp_feedback: feedback(&["transport-cc"]),
+                    ..opus_codec()
+                },
                 payload_type: OPUS_PAYLOAD_TYPE,
             },
             RtpCodecKind::Audio,
@@ -114,10 +133,29 @@ fn codecs() -> [(RTCRtpCodecParameters, RtpCodecKind); 2] {
         (
             RTCRtpCodecParameters {
                 rtp_codec: RTCRtpCodec {
-                    rtcp_feedback: video_fb,
+                    rtcp_feedback: feedback(&[
+                        "nack",
+                        "nack pli",
+                        "ccm fir",
+                        "goog-remb",
+                        "transport-cc",
+                    ]),
                     ..vp8_codec()
                 },
                 payload_type: VP8_PAYLOAD_TYPE,
+            },
+            RtpCodecKind::Video,
+        ),
+        (
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: "video/rtx".to_string(),
+                    clock_rate: 90_000,
+                    channels: 0,
+                    sdp_fmtp_line: format!("apt={VP8_PAYLOAD_TYPE}"),
+                    rtcp_feedback: vec![],
+                },
+                payload_type: RTX_PAYLOAD_TYPE,
             },
             RtpCodecKind::Video,
         ),
@@ -527,7 +565,8 @@ async fn build_peer_connection(
         }
         let registry = register_default_interceptors(Registry::new(), &mut media)
             .context("registering the default interceptors")?
-            .with(Slot::from(MARKER_SLOT), KeyframeRequestMarker::default());
+            .with(Slot::from(MARKER_SLOT), KeyframeRequestMarker::default())
+            .with(Slot::from(RTX_UNWRAPPER_SLOT), RtxUnwrapper::default());
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .build();
@@ -879,6 +918,11 @@ async fn add_leg(
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
                 ssrc: Some(ssrc),
+                // Video retransmissions go on their own SSRC where the subscriber negotiated
+                // RTX (the crate drops this when it did not, and resends on `ssrc`).
+                rtx: (kind == MediaKind::Video).then(|| RTCRtpRtxParameters {
+                    ssrc: rand::random::<u32>(),
+                }),
                 ..Default::default()
             },
             codec,

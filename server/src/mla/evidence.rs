@@ -376,12 +376,7 @@ impl Mla {
             .into_iter()
             .find(|a| a.filename == filename || a.id == id)
         {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "already_transmitted",
-                "This hearing's record was already returned in this request.",
-            )
-            .with_details(json!({ "attachment": earlier.id, "sha256": earlier.sha256 })));
+            return Err(super::already_transmitted(&earlier));
         }
         let sealed = self.vault.seal(&id, &package);
         let attachment = AttachmentRow {

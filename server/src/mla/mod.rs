@@ -638,6 +638,13 @@ impl Mla {
             db::bind_attachment(&mut tx, &a.id, &message.id).await?;
         }
         for a in &pending[stored..] {
+            // Checked again here, where a concurrent step of the same request either is
+            // already visible or collides on the message's sequence number.
+            if let Some(earlier) =
+                db::attachment_named(&mut tx, &row.id, &a.filename, &a.id).await?
+            {
+                return Err(already_transmitted(&earlier));
+            }
             let mut a = a.clone();
             a.message_id = Some(message.id.clone());
             db::insert_attachment(&mut tx, &a).await?;
@@ -1683,6 +1690,16 @@ fn summary_of(kind: Kind, form: &Value) -> (String, bool, Option<i64>) {
             forms::parse_date(form["requested_date"].as_str()),
         ),
     }
+}
+
+/// `409 already_transmitted`: this file went with an earlier step of the request.
+fn already_transmitted(earlier: &AttachmentRow) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "already_transmitted",
+        "This hearing's record was already returned in this request.",
+    )
+    .with_details(json!({ "attachment": earlier.id, "sha256": earlier.sha256 }))
 }
 
 fn names(s: &[Status]) -> Vec<&'static str> {

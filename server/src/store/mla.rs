@@ -408,6 +408,30 @@ pub async fn insert_evidence_check(
     Ok(())
 }
 
+/// The attachment of a request with this name or id, if any (inside the caller's transaction).
+///
+/// # Errors
+/// On database failure.
+pub async fn attachment_named(
+    conn: &mut AnyConnection,
+    request_id: &str,
+    filename: &str,
+    id: &str,
+) -> Result<Option<AttachmentRow>, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        attachment_columns!(),
+        " FROM mla_attachments WHERE request_id = $1 AND (filename = $2 OR id = $3) \
+         ORDER BY created_at, id LIMIT 1"
+    ))
+    .bind(request_id)
+    .bind(filename)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(attachment_from_row).transpose()
+}
+
 /// The attachments of a request not yet sent with a message (they go with the next one).
 ///
 /// # Errors

@@ -149,6 +149,65 @@ mod tests {
         assert_eq!(safe_name(""), "file");
         assert_eq!(safe_name(".hidden"), "_hidden");
     }
+
+    #[test]
+    fn a_package_s_id_is_a_uuid_derived_from_its_bytes() {
+        use super::content_id;
+        let a = content_id(b"package one");
+        assert_eq!(a, content_id(b"package one"), "the same bytes, the same id");
+        assert_ne!(a, content_id(b"package one!"));
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version_num(), 8);
+    }
+
+    #[test]
+    fn a_hearing_belongs_to_a_request_by_its_case_reference() {
+        use super::hearing_is_linked;
+        let request = crate::store::mla::RequestRow {
+            id: "0f1e2d3c-0000-4000-8000-000000000000".into(),
+            kind: "eio".into(),
+            reference: "JI-2026-0042".into(),
+            issuing_authority_id: "a".into(),
+            executing_authority_id: "b".into(),
+            side: "executing".into(),
+            status: "IN_EXECUTION".into(),
+            urgent: false,
+            form: "{}".into(),
+            requested_date: None,
+            transmitted_at: None,
+            received_at: None,
+            acknowledged_at: None,
+            recognised_at: None,
+            finished_at: None,
+            extended_at: None,
+            extension_reason: None,
+            retrieved_at: None,
+            created_by: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        for (case, linked) in [
+            ("JI-2026-0042", true),
+            (" JI-2026-0042 ", true),
+            ("DE-BfJ/0f1e2d3c", true),
+            ("DE-BfJ/0f1e2d3", false),
+            ("FR-CA/0f1e2d3c", false),
+            ("JI-2026-0043", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                hearing_is_linked(case, &request, "DE-BfJ"),
+                linked,
+                "{case:?}"
+            );
+        }
+        let unreferenced = crate::store::mla::RequestRow {
+            reference: String::new(),
+            ..request
+        };
+        assert!(!hearing_is_linked("", &unreferenced, "DE-BfJ"));
+        assert!(!hearing_is_linked(" ", &unreferenced, "DE-BfJ"));
+    }
 }
 
 /// The result of checking an evidence package offline.

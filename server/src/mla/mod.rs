@@ -9,7 +9,8 @@
 //! answers with a sealed [`Receipt`]. The message id is the idempotency key: a retry after a
 //! timeout returns the first receipt and changes nothing. The receiver verifies everything
 //! (sender = the mTLS peer, seal and time-stamp chain to the trusted CAs, the time-stamp is
-//! neither stale nor in the future, attachments match their digests, the move is legal from its
+//! neither stale nor in the future, attachments match their digests, evidence packages returned
+//! with EVIDENCE_TRANSMITTED verify as `assize verify` checks them, the move is legal from its
 //! own copy of the request) and answers anything that fails with a sealed *negative* receipt
 //! saying why; nothing of a refused message is stored. An arriving EIO is acknowledged at once
 //! with a sealed Annex B.

@@ -10,6 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::mla::workflow::Side;
 use crate::sfu::room::HearingRole;
 
 /// A server-wide role held by a user account. Hearing-scoped roles (witness, counsel…) are not
@@ -171,12 +172,17 @@ pub enum Action {
     ActOnMlaRequest,
     /// Download a request's evidence package (officers and judges of the authority).
     ExportMlaEvidence,
+    /// Return a closed hearing's sealed record as evidence in a request being executed: export
+    /// it, attach it and move the request to EVIDENCE_TRANSMITTED (an officer of the
+    /// **executing** authority, at a browser; the court's judge or clerk may export the record
+    /// but not transmit it).
+    TransmitHearingRecord,
     /// Server-to-server: deliver a sealed MLA message (the other state's server, by mutual TLS).
     DeliverMlaMessage,
 }
 
 impl Action {
-    pub const ALL: [Action; 34] = [
+    pub const ALL: [Action; 35] = [
         Action::ProbeHealth,
         Action::ReadMetrics,
         Action::RedeemOneTimeLink,
@@ -210,6 +216,7 @@ impl Action {
         Action::ValidateMlaRequest,
         Action::ActOnMlaRequest,
         Action::ExportMlaEvidence,
+        Action::TransmitHearingRecord,
         Action::DeliverMlaMessage,
     ];
 
@@ -239,6 +246,7 @@ impl Action {
                 | Action::ValidateMlaRequest
                 | Action::ActOnMlaRequest
                 | Action::ExportMlaEvidence
+                | Action::TransmitHearingRecord
         )
     }
 }
@@ -321,7 +329,7 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
                 // MLA: officers handle requests; a judge validates them and may read them.
                 ViewMlaRequests | ExportMlaEvidence if officer || judge => Ok(()),
                 DraftMlaRequest if officer => Ok(()),
-                ActOnMlaRequest if officer && interactive => Ok(()),
+                ActOnMlaRequest | TransmitHearingRecord if officer && interactive => Ok(()),
                 ValidateMlaRequest if judge && interactive => Ok(()),
                 _ => Err(Denial::Forbidden),
             }
@@ -355,10 +363,19 @@ pub fn decide_in_hearing(standing: Option<HearingRole>, action: Action) -> Resul
 }
 
 /// The second half of the table for request-scoped actions ([`Action::is_request_scoped`]):
-/// whether the caller acts for the issuing or the executing authority of this request
-/// (`party`). Pure. Nobody else learns anything about a request, not even that it exists.
-pub fn decide_for_request(party: bool, action: Action) -> Result<(), Denial> {
-    if !action.is_request_scoped() || party {
+/// which of the request's two authorities the caller acts for (`party`: `None` when neither).
+/// Pure. Nobody else learns anything about a request, not even that it exists; returning a
+/// hearing's record as evidence is for the executing authority only.
+pub fn decide_for_request(party: Option<Side>, action: Action) -> Result<(), Denial> {
+    if !action.is_request_scoped() {
+        return Ok(());
+    }
+    let allowed = match (action, party) {
+        (_, None) => false,
+        (Action::TransmitHearingRecord, Some(side)) => side == Side::Executing,
+        (_, Some(_)) => true,
+    };
+    if allowed {
         Ok(())
     } else {
         Err(Denial::Forbidden)
@@ -371,7 +388,7 @@ pub fn decide_for_request(party: bool, action: Action) -> Result<(), Denial> {
 /// The [`Denial`] saying why not.
 pub fn authorize_for_request(
     subject: &Subject,
-    party: bool,
+    party: Option<Side>,
     action: Action,
 ) -> Result<Permit, Denial> {
     decide(subject, action)?;
@@ -487,7 +504,7 @@ mod tests {
                         ConductHearing | InterruptHearing | RecordHearing => judge,
                         ViewDirectory => true,
                         ViewMlaRequests | ExportMlaEvidence => officer || judge,
-                        DraftMlaRequest | ActOnMlaRequest => officer,
+                        DraftMlaRequest | ActOnMlaRequest | TransmitHearingRecord => officer,
                         ValidateMlaRequest => judge,
                         _ => false,
                     },
@@ -620,22 +637,50 @@ mod tests {
                 ValidateMlaRequest,
                 ActOnMlaRequest,
                 ExportMlaEvidence,
+                TransmitHearingRecord,
             ]
             .contains(&action);
             assert_eq!(action.is_request_scoped(), scoped, "{action:?}");
-            assert_eq!(decide_for_request(false, action).is_ok(), !scoped);
-            assert!(decide_for_request(true, action).is_ok());
+            assert_eq!(decide_for_request(None, action).is_ok(), !scoped);
+            assert!(decide_for_request(Some(Side::Executing), action).is_ok());
+            // The issuing side may do everything but return a hearing record.
+            assert_eq!(
+                decide_for_request(Some(Side::Issuing), action).is_ok(),
+                action != TransmitHearingRecord,
+                "{action:?}"
+            );
         }
-        assert!(authorize_for_request(&officer, true, ActOnMlaRequest).is_ok());
+        let party = Some(Side::Issuing);
+        assert!(authorize_for_request(&officer, party, ActOnMlaRequest).is_ok());
         assert_eq!(
-            authorize_for_request(&officer, false, ActOnMlaRequest).unwrap_err(),
+            authorize_for_request(&officer, None, ActOnMlaRequest).unwrap_err(),
             Denial::Forbidden
         );
         // An officer cannot validate; a judge cannot transmit.
-        assert!(authorize_for_request(&officer, true, ValidateMlaRequest).is_err());
+        assert!(authorize_for_request(&officer, party, ValidateMlaRequest).is_err());
         let judge = user(&[Role::Judge], Credential::Session);
-        assert!(authorize_for_request(&judge, true, ActOnMlaRequest).is_err());
-        assert!(authorize_for_request(&judge, true, ValidateMlaRequest).is_ok());
+        assert!(authorize_for_request(&judge, party, ActOnMlaRequest).is_err());
+        assert!(authorize_for_request(&judge, party, ValidateMlaRequest).is_ok());
+    }
+
+    #[test]
+    fn only_an_officer_of_the_executing_authority_returns_a_hearing_record() {
+        let executing = Some(Side::Executing);
+        let officer = user(&[Role::Officer], Credential::Session);
+        assert!(authorize_for_request(&officer, executing, TransmitHearingRecord).is_ok());
+        // Not the issuing authority's officer, not by token, not the court's judge or clerk
+        // (who may export the record), not an administrator.
+        assert!(
+            authorize_for_request(&officer, Some(Side::Issuing), TransmitHearingRecord).is_err()
+        );
+        let by_token = user(&[Role::Officer], Credential::ApiToken);
+        assert!(authorize_for_request(&by_token, executing, TransmitHearingRecord).is_err());
+        for role in [Role::Judge, Role::Clerk, Role::Administrator] {
+            let staff = user(&[role], Credential::Session);
+            assert!(authorize_for_request(&staff, executing, TransmitHearingRecord).is_err());
+        }
+        let clerk = user(&[Role::Clerk], Credential::Session);
+        assert!(decide(&clerk, ExportHearingRecord).is_ok());
     }
 
     #[test]

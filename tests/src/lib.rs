@@ -14,6 +14,8 @@
 //!   [`TestApp::signal`] opens the application's own signaling socket with a cookie.
 //! - Load: [`load`] makes cheap WebRTC participants with stamped media for the SFU benchmark
 //!   and soak; [`janus`] runs Janus's videoroom under the same load, for comparison.
+//! - The hearing record: [`record`] holds and closes a recorded hearing, and reads, tampers
+//!   with and verifies (`assize verify`) the packages it exports.
 //! - Mail: [`smtp_sink`] is an SMTP server (STARTTLS, AUTH PLAIN, DATA) that records what it
 //!   receives and can be stopped and restarted on the same port.
 
@@ -22,6 +24,7 @@ pub mod janus;
 pub mod load;
 pub mod lossy_relay;
 pub mod mla;
+pub mod record;
 pub mod rtc_client;
 pub mod smtp_sink;
 pub mod wire_tap;

@@ -430,6 +430,15 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
             None,
             REQUEST_OFFICERS,
         ),
+        // Returning a hearing's record: officers at a browser (the judge and clerk who may
+        // export the record may not transmit it). Only the executing authority's officers get
+        // past the request's half of the policy: this draft's own (issuing) officers get 404.
+        r(
+            "POST",
+            &format!("/api/v1/mla/requests/{request}/evidence"),
+            Some(json!({"hearing_id": hearing})),
+            REQUEST_OFFICERS,
+        ),
         r(
             "POST",
             "/api/v1/federation/mla/messages",
@@ -608,7 +617,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 76 * SUBJECTS.len());
+    assert_eq!(checked, 77 * SUBJECTS.len());
 }
 
 #[tokio::test]

@@ -11,14 +11,23 @@
 //! META-INF/ASiCManifest.xml, META-INF/signature001.p7s
 //! ```
 //! Each `.p7s` verifies with `openssl cms -verify -binary -inform DER -in X.p7s -content X.json`.
+//!
+//! A hearing's record (the ASiC-E of `Recordings::export`) returned by the executing authority
+//! travels as an attachment of the move to EVIDENCE_TRANSMITTED
+//! ([`Mla::transmit_hearing_record`]); the issuing side checks it on arrival with
+//! [`verify_package`], the function `assize verify` runs, and refuses the message with a
+//! negative receipt naming the file when it fails.
 
 use assize_signing::asic::ContainerBuilder;
+use axum::http::StatusCode;
 use serde_json::json;
 
-use super::Mla;
 use super::transport::deadlines_of;
+use super::workflow::{self, Side, Status};
+use super::{Act, AttachmentRef, Envelope, Mla, Rejected, fatal_any, refuse};
+use crate::audit::{Actor, AuditEvent};
 use crate::http::ApiError;
-use crate::store::mla::RequestRow;
+use crate::store::mla::{AttachmentRow, EvidenceCheckRow, MessageRow, RequestRow};
 use crate::store::now;
 
 /// A file name made safe for a container path (ASCII letters, digits, `.`, `_`, `-`).
@@ -139,6 +148,65 @@ mod tests {
         assert_eq!(safe_name("procès-verbal.pdf"), "proc_s-verbal.pdf");
         assert_eq!(safe_name(""), "file");
         assert_eq!(safe_name(".hidden"), "_hidden");
+    }
+
+    #[test]
+    fn a_package_s_id_is_a_uuid_derived_from_its_bytes() {
+        use super::content_id;
+        let a = content_id(b"package one");
+        assert_eq!(a, content_id(b"package one"), "the same bytes, the same id");
+        assert_ne!(a, content_id(b"package one!"));
+        let parsed = uuid::Uuid::parse_str(&a).unwrap();
+        assert_eq!(parsed.get_version_num(), 8);
+    }
+
+    #[test]
+    fn a_hearing_belongs_to_a_request_by_its_case_reference() {
+        use super::hearing_is_linked;
+        let request = crate::store::mla::RequestRow {
+            id: "0f1e2d3c-0000-4000-8000-000000000000".into(),
+            kind: "eio".into(),
+            reference: "JI-2026-0042".into(),
+            issuing_authority_id: "a".into(),
+            executing_authority_id: "b".into(),
+            side: "executing".into(),
+            status: "IN_EXECUTION".into(),
+            urgent: false,
+            form: "{}".into(),
+            requested_date: None,
+            transmitted_at: None,
+            received_at: None,
+            acknowledged_at: None,
+            recognised_at: None,
+            finished_at: None,
+            extended_at: None,
+            extension_reason: None,
+            retrieved_at: None,
+            created_by: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        for (case, linked) in [
+            ("JI-2026-0042", true),
+            (" JI-2026-0042 ", true),
+            ("DE-BfJ/0f1e2d3c", true),
+            ("DE-BfJ/0f1e2d3", false),
+            ("FR-CA/0f1e2d3c", false),
+            ("JI-2026-0043", false),
+            ("", false),
+        ] {
+            assert_eq!(
+                hearing_is_linked(case, &request, "DE-BfJ"),
+                linked,
+                "{case:?}"
+            );
+        }
+        let unreferenced = crate::store::mla::RequestRow {
+            reference: String::new(),
+            ..request
+        };
+        assert!(!hearing_is_linked("", &unreferenced, "DE-BfJ"));
+        assert!(!hearing_is_linked(" ", &unreferenced, "DE-BfJ"));
     }
 }
 
@@ -271,5 +339,203 @@ fn listed_in_minutes_manifest(
         Ok(())
     } else {
         Err("does not match the hash in the sealed minutes/manifest.json".into())
+    }
+}
+
+// --- a hearing's record returned as evidence ------------------------------------------------
+
+/// The media type of an ASiC-E container. In a message that moves a request to
+/// EVIDENCE_TRANSMITTED, every attachment of this type is an evidence package and is verified
+/// on arrival ([`verify_package`]); one that fails refuses the whole message.
+pub const ASICE_MEDIA_TYPE: &str = "application/vnd.etsi.asic-e+zip";
+
+/// The attachment id of a package: derived from its SHA-256 (the first 16 bytes, with the
+/// UUID version 8 and variant bits set), so that the same bytes always have the same id and are
+/// never stored twice.
+pub fn content_id(package: &[u8]) -> String {
+    use sha2::{Digest as _, Sha256};
+    let digest = Sha256::digest(package);
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+/// The name a hearing's record has as an attachment.
+pub fn hearing_record_filename(hearing_id: &str) -> String {
+    format!("hearing-record-{}.asice", safe_name(hearing_id))
+}
+
+/// Whether a hearing is linked to a request: its case reference is the request's file
+/// reference (the issuing authority's, which the executing court books the hearing under) or
+/// the executing authority's reference from the Annex B. An empty reference links nothing.
+pub fn hearing_is_linked(case_reference: &str, request: &RequestRow, executing_code: &str) -> bool {
+    let case = case_reference.trim();
+    !case.is_empty()
+        && (case == request.reference.trim()
+            || case == super::executing_reference(executing_code, &request.id))
+}
+
+impl Mla {
+    /// Whether this side may move `request` to `to` now: the workflow's table, with the same
+    /// 409 and legal next states as [`Mla::act`]. Lets a caller refuse before costly work.
+    ///
+    /// # Errors
+    /// 409 `illegal_transition`.
+    pub fn check_move(request: &RequestRow, to: Status) -> Result<(), ApiError> {
+        let side = Side::parse(&request.side).ok_or_else(|| anyhow::anyhow!("bad side"))?;
+        let from = Status::parse(&request.status).ok_or_else(|| anyhow::anyhow!("bad status"))?;
+        workflow::transition(from, to, side)
+            .map(|_| ())
+            .map_err(|e| {
+                ApiError::new(StatusCode::CONFLICT, "illegal_transition", format!("{e}."))
+                    .with_details(json!({
+                        "from": from.as_str(), "to": to.as_str(),
+                        "legal": e.legal.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+                    }))
+            })
+    }
+
+    /// Returns a closed hearing's exported record (`package`, the ASiC-E of
+    /// `Recordings::export`) as evidence: stores it, encrypted and content-addressed
+    /// ([`content_id`]), as an attachment of `request` in the same transaction as the move to
+    /// EVIDENCE_TRANSMITTED that carries it to the issuing authority's server, and audits it.
+    ///
+    /// # Errors
+    /// 409 when the move is not legal now or this hearing's record was already returned in
+    /// this request; 413 when the package is larger than `mla.max_attachment_bytes`; sealing or
+    /// database failures (then nothing is stored).
+    pub async fn transmit_hearing_record(
+        &self,
+        user_id: &str,
+        request: &RequestRow,
+        hearing_id: &str,
+        package: Vec<u8>,
+        note: Option<String>,
+    ) -> Result<(RequestRow, MessageRow, AttachmentRow), ApiError> {
+        use sha2::{Digest as _, Sha256};
+        Self::check_move(request, Status::EvidenceTransmitted)?;
+        if package.len() as u64 > self.settings.max_attachment_bytes {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "attachment_too_large",
+                format!(
+                    "The hearing's record is larger than {} bytes (mla.max_attachment_bytes): ask the administrator to raise it. Nothing was stored or sent.",
+                    self.settings.max_attachment_bytes
+                ),
+            ));
+        }
+        let filename = hearing_record_filename(hearing_id);
+        let id = content_id(&package);
+        if let Some(earlier) = self
+            .store
+            .mla_attachments(&request.id)
+            .await?
+            .into_iter()
+            .find(|a| a.filename == filename || a.id == id)
+        {
+            return Err(super::already_transmitted(&earlier));
+        }
+        let sealed = self.vault.seal(&id, &package);
+        let attachment = AttachmentRow {
+            id,
+            request_id: request.id.clone(),
+            message_id: None,
+            filename,
+            media_type: ASICE_MEDIA_TYPE.into(),
+            size: package.len() as i64,
+            sha256: hex::encode(Sha256::digest(&package)),
+            wrapped_key: sealed.wrapped_key,
+            ciphertext: sealed.ciphertext,
+            created_at: now(),
+        };
+        let act = Act {
+            to: Status::EvidenceTransmitted.as_str().into(),
+            note,
+            form: None,
+        };
+        let (row, message) = self
+            .act_with(user_id, request, act, vec![attachment.clone()])
+            .await?;
+        let mut attachment = attachment;
+        attachment.message_id = Some(message.id.clone());
+        self.audit
+            .append(
+                AuditEvent::new(
+                    Actor::User(user_id.into()),
+                    "mla.hearing_record_transmit",
+                    format!("mla_request:{}", request.id),
+                )
+                .with(json!({
+                    "hearing": hearing_id, "attachment": attachment.id,
+                    "sha256": attachment.sha256, "size": attachment.size, "message": message.id,
+                })),
+            )
+            .await?;
+        Ok((row, message, attachment))
+    }
+
+    /// On arrival: verifies every evidence package ([`ASICE_MEDIA_TYPE`]) of a message that
+    /// moves a request to EVIDENCE_TRANSMITTED, as `assize verify` does, against the federation
+    /// trust anchors. Returns the checks to record with the message.
+    ///
+    /// # Errors
+    /// A refusal `evidence_invalid` naming the attachment and the first file that failed.
+    pub(super) async fn check_evidence(
+        &self,
+        env: &Envelope,
+        files: &[(AttachmentRef, Vec<u8>)],
+        t: i64,
+    ) -> Result<Vec<EvidenceCheckRow>, Rejected> {
+        if env.to_status != Status::EvidenceTransmitted {
+            return Ok(Vec::new());
+        }
+        let mut checks = Vec::new();
+        for (listed, content) in files {
+            let media = listed
+                .media_type
+                .split(';')
+                .next()
+                .unwrap_or_default()
+                .trim();
+            if !media.eq_ignore_ascii_case(ASICE_MEDIA_TYPE) {
+                continue;
+            }
+            let anchors = self.anchors.clone();
+            let bytes = content.clone();
+            // Unzipping and hashing a large package is CPU work: off the async workers.
+            let report = tokio::task::spawn_blocking(move || verify_package(&bytes, &anchors))
+                .await
+                .map_err(|e| fatal_any(anyhow::anyhow!("verifying an evidence package: {e}")))?;
+            if !report.is_valid() {
+                let failures = report.failures();
+                return Err(refuse(
+                    "evidence_invalid",
+                    format!(
+                        "the evidence package {} ({}) does not verify: {}",
+                        listed.id,
+                        listed.filename,
+                        failures.join("; ")
+                    ),
+                )
+                .into());
+            }
+            let lines: Vec<serde_json::Value> = report
+                .lines
+                .iter()
+                .map(|(file, _)| json!({ "file": file, "ok": true }))
+                .collect();
+            checks.push(EvidenceCheckRow {
+                attachment_id: listed.id.clone(),
+                request_id: env.request_id.clone(),
+                message_id: env.message_id.clone(),
+                outcome: "verified".into(),
+                files: lines.len() as i64,
+                report: serde_json::Value::Array(lines).to_string(),
+                checked_at: t,
+            });
+        }
+        Ok(checks)
     }
 }

@@ -9,7 +9,8 @@
 //! answers with a sealed [`Receipt`]. The message id is the idempotency key: a retry after a
 //! timeout returns the first receipt and changes nothing. The receiver verifies everything
 //! (sender = the mTLS peer, seal and time-stamp chain to the trusted CAs, the time-stamp is
-//! neither stale nor in the future, attachments match their digests, the move is legal from its
+//! neither stale nor in the future, attachments match their digests, evidence packages returned
+//! with EVIDENCE_TRANSMITTED verify as `assize verify` checks them, the move is legal from its
 //! own copy of the request) and answers anything that fails with a sealed *negative* receipt
 //! saying why; nothing of a refused message is stored. An arriving EIO is acknowledged at once
 //! with a sealed Annex B.
@@ -455,6 +456,19 @@ impl Mla {
         request: &RequestRow,
         act: Act,
     ) -> Result<(RequestRow, MessageRow), ApiError> {
+        self.act_with(user_id, request, act, Vec::new()).await
+    }
+
+    /// [`Mla::act`], with files (`new_files`, sealed by the vault, not yet stored) that are
+    /// stored in the same transaction as the step and travel with its message: either all of it
+    /// is recorded or nothing is.
+    async fn act_with(
+        &self,
+        user_id: &str,
+        request: &RequestRow,
+        act: Act,
+        new_files: Vec<AttachmentRow>,
+    ) -> Result<(RequestRow, MessageRow), ApiError> {
         let side = Side::parse(&request.side).ok_or_else(|| anyhow::anyhow!("bad side"))?;
         let from = Status::parse(&request.status).ok_or_else(|| anyhow::anyhow!("bad status"))?;
         let kind = Kind::parse(&request.kind).ok_or_else(|| anyhow::anyhow!("bad kind"))?;
@@ -551,7 +565,12 @@ impl Mla {
         // Seal before the transaction: sealing may reserve TSA serials in the database.
         let t = now();
         let message_id = uuid::Uuid::new_v4().to_string();
-        let pending: Vec<AttachmentRow> = if local {
+        if local && !new_files.is_empty() {
+            return Err(ApiError::internal(anyhow::anyhow!(
+                "files given with a step that is not sent"
+            )));
+        }
+        let mut pending: Vec<AttachmentRow> = if local {
             Vec::new()
         } else {
             self.store
@@ -561,6 +580,8 @@ impl Mla {
                 .filter(|a| a.message_id.is_none())
                 .collect()
         };
+        let stored = pending.len();
+        pending.extend(new_files);
         let envelope = Envelope {
             v: FORMAT_VERSION,
             message_id: message_id.clone(),
@@ -614,8 +635,20 @@ impl Mla {
         // The status must still be the one the move was checked from.
         db::update_request(&mut tx, &row, from.as_str()).await?;
         db::insert_message(&mut tx, &message).await?;
-        for a in &pending {
+        for a in &pending[..stored] {
             db::bind_attachment(&mut tx, &a.id, &message.id).await?;
+        }
+        for a in &pending[stored..] {
+            // Checked again here, where a concurrent step of the same request either is
+            // already visible or collides on the message's sequence number.
+            if let Some(earlier) =
+                db::attachment_named(&mut tx, &row.id, &a.filename, &a.id).await?
+            {
+                return Err(already_transmitted(&earlier));
+            }
+            let mut a = a.clone();
+            a.message_id = Some(message.id.clone());
+            db::insert_attachment(&mut tx, &a).await?;
         }
         // An attachment added between the two transactions would travel unsigned: refuse.
         if !local && !db::unsent_attachments(&mut tx, &row.id).await?.is_empty() {
@@ -984,14 +1017,19 @@ impl Mla {
             files.push((listed.clone(), content));
         }
 
+        // Evidence packages returned with EVIDENCE_TRANSMITTED: the checks of `assize verify`.
+        let checks = self.check_evidence(&env, &files, t).await?;
+
         match env.message_type {
             MessageType::Request => {
                 self.accept_request(sender, &recipient, &env, document, &seal, digest, files, t)
                     .await
             }
             MessageType::Transition | MessageType::Extension => {
-                self.accept_step(sender, &recipient, &env, document, &seal, digest, files, t)
-                    .await
+                self.accept_step(
+                    sender, &recipient, &env, document, &seal, digest, files, &checks, t,
+                )
+                .await
             }
         }
     }
@@ -1073,7 +1111,7 @@ impl Mla {
             receiving_authority: recipient.name.clone(),
             receiving_country: recipient.country.clone(),
             executing_authority: None,
-            executing_reference: format!("{}/{}", recipient.code, &env.request_id[..8]),
+            executing_reference: executing_reference(&recipient.code, &env.request_id),
         };
         let ack = Envelope {
             v: FORMAT_VERSION,
@@ -1174,6 +1212,7 @@ impl Mla {
         seal: &[u8],
         digest: &str,
         files: Vec<(AttachmentRef, Vec<u8>)>,
+        checks: &[db::EvidenceCheckRow],
         t: i64,
     ) -> Result<Accepted, Rejected> {
         let Some(mut row) = self
@@ -1285,6 +1324,9 @@ impl Mla {
             )
             .await?;
             store_files(&mut tx, &self.vault, &row.id, &env.message_id, &files, t).await?;
+            for check in checks {
+                db::insert_evidence_check(&mut tx, check).await?;
+            }
             if let Some(mail) = &notice {
                 crate::mail::enqueue(&mut tx, mail).await?;
             }
@@ -1297,6 +1339,22 @@ impl Mla {
         }
         tx.commit().await.map_err(|e| fatal(e.into()))?;
         self.audit_arrival(sender, env, digest).await?;
+        for check in checks {
+            self.audit
+                .append(
+                    AuditEvent::new(
+                        Actor::Authority(sender.id.clone()),
+                        "mla.evidence_verified",
+                        format!("mla_request:{}", env.request_id),
+                    )
+                    .with(json!({
+                        "message": env.message_id, "attachment": check.attachment_id,
+                        "files": check.files,
+                    })),
+                )
+                .await
+                .map_err(fatal_any)?;
+        }
         Ok(Accepted::New(receipt, receipt_seal))
     }
 
@@ -1593,6 +1651,12 @@ fn attachment_ref(a: &AttachmentRow) -> AttachmentRef {
     }
 }
 
+/// The executing authority's reference for a request, as its Annex B states it.
+pub fn executing_reference(executing_code: &str, request_id: &str) -> String {
+    let short: String = request_id.chars().take(8).collect();
+    format!("{executing_code}/{short}")
+}
+
 /// Records the dates the deadlines run from.
 fn apply_timestamps(row: &mut RequestRow, to: Status, t: i64) {
     match to {
@@ -1627,6 +1691,16 @@ fn summary_of(kind: Kind, form: &Value) -> (String, bool, Option<i64>) {
             forms::parse_date(form["requested_date"].as_str()),
         ),
     }
+}
+
+/// `409 already_transmitted`: this file went with an earlier step of the request.
+fn already_transmitted(earlier: &AttachmentRow) -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "already_transmitted",
+        "This hearing's record was already returned in this request.",
+    )
+    .with_details(json!({ "attachment": earlier.id, "sha256": earlier.sha256 }))
 }
 
 fn names(s: &[Status]) -> Vec<&'static str> {

@@ -367,6 +367,71 @@ pub async fn insert_attachment(
     Ok(())
 }
 
+/// An evidence package that arrived with a move to EVIDENCE_TRANSMITTED, as checked on
+/// arrival (see `migrations/*/0010_evidence_checks.sql`).
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct EvidenceCheckRow {
+    pub attachment_id: String,
+    pub request_id: String,
+    pub message_id: String,
+    /// `verified` (a package that fails refuses its message and is not stored).
+    pub outcome: String,
+    /// How many files of the package were checked.
+    pub files: i64,
+    /// The per-file result, JSON: `[{"file": …, "ok": true}, …]`.
+    pub report: String,
+    pub checked_at: i64,
+}
+
+/// Records the check of an arrived evidence package, in the transaction that stores it.
+///
+/// # Errors
+/// On database failure.
+pub async fn insert_evidence_check(
+    conn: &mut AnyConnection,
+    c: &EvidenceCheckRow,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO mla_evidence_checks (attachment_id, request_id, message_id, outcome, files, \
+         report, checked_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(&c.attachment_id)
+    .bind(&c.request_id)
+    .bind(&c.message_id)
+    .bind(&c.outcome)
+    .bind(c.files)
+    .bind(&c.report)
+    .bind(c.checked_at)
+    .execute(conn)
+    .await
+    .map_err(StoreError::conflict_on_unique("a check of this attachment"))?;
+    Ok(())
+}
+
+/// The attachment of a request with this name or id, if any (inside the caller's transaction).
+///
+/// # Errors
+/// On database failure.
+pub async fn attachment_named(
+    conn: &mut AnyConnection,
+    request_id: &str,
+    filename: &str,
+    id: &str,
+) -> Result<Option<AttachmentRow>, StoreError> {
+    let row = sqlx::query(concat!(
+        "SELECT ",
+        attachment_columns!(),
+        " FROM mla_attachments WHERE request_id = $1 AND (filename = $2 OR id = $3) \
+         ORDER BY created_at, id LIMIT 1"
+    ))
+    .bind(request_id)
+    .bind(filename)
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    row.as_ref().map(attachment_from_row).transpose()
+}
+
 /// The attachments of a request not yet sent with a message (they go with the next one).
 ///
 /// # Errors
@@ -683,5 +748,35 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(attachment_from_row).collect()
+    }
+
+    /// The checks of the evidence packages that arrived for a request.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn mla_evidence_checks(
+        &self,
+        request_id: &str,
+    ) -> Result<Vec<EvidenceCheckRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT attachment_id, request_id, message_id, outcome, files, report, checked_at \
+             FROM mla_evidence_checks WHERE request_id = $1 ORDER BY checked_at, attachment_id",
+        )
+        .bind(request_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EvidenceCheckRow {
+                    attachment_id: r.try_get("attachment_id")?,
+                    request_id: r.try_get("request_id")?,
+                    message_id: r.try_get("message_id")?,
+                    outcome: r.try_get("outcome")?,
+                    files: r.try_get("files")?,
+                    report: r.try_get("report")?,
+                    checked_at: r.try_get("checked_at")?,
+                })
+            })
+            .collect()
     }
 }

@@ -65,7 +65,13 @@ async fn request_permit(
         .mla_request(id)
         .await?
         .ok_or_else(|| ApiError::not_found("request"))?;
-    let party = request.issuing_authority_id == me.id || request.executing_authority_id == me.id;
+    let party = if request.issuing_authority_id == me.id {
+        Some(Side::Issuing)
+    } else if request.executing_authority_id == me.id {
+        Some(Side::Executing)
+    } else {
+        None
+    };
     let permit = policy::authorize_for_request(&caller.subject, party, action)
         .map_err(|_| ApiError::not_found("request"))?;
     Ok((request, me, permit))
@@ -83,6 +89,18 @@ fn user_id(caller: &Caller) -> ApiResult<String> {
 async fn view(state: &AppState, r: &RequestRow) -> ApiResult<Value> {
     let messages = state.store.mla_messages(&r.id).await?;
     let attachments = state.store.mla_attachments(&r.id).await?;
+    let evidence_checks: Vec<Value> = state
+        .store
+        .mla_evidence_checks(&r.id)
+        .await?
+        .into_iter()
+        .map(|c| {
+            let report: Value = serde_json::from_str(&c.report).unwrap_or_default();
+            json!({ "attachment_id": c.attachment_id, "message_id": c.message_id,
+                    "outcome": c.outcome, "files": c.files, "report": report,
+                    "checked_at": c.checked_at })
+        })
+        .collect();
     let (issuing, executing) = state.mla.parties(r).await?;
     let kind = Kind::parse(&r.kind).unwrap_or(Kind::Eio);
     let form: Value = serde_json::from_str(&r.form).unwrap_or_default();
@@ -125,6 +143,7 @@ async fn view(state: &AppState, r: &RequestRow) -> ApiResult<Value> {
         "next": next,
         "messages": timeline,
         "attachments": attachments,
+        "evidence_checks": evidence_checks,
     }))
 }
 
@@ -495,6 +514,89 @@ pub async fn evidence(
         package,
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HearingRecordBody {
+    /// The closed hearing whose record is returned.
+    hearing_id: String,
+    /// A covering note for the issuing authority.
+    note: Option<String>,
+}
+
+/// `POST /api/v1/mla/requests/{id}/evidence` `{"hearing_id": "…", "note": "…"}`: an officer of
+/// the executing authority returns a closed hearing's sealed record (the ASiC-E export, as
+/// `GET /api/v1/hearings/{id}/recording/export` gives it) as evidence. The hearing must be
+/// booked under the request's reference (the issuing authority's file reference or the Annex B
+/// executing reference). The record is attached and the request moves to EVIDENCE_TRANSMITTED
+/// in one transaction; the sealed message goes to the issuing authority's server, which
+/// verifies the package on arrival.
+pub async fn transmit_hearing_record(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(body): ApiJson<HearingRecordBody>,
+) -> ApiResult<impl IntoResponse> {
+    let (r, me, _permit) =
+        request_permit(&state, &caller, &id, Action::TransmitHearingRecord).await?;
+    if r.side != Side::Executing.as_str() || r.executing_authority_id != me.id {
+        return Err(ApiError::not_found("request"));
+    }
+    // Refuse an illegal move before exporting (which seals, and reads every segment).
+    Mla::check_move(&r, Status::EvidenceTransmitted)?;
+    let not_linked = || {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "hearing_not_linked",
+            "No hearing of this request has that id: a hearing is returned in a request when it \
+             was booked with the request's reference (the issuing authority's file reference or \
+             the executing reference of the Annex B) as its case reference.",
+        )
+        .with_details(json!({ "field": "hearing_id" }))
+    };
+    let hearing = state
+        .store
+        .hearing(&body.hearing_id)
+        .await?
+        .ok_or_else(not_linked)?;
+    let (_, executing) = state.mla.parties(&r).await?;
+    if !crate::mla::evidence::hearing_is_linked(&hearing.case_reference, &r, &executing.code) {
+        return Err(not_linked());
+    }
+    if hearing.state != crate::sfu::room::HearingState::Closed {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "hearing_not_closed",
+            format!(
+                "The hearing is {}: its record is final, and can be returned, once the judge has closed it.",
+                crate::hearings::state_name(hearing.state)
+            ),
+        ));
+    }
+    let package = state
+        .recordings
+        .export(&hearing.id)
+        .await
+        .map_err(super::recording::recording_error)?;
+    let sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&package));
+    super::hearings::audit(
+        &state,
+        &caller,
+        "recording.export",
+        &hearing.id,
+        json!({ "sha256": sha256, "mla_request": r.id }),
+    )
+    .await?;
+    let (row, message, attachment) = state
+        .mla
+        .transmit_hearing_record(&user_id(&caller)?, &r, &hearing.id, package, body.note)
+        .await?;
+    let mut v = view(&state, &row).await?;
+    v["message"] = json!({ "id": message.id, "transport_status": message.transport_status,
+                           "document_sha256": message.document_sha256 });
+    v["attachment"] = json!(attachment);
+    Ok((StatusCode::CREATED, Json(v)))
 }
 
 /// `POST /api/v1/federation/mla/messages`: another state's server delivers a sealed message.

@@ -148,7 +148,10 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
             "/api/v1/mla/requests/{id}/attachments/{attachment}",
             get(mla::download),
         )
-        .route("/api/v1/mla/requests/{id}/evidence", get(mla::evidence))
+        .route(
+            "/api/v1/mla/requests/{id}/evidence",
+            get(mla::evidence).post(mla::transmit_hearing_record),
+        )
         .route(
             "/api/v1/federation/mla/messages",
             post(mla::deliver).layer(DefaultBodyLimit::max(message_limit)),

@@ -20,7 +20,7 @@ use crate::policy::{Action, Subject};
 use crate::recording::RecordingError;
 use crate::sfu::room::HearingState;
 
-fn recording_error(e: RecordingError) -> ApiError {
+pub(crate) fn recording_error(e: RecordingError) -> ApiError {
     match e {
         RecordingError::AlreadyRecording => ApiError::new(
             StatusCode::CONFLICT,

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use assize_media::FaceMode;
 use assize_media::codec::{Vp8Encoder, i420_len};
-use assize_server::sfu::anonymisers::face_filter;
+use assize_server::sfu::anonymisers::{FaceCounters, face_filter_counted};
 use assize_server::sfu::pipeline::{Filter, Pipeline, PipelineConfig, VideoFilter};
 use rtc::rtp;
 use rtc::rtp::packetizer::Payloader;
@@ -238,6 +238,28 @@ fn run(
     );
 }
 
+/// What the face filter did to the pictures of a row.
+fn print_faces(c: &FaceCounters) {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (masked, whole, untouched) = (
+        c.masked.load(Relaxed),
+        c.silhouette.load(Relaxed),
+        c.untouched.load(Relaxed),
+    );
+    let total = (masked + whole + untouched).max(1) as f64;
+    let delay = c.answer_delay.each_ref().map(|d| d.load(Relaxed));
+    println!(
+        "  face filter: {masked} pictures masked, {whole} covered whole ({:.1}%), {untouched} \
+         untouched; {} detector answers, taken 1/2/3/4+ pictures after theirs: {}/{}/{}/{}",
+        100.0 * whole as f64 / total,
+        c.answers.load(Relaxed),
+        delay[0],
+        delay[1],
+        delay[2],
+        delay[3]
+    );
+}
+
 fn main() {
     let seconds = std::env::var("ASSIZE_BENCH_SECONDS")
         .ok()
@@ -252,11 +274,20 @@ fn main() {
         } else {
             (640, 480, 800)
         };
-        let filter: Box<dyn VideoFilter> = match row.split_once('-').map(|r| r.1) {
-            Some("masked") => face_filter(FaceMode::Masked),
-            Some("fullframe") => face_filter(FaceMode::FullFrame),
-            _ => Box::new(Identity),
+        let (filter, faces): (Box<dyn VideoFilter>, _) = match row.split_once('-').map(|r| r.1) {
+            Some("masked") => {
+                let (f, c) = face_filter_counted(FaceMode::Masked);
+                (f, Some(c))
+            }
+            Some("fullframe") => {
+                let (f, c) = face_filter_counted(FaceMode::FullFrame);
+                (f, Some(c))
+            }
+            _ => (Box::new(Identity), None),
         };
         run(row, filter, width, height, kbps, seconds);
+        if let Some(c) = faces {
+            print_faces(&c);
+        }
     }
 }

@@ -278,6 +278,18 @@ async fn the_named_judge_sees_the_witness_and_counsel_and_the_witness_see_only_t
         );
         let pictures = decode_video(&video);
         assert!(pictures.len() >= 8, "{who}: {}", status());
+        // The face detector runs on a thread of its own: until it has first answered, and
+        // whenever an answer is late (a loaded machine), a picture is covered whole
+        // (fail-closed); otherwise only the face is covered. Both kinds must appear as such.
+        let masked = pictures
+            .iter()
+            .filter(|p| background_psnr(&p.i420) > 22.0)
+            .count();
+        assert!(
+            masked >= 1,
+            "{who}: no picture kept its background (masked, not blacked out): {} pictures",
+            pictures.len()
+        );
         for (i, picture) in pictures.iter().enumerate() {
             assert_eq!((picture.width, picture.height), (W, H));
             if i % 10 == 0 {
@@ -289,11 +301,9 @@ async fn the_named_judge_sees_the_witness_and_counsel_and_the_witness_see_only_t
                 );
             }
             let face = luma_psnr(&picture.i420, FACE);
-            let background = background_psnr(&picture.i420);
-            assert!(face < 15.0, "{who}: the face is covered: {face:.1} dB");
             assert!(
-                background > 22.0,
-                "{who}: the background is kept: {background:.1} dB"
+                face < 15.0,
+                "{who}: picture {i}: the face is covered: {face:.1} dB"
             );
         }
     }

@@ -161,6 +161,12 @@ def montage(paths, frames, out):
     grid.save(out, quality=80)
 
 
+def output_path(work, label):
+    """Where a configuration's output video goes: a file name made from its whole label."""
+    slug = "".join(ch if ch.isalnum() else "_" for ch in label).strip("_")
+    return os.path.join(work, slug + ".y4m")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", default="/tmp/assize-face")
@@ -189,7 +195,7 @@ def main():
     results = {"video": os.path.basename(video), "original": evaluate(video, truth, att, refs, a.cnn_every, False)}
     configs = [(label, args) for label, args in CONFIGS if a.only in label]
     for label, args in configs:
-        out = os.path.join(a.work, label.split(",")[0].replace(" ", "_") + "_" + args[-1] + ".y4m")
+        out = output_path(a.work, label)
         r = subprocess.run([BIN, *args, video, out], check=True, stderr=subprocess.PIPE, text=True)
         print(label, "|", r.stderr.strip(), file=sys.stderr)
         res = evaluate(out, truth, att, refs, a.cnn_every, args[1] == "masked")
@@ -197,9 +203,8 @@ def main():
         results[label] = res
 
     if a.samples and len(configs) == len(CONFIGS):
-        outs = [os.path.join(a.work, label.split(",")[0].replace(" ", "_") + "_" + args[-1] + ".y4m")
-                for label, args in CONFIGS]
-        montage([video, outs[1], outs[3]], [30, 110, 160, 240], a.samples)
+        montage([video, output_path(a.work, "masked, every 2nd frame (default)"),
+                 output_path(a.work, "full frame")], [30, 110, 160, 240], a.samples)
     with open(os.path.join(a.work, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
     names = ["haar", "haar_profile", "dlib_hog", "dlib_cnn"]

@@ -278,11 +278,64 @@ pub fn voice_secret_for(hearing_secret: &[u8; 32], party: &str) -> Option<Zeroiz
 /// pipeline's thread).
 #[must_use]
 pub fn face_filter(mode: FaceMode) -> Box<dyn VideoFilter> {
-    Box::new(FaceFilter {
+    face_filter_counted(mode).0
+}
+
+/// [`face_filter`] with counters of what it did to each picture (benchmarks, tools).
+#[must_use]
+pub fn face_filter_counted(mode: FaceMode) -> (Box<dyn VideoFilter>, Arc<FaceCounters>) {
+    let counters = Arc::new(FaceCounters::default());
+    let filter = FaceFilter {
         mode,
         face: None,
         detector: None,
-    })
+        counters: counters.clone(),
+    };
+    (Box::new(filter), counters)
+}
+
+/// What a face filter did, picture by picture (no picture data).
+#[derive(Debug, Default)]
+pub struct FaceCounters {
+    /// Pictures with one or more face masks.
+    pub masked: std::sync::atomic::AtomicU64,
+    /// Pictures covered whole (silhouette: full-frame mode, or Masked failing closed).
+    pub silhouette: std::sync::atomic::AtomicU64,
+    /// Pictures left as they were (no face known, or no protection).
+    pub untouched: std::sync::atomic::AtomicU64,
+    /// Detector answers taken.
+    pub answers: std::sync::atomic::AtomicU64,
+    /// Deferred answers by how many pictures after the one they are about they were taken:
+    /// 1, 2, 3, 4 or more.
+    pub answer_delay: [std::sync::atomic::AtomicU64; 4],
+    /// Pictures seen.
+    pictures: std::sync::atomic::AtomicU64,
+}
+
+impl FaceCounters {
+    /// Notes an answer about picture `about` taken before the next picture is covered.
+    fn answered(&self, about: u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let delay = self.pictures.load(Relaxed).saturating_sub(about);
+        let slot = usize::try_from(delay.clamp(1, 4) - 1).unwrap_or(3);
+        if let Some(c) = self.answer_delay.get(slot) {
+            c.fetch_add(1, Relaxed);
+        }
+    }
+
+    fn count(&self, report: &assize_media::FrameReport) {
+        use assize_media::face::{Cover, DetectorOutcome};
+        use std::sync::atomic::Ordering::Relaxed;
+        match report.cover {
+            Cover::Masks(_) => self.masked.fetch_add(1, Relaxed),
+            Cover::Silhouette(_) => self.silhouette.fetch_add(1, Relaxed),
+            _ => self.untouched.fetch_add(1, Relaxed),
+        };
+        if !matches!(report.detector, DetectorOutcome::NotRun) {
+            self.answers.fetch_add(1, Relaxed);
+        }
+        self.pictures.fetch_add(1, Relaxed);
+    }
 }
 
 /// The face anonymiser as a pipeline filter, built on first use on the pipeline's thread.
@@ -299,6 +352,7 @@ struct FaceFilter {
     mode: FaceMode,
     face: Option<FaceAnonymiser>,
     detector: Option<DetectorThread>,
+    counters: Arc<FaceCounters>,
 }
 
 /// One picture for the detector thread.
@@ -406,6 +460,7 @@ impl VideoFilter for FaceFilter {
             loop {
                 match d.done.try_recv() {
                     Ok(answer) => {
+                        self.counters.answered(answer.ticket.frame());
                         face.answer(
                             answer.ticket,
                             answer.result.as_deref().map_err(Clone::clone),
@@ -445,7 +500,8 @@ impl VideoFilter for FaceFilter {
             }
         }
         let mut frame = I420Frame::packed(width, height, i420).map_err(|e| e.to_string())?;
-        face.cover(&mut frame);
+        let report = face.cover(&mut frame);
+        self.counters.count(&report);
         Ok(())
     }
 }
@@ -562,6 +618,7 @@ mod tests {
             mode: FaceMode::FullFrame,
             face: None,
             detector: None,
+            counters: Arc::default(),
         };
         filter.apply(w, h, &mut picture).expect("a valid picture");
         assert_ne!(picture, original, "the silhouette replaces the picture");
@@ -613,6 +670,7 @@ mod tests {
             mode: FaceMode::Masked,
             face: None,
             detector: None,
+            counters: Arc::default(),
         };
         let mut masked_after = None;
         for n in 0..500 {

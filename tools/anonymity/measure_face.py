@@ -51,9 +51,9 @@ CONFIGS = [
     ("masked, every 2nd frame (default)", ["--mode", "masked", "--detect-every", "2"]),
     ("masked, every 3rd frame", ["--mode", "masked", "--detect-every", "3"]),
     # The live pipeline: detection on its own thread, answers a frame or two late.
-    ("masked, every 2nd frame, answers 1 frame late (live)",
+    ("masked, every 2nd frame, answers 1 frame late (live, 16:9)",
      ["--mode", "masked", "--detect-every", "2", "--detector-delay", "1"]),
-    ("masked, every 2nd frame, answers 2 frames late (live, loaded)",
+    ("masked, every 2nd frame, answers 2 frames late (live, 640x480)",
      ["--mode", "masked", "--detect-every", "2", "--detector-delay", "2"]),
     ("full frame", ["--mode", "full-frame"]),
 ]

@@ -76,6 +76,10 @@ impl Relay {
                     else {
                         return;
                     };
+                    // As the servers themselves do: without it, Nagle's algorithm meets the
+                    // peer's delayed ACK and a relayed answer can wait 40 ms.
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
                     relay(client, server, c, n).await;
                 });
             }

@@ -66,7 +66,7 @@ impl Store {
             "UPDATE tsa_state SET reserved_until = reserved_until + $1 WHERE id = 1 RETURNING reserved_until",
         )
         .bind(block)
-        .fetch_one(&self.pool)
+        .fetch_one(self.writer())
         .await?;
         Ok(row.try_get("reserved_until")?)
     }
@@ -201,7 +201,7 @@ impl Store {
         .bind(c.at_ms)
         .bind(c.note.as_str())
         .bind(c.signature.clone())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(StoreError::conflict_on_unique("a checkpoint for this tree size"))?;
         Ok(())
@@ -253,7 +253,7 @@ impl Store {
         .bind(c.note.as_str())
         .bind(c.signature.clone())
         .bind(super::now())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }

@@ -253,7 +253,7 @@ impl Store {
         .bind(now())
         .bind(id)
         .bind(state_name(from))
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -280,7 +280,7 @@ impl Store {
         .bind(role_name(role))
         .bind(label)
         .bind(now())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(StoreError::conflict_on_unique("participant"))?;
         self.participant(hearing_id, &id)
@@ -634,7 +634,7 @@ impl Store {
         .bind(o.raw_to.join(","))
         .bind(&o.set_by)
         .bind(o.set_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -664,7 +664,7 @@ impl Store {
     pub async fn lift_protective_order(&self, participant_id: &str) -> Result<bool, StoreError> {
         let r = sqlx::query("DELETE FROM protective_orders WHERE participant_id = $1")
             .bind(participant_id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(r.rows_affected() == 1)
     }
@@ -709,7 +709,7 @@ impl Store {
         .bind(wrapped_key)
         .bind(ciphertext)
         .bind(now())
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }

@@ -357,7 +357,7 @@ impl Store {
             .bind(secret.to_vec())
             .bind(now())
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -408,7 +408,7 @@ impl Store {
         )
         .bind(step)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -438,7 +438,7 @@ impl Store {
         .bind(stage.as_str())
         .bind(t)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -483,7 +483,7 @@ impl Store {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2")
             .bind(at)
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -495,7 +495,7 @@ impl Store {
     pub async fn delete_session(&self, token_hash: &str) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(token_hash)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(())
     }
@@ -509,7 +509,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1 OR last_seen_at <= $2")
             .bind(t)
             .bind(t - idle_secs)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(done.rows_affected())
     }
@@ -539,7 +539,7 @@ impl Store {
         .bind(token_hash)
         .bind(t)
         .bind(expires_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(ApiTokenInfo {
             id,
@@ -577,7 +577,7 @@ impl Store {
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE id = $2")
             .bind(t)
             .bind(&token_id)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(Some((token_id, self.with_roles(user_from_row(&r)?).await?)))
     }
@@ -619,7 +619,7 @@ impl Store {
         .bind(now())
         .bind(token_id)
         .bind(user_id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         if done.rows_affected() == 0 {
             return Err(StoreError::NotFound("API token"));
@@ -790,7 +790,7 @@ impl Store {
         .bind(&rec.cert_sha256)
         .bind(&rec.seal_cert_sha256)
         .bind(rec.created_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(StoreError::conflict_on_unique(
             "an authority with this code or certificate",
@@ -812,7 +812,7 @@ impl Store {
             .bind(id)
             .bind(endpoint)
             .bind(email)
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound("authority"));
@@ -922,7 +922,7 @@ impl Store {
             .bind(user_id)
             .bind(authority_id)
             .bind(now())
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         if r.rows_affected() == 0 {
             return Err(StoreError::NotFound("account"));

@@ -190,7 +190,7 @@ impl Store {
         .bind(id)
         .bind(now)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(self.writer())
         .await?;
         let Some(r) = row else { return Ok(None) };
         Ok(Some(ClaimedMail {
@@ -213,7 +213,7 @@ impl Store {
         )
         .bind(at)
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -238,7 +238,7 @@ impl Store {
         .bind(next_attempt_at)
         .bind(id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }

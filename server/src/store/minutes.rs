@@ -106,7 +106,7 @@ impl Store {
         .bind(&m.pdf)
         .bind(&m.manifest)
         .bind(&m.signature)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(StoreError::conflict_on_unique("minutes"))?;
         Ok(())

@@ -643,7 +643,7 @@ impl Store {
         .bind(receipt_seal)
         .bind(error)
         .bind(at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -658,7 +658,7 @@ impl Store {
         )
         .bind(request_id)
         .bind(at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -680,7 +680,7 @@ impl Store {
         .bind(message_id)
         .bind(error)
         .bind(next_attempt_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }

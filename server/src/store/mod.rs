@@ -65,6 +65,11 @@ impl StoreError {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: AnyPool,
+    /// Where writes go. SQLite: a pool of one connection, so that writers queue here (woken
+    /// at once when the writer before them commits) instead of in SQLite's busy handler, which
+    /// sleeps 1, 2, 5, 10 … 25 ms between tries and made the tail of every contended write.
+    /// PostgreSQL: the same pool as reads.
+    writer: AnyPool,
     kind: DatabaseKind,
 }
 
@@ -76,17 +81,43 @@ impl Store {
     /// password) and why.
     pub async fn connect(url: &str, kind: DatabaseKind) -> anyhow::Result<Self> {
         sqlx::any::install_default_drivers();
-        if kind == DatabaseKind::Sqlite
-            && let Some(path) = sqlite_path(url)
-        {
+        if kind == DatabaseKind::Sqlite {
+            let Some(path) = sqlite_path(url) else {
+                anyhow::bail!(
+                    "database_url {}: an in-memory SQLite database would lose everything when \
+                     the server stops; name a file, e.g. sqlite:///var/lib/assize/assize.db",
+                    redact_url(url)
+                );
+            };
             create_private_file(Path::new(path))
                 .with_context(|| format!("cannot create the SQLite database {path}"))?;
         }
         let options: AnyConnectOptions = url
             .parse()
             .with_context(|| format!("database_url {} is not a valid URL", redact_url(url)))?;
-        let pool = AnyPoolOptions::new()
-            .max_connections(if kind == DatabaseKind::Sqlite { 8 } else { 16 })
+        let pool = Self::pool_options(kind, if kind == DatabaseKind::Sqlite { 8 } else { 16 })
+            .connect_with(options.clone())
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot connect to the database at {}: check database_url and that the \
+                     database server is running",
+                    redact_url(url)
+                )
+            })?;
+        let writer = match kind {
+            DatabaseKind::Sqlite => Self::pool_options(kind, 1)
+                .connect_with(options)
+                .await
+                .with_context(|| format!("cannot open {} for writing", redact_url(url)))?,
+            DatabaseKind::Postgres => pool.clone(),
+        };
+        Ok(Self { pool, writer, kind })
+    }
+
+    fn pool_options(kind: DatabaseKind, connections: u32) -> AnyPoolOptions {
+        AnyPoolOptions::new()
+            .max_connections(connections)
             .acquire_timeout(Duration::from_secs(5))
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
@@ -100,16 +131,11 @@ impl Store {
                     Ok(())
                 })
             })
-            .connect_with(options)
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot connect to the database at {}: check database_url and that the \
-                     database server is running",
-                    redact_url(url)
-                )
-            })?;
-        Ok(Self { pool, kind })
+    }
+
+    /// The pool for statements that write outside a [`Self::begin_write`] transaction.
+    pub(crate) fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     /// Brings the schema up to date. Idempotent.
@@ -153,7 +179,7 @@ impl Store {
         &self,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.kind {
-            DatabaseKind::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            DatabaseKind::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
             DatabaseKind::Postgres => self.pool.begin().await,
         }
     }
@@ -165,6 +191,7 @@ impl Store {
 
     /// Closes every connection (shutdown).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 }

@@ -83,7 +83,7 @@ impl Store {
         .bind(hearing_id)
         .bind(started_by)
         .bind(started_at)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         Ok(())
     }
@@ -106,7 +106,7 @@ impl Store {
         .bind(s.bytes)
         .bind(s.closed_at)
         .bind(s.audit_seq)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await
         .map_err(StoreError::conflict_on_unique("segment"))?;
         Ok(())
@@ -131,7 +131,7 @@ impl Store {
         .bind(stopped_at)
         .bind(manifest)
         .bind(signature)
-        .execute(&self.pool)
+        .execute(self.writer())
         .await?;
         if r.rows_affected() == 1 {
             Ok(())
@@ -157,7 +157,7 @@ impl Store {
             .map(recording_from_row)
             .collect::<Result<Vec<_>, _>>()?;
         sqlx::query("UPDATE recordings SET status = 'interrupted' WHERE status = 'recording'")
-            .execute(&self.pool)
+            .execute(self.writer())
             .await?;
         Ok(found)
     }

@@ -921,18 +921,7 @@ async fn after_negotiation(shared: &Arc<Shared>) {
                 Some(Some(pt)) => Some(pt),
                 Some(None) => {
                     leg.unsupported = true;
-                    tracing::warn!(
-                        subscriber = %shared.id,
-                        %publisher,
-                        ?kind,
-                        codec = codec.name(),
-                        "the subscriber did not negotiate the publisher's codec: nothing is sent on this leg"
-                    );
-                    let _ = shared.events.send(LocalSignal::TrackUnsupported {
-                        publisher,
-                        kind,
-                        codec,
-                    });
+                    unsupported_codec(shared, publisher, kind, codec);
                     None
                 }
                 None => None,
@@ -969,6 +958,23 @@ async fn after_negotiation(shared: &Arc<Shared>) {
             });
         }
     }
+}
+
+/// The subscriber did not negotiate `codec`, the codec of `publisher`'s `kind` track: nothing
+/// of that track will be sent to them. Logged, and the subscriber is told.
+fn unsupported_codec(shared: &Shared, publisher: ParticipantId, kind: MediaKind, codec: Codec) {
+    tracing::warn!(
+        subscriber = %shared.id,
+        %publisher,
+        ?kind,
+        codec = codec.name(),
+        "the subscriber did not negotiate the publisher's codec: nothing is sent on this leg"
+    );
+    let _ = shared.events.send(LocalSignal::TrackUnsupported {
+        publisher,
+        kind,
+        codec,
+    });
 }
 
 async fn add_leg(
@@ -1011,8 +1017,15 @@ async fn add_leg(
             ..Default::default()
         }],
     )));
+    let mut unsupported = false;
     let sender = match pc.add_track(track.clone() as Arc<dyn TrackLocal>).await {
         Ok(s) => Some(s),
+        Err(rtc::shared::error::Error::ErrRTPTransceiverCodecUnsupported) => {
+            // The subscriber's offer had no such codec: the leg stays, and never sends.
+            unsupported = true;
+            unsupported_codec(shared, publisher, kind, codec);
+            None
+        }
         Err(e) => {
             tracing::warn!(error = %e, participant = %shared.id, %publisher, "cannot add a leg");
             None
@@ -1054,7 +1067,7 @@ async fn add_leg(
                 sender,
                 rtcp_started: false,
                 codec,
-                unsupported: false,
+                unsupported,
             },
         );
 }

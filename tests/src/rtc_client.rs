@@ -9,7 +9,7 @@
 //!   development CA only; speaks raw JSON (for hostile-input tests).
 //! - [`RtcClient`]: a participant over `webrtc` 0.21: joins through the real signaling,
 //!   publishes synthetic Opus (every 20 ms) and VP8 (every 33 ms, each packet a keyframe-looking
-//!   frame) RTP, or real media encoded beforehand ([`RecordedMedia`]), answers the server's
+//!   frame; or H.264 IDR slices, for a client that offers only H.264: [`VideoCodecs`]) RTP, or real media encoded beforehand ([`RecordedMedia`]), answers the server's
 //!   renegotiation offers, counts packets received per publisher and kind and keeps the first
 //!   of them (to decode), and counts keyframe requests received.
 
@@ -345,15 +345,17 @@ pub enum VideoCodecs {
     H264,
     /// VP8, then H.264 (publishes VP8).
     Vp8AndH264,
+    /// H.264, then VP8 (as Safari orders them; publishes H.264).
+    H264AndVp8,
 }
 
 impl VideoCodecs {
     fn offers_vp8(self) -> bool {
-        matches!(self, Self::Vp8 | Self::Vp8AndH264)
+        matches!(self, Self::Vp8 | Self::Vp8AndH264 | Self::H264AndVp8)
     }
 
     fn offers_h264(self) -> bool {
-        matches!(self, Self::H264 | Self::Vp8AndH264)
+        matches!(self, Self::H264 | Self::Vp8AndH264 | Self::H264AndVp8)
     }
 }
 
@@ -771,7 +773,12 @@ impl RtcClient {
             video_codecs.push((vp8(), payload_types.vp8(), payload_types.rtx()));
         }
         if options.video.offers_h264() {
-            video_codecs.push((h264(), payload_types.h264(), payload_types.h264_rtx()));
+            let h = (h264(), payload_types.h264(), payload_types.h264_rtx());
+            if options.video == VideoCodecs::H264AndVp8 {
+                video_codecs.insert(0, h);
+            } else {
+                video_codecs.push(h);
+            }
         }
         // Every video codec registered, in order of preference (RTX after its codec).
         let mut video_preferences = Vec::new();
@@ -935,7 +942,7 @@ impl RtcClient {
         // Publish: Opus every 20 ms, VP8 every 33 ms.
         let media = recorded.unwrap_or_else(|| {
             let mut media = RecordedMedia::synthetic();
-            if !options.video.offers_vp8() {
+            if video_mime.eq_ignore_ascii_case("video/H264") {
                 media.video = vec![vec![synthetic_h264_payload()]];
             }
             media

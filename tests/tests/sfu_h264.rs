@@ -241,3 +241,36 @@ async fn a_protected_witness_s_h264_video_reaches_only_the_named_roles() {
     counsel.close().await;
     witness.close().await;
 }
+
+/// The payload types of the answer's video section, in order.
+fn answered_video(answer: &str) -> Vec<String> {
+    answer
+        .lines()
+        .find(|l| l.starts_with("m=video"))
+        .map(|l| l.split_whitespace().skip(3).map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_offering_both_video_codecs_is_answered_vp8_first_whatever_its_order() {
+    let server = spawn_sfu_server().await;
+    // Safari's order (H.264 first), and Chrome's (VP8 first).
+    let safari = join(
+        &server,
+        "judge",
+        PayloadTypes::Chrome,
+        VideoCodecs::H264AndVp8,
+    )
+    .await;
+    let chrome = join(
+        &server,
+        "clerk",
+        PayloadTypes::Firefox,
+        VideoCodecs::Vp8AndH264,
+    )
+    .await;
+    assert_eq!(answered_video(&safari.server_answer), ["96", "102"]);
+    assert_eq!(answered_video(&chrome.server_answer), ["120", "126"]);
+    safari.close().await;
+    chrome.close().await;
+}

@@ -739,6 +739,7 @@ async fn on_client_offer(
     pc.set_remote_description(offer)
         .await
         .map_err(|e| ("invalid_sdp", e.to_string()))?;
+    prefer_vp8(pc).await;
     let answer = pc
         .create_answer(None)
         .await
@@ -759,6 +760,23 @@ async fn on_client_offer(
         neg.dirty = true;
     }
     Ok(())
+}
+
+/// Orders the answer's video codecs VP8 first, whatever the client's order (Safari offers H.264
+/// first): the answer's order decides what the client sends, and VP8 is what every other client
+/// and the anonymising pipeline can take. The crate answers in the offer's order otherwise.
+/// `set_codec_preferences` refuses a list with a codec the client did not offer (and any audio
+/// transceiver): then there is nothing to choose, and the transceiver is left as it is.
+async fn prefer_vp8(pc: &Arc<dyn PeerConnection>) {
+    let order: Vec<RTCRtpCodecParameters> = codecs()
+        .into_iter()
+        .filter(|(c, kind)| *kind == RtpCodecKind::Video && c.rtp_codec.mime_type != "video/rtx")
+        .map(|(c, _)| c)
+        .collect();
+    for transceiver in pc.get_transceivers().await {
+        // An error only means "not a transceiver with both codecs".
+        let _ = transceiver.set_codec_preferences(order.clone()).await;
+    }
 }
 
 async fn on_client_answer(

@@ -9,7 +9,7 @@
 //!   development CA only; speaks raw JSON (for hostile-input tests).
 //! - [`RtcClient`]: a participant over `webrtc` 0.21: joins through the real signaling,
 //!   publishes synthetic Opus (every 20 ms) and VP8 (every 33 ms, each packet a keyframe-looking
-//!   frame) RTP, or real media encoded beforehand ([`RecordedMedia`]), answers the server's
+//!   frame; or H.264 IDR slices, for a client that offers only H.264: [`VideoCodecs`]) RTP, or real media encoded beforehand ([`RecordedMedia`]), answers the server's
 //!   renegotiation offers, counts packets received per publisher and kind and keeps the first
 //!   of them (to decode), and counts keyframe requests received.
 
@@ -317,6 +317,46 @@ impl PayloadTypes {
             PayloadTypes::Firefox => 124,
         }
     }
+
+    /// H.264, packetization mode 1 (Chrome 102, Firefox 126).
+    pub fn h264(self) -> u8 {
+        match self {
+            PayloadTypes::Chrome => 102,
+            PayloadTypes::Firefox => 126,
+        }
+    }
+
+    /// RTX for H.264 (`apt` = [`Self::h264`]).
+    fn h264_rtx(self) -> u8 {
+        match self {
+            PayloadTypes::Chrome => 103,
+            PayloadTypes::Firefox => 127,
+        }
+    }
+}
+
+/// Which video codecs a test client offers. It publishes the first it offers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VideoCodecs {
+    /// VP8 only (the default).
+    Vp8,
+    /// H.264 only, as some hardware-decoding clients offer; publishes synthetic H.264 whose
+    /// every packet is an IDR slice.
+    H264,
+    /// VP8, then H.264 (publishes VP8).
+    Vp8AndH264,
+    /// H.264, then VP8 (as Safari orders them; publishes H.264).
+    H264AndVp8,
+}
+
+impl VideoCodecs {
+    fn offers_vp8(self) -> bool {
+        matches!(self, Self::Vp8 | Self::Vp8AndH264 | Self::H264AndVp8)
+    }
+
+    fn offers_h264(self) -> bool {
+        matches!(self, Self::H264 | Self::Vp8AndH264 | Self::H264AndVp8)
+    }
 }
 
 /// How a test client behaves on the wire, beyond its payload types.
@@ -331,6 +371,8 @@ pub struct ClientOptions {
     pub twcc: bool,
     /// Video lost on the way to and from the server ([`crate::wire_tap`]).
     pub losses: Losses,
+    /// The video codecs offered.
+    pub video: VideoCodecs,
 }
 
 impl ClientOptions {
@@ -341,6 +383,7 @@ impl ClientOptions {
             rtx: false,
             twcc: false,
             losses: Losses::default(),
+            video: VideoCodecs::Vp8,
         }
     }
 }
@@ -390,6 +433,8 @@ pub struct RtcClient {
     kept: Kept,
     keyframe_requests: Arc<AtomicU64>,
     errors: Arc<Mutex<Vec<Value>>>,
+    /// The server's `track_unsupported` notices.
+    unsupported: Arc<Mutex<Vec<Value>>>,
     /// The recording state as the server told it: at the join, then each `recording` event.
     recording: Arc<Mutex<Vec<bool>>>,
     wire: WireTapHandle,
@@ -542,6 +587,26 @@ pub fn vp8() -> RTCRtpCodec {
         "",
         &[("nack", ""), ("nack", "pli"), ("ccm", "fir")],
     )
+}
+
+/// H.264 as the test clients register it (constrained baseline, packetization mode 1; NACK,
+/// PLI, FIR).
+pub fn h264() -> RTCRtpCodec {
+    codec(
+        "video/H264",
+        90_000,
+        0,
+        "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
+        &[("nack", ""), ("nack", "pli"), ("ccm", "fir")],
+    )
+}
+
+/// An H.264 payload: one IDR slice NAL unit (type 5) + filler. Not decodable, but it looks
+/// like a keyframe to anything that peeks.
+pub fn synthetic_h264_payload() -> bytes::Bytes {
+    let mut p = vec![0x65, 0x88, 0x84, 0x00];
+    p.resize(200, 0xA5);
+    bytes::Bytes::from(p)
 }
 
 /// The synthetic Opus payload: a 60-byte packet of 0xFC.
@@ -703,30 +768,42 @@ impl RtcClient {
             },
             RtpCodecKind::Audio,
         )?;
-        media.register_codec(
-            RTCRtpCodecParameters {
-                rtp_codec: vp8(),
-                payload_type: payload_types.vp8(),
-            },
-            RtpCodecKind::Video,
-        )?;
-        let rtx_pt = options.rtx.then(|| payload_types.rtx());
-        if let Some(pt) = rtx_pt {
-            media.register_codec(
-                RTCRtpCodecParameters {
-                    rtp_codec: codec(
-                        "video/rtx",
-                        90_000,
-                        0,
-                        &format!("apt={}", payload_types.vp8()),
-                        &[],
-                    ),
-                    payload_type: pt,
-                },
-                RtpCodecKind::Video,
-            )?;
+        let mut video_codecs = Vec::new();
+        if options.video.offers_vp8() {
+            video_codecs.push((vp8(), payload_types.vp8(), payload_types.rtx()));
         }
-        let (tap, wire) = WireTap::new(options.losses, payload_types.vp8(), rtx_pt);
+        if options.video.offers_h264() {
+            let h = (h264(), payload_types.h264(), payload_types.h264_rtx());
+            if options.video == VideoCodecs::H264AndVp8 {
+                video_codecs.insert(0, h);
+            } else {
+                video_codecs.push(h);
+            }
+        }
+        // Every video codec registered, in order of preference (RTX after its codec).
+        let mut video_preferences = Vec::new();
+        for (codec_params, pt, rtx) in &video_codecs {
+            video_preferences.push(RTCRtpCodecParameters {
+                rtp_codec: codec_params.clone(),
+                payload_type: *pt,
+            });
+            if options.rtx {
+                video_preferences.push(RTCRtpCodecParameters {
+                    rtp_codec: codec("video/rtx", 90_000, 0, &format!("apt={pt}"), &[]),
+                    payload_type: *rtx,
+                });
+            }
+        }
+        for params in &video_preferences {
+            media.register_codec(params.clone(), RtpCodecKind::Video)?;
+        }
+        // The published video: the first codec offered.
+        let (video_codec, published_pt, published_rtx) = video_codecs
+            .first()
+            .cloned()
+            .ok_or_else(|| anyhow!("no video codec offered"))?;
+        let rtx_pt = options.rtx.then_some(published_rtx);
+        let (tap, wire) = WireTap::new(options.losses, published_pt, rtx_pt);
         let mut registry = register_default_interceptors(Registry::new(), &mut media)?
             .with(Slot::from(14_000), KeyframeRequestMarker::default())
             .with(Slot::from(WIRE_TAP_SLOT), tap)
@@ -779,9 +856,34 @@ impl RtcClient {
             )))
         };
         let audio = local(RtpCodecKind::Audio, opus(), audio_ssrc, None, "audio");
-        let video = local(RtpCodecKind::Video, vp8(), video_ssrc, video_rtx, "video");
+        let video_mime = video_codec.mime_type.clone();
+        let video = local(
+            RtpCodecKind::Video,
+            video_codec,
+            video_ssrc,
+            video_rtx,
+            "video",
+        );
         let audio_sender = pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await?;
         let video_sender = pc.add_track(video.clone() as Arc<dyn TrackLocal>).await?;
+        if video_codecs.len() > 1 {
+            // A track's transceiver offers only the track's codec; a browser offers every
+            // codec it has. Offer them all, as a browser would.
+            let mut found = false;
+            for transceiver in pc.get_transceivers().await {
+                if let Some(sender) = transceiver.sender().await?
+                    && sender.id() == video_sender.id()
+                {
+                    transceiver
+                        .set_codec_preferences(video_preferences.clone())
+                        .await?;
+                    found = true;
+                }
+            }
+            if !found {
+                bail!("no video transceiver");
+            }
+        }
 
         let offer = pc.create_offer(None).await?;
         pc.set_local_description(offer).await?;
@@ -833,12 +935,18 @@ impl RtcClient {
         };
         let audio_pt = negotiated_pt(audio_sender.get_parameters().await, "audio/opus")
             .ok_or_else(|| anyhow!("opus not negotiated"))?;
-        let video_pt = negotiated_pt(video_sender.get_parameters().await, "video/vp8")
-            .ok_or_else(|| anyhow!("VP8 not negotiated"))?;
+        let video_pt = negotiated_pt(video_sender.get_parameters().await, &video_mime)
+            .ok_or_else(|| anyhow!("{video_mime} not negotiated"))?;
 
         let mut tasks = Vec::new();
         // Publish: Opus every 20 ms, VP8 every 33 ms.
-        let media = recorded.unwrap_or_else(RecordedMedia::synthetic);
+        let media = recorded.unwrap_or_else(|| {
+            let mut media = RecordedMedia::synthetic();
+            if video_mime.eq_ignore_ascii_case("video/H264") {
+                media.video = vec![vec![synthetic_h264_payload()]];
+            }
+            media
+        });
         let lose = media.lose_one_in;
         let audio_frames = media.audio.into_iter().map(|p| vec![p]).collect();
         let video_frames = media.video;
@@ -877,6 +985,8 @@ impl RtcClient {
         // Signaling: answer the server's renegotiation offers; keep errors for the test.
         let errors: Arc<Mutex<Vec<Value>>> = Arc::default();
         let errs = errors.clone();
+        let unsupported: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let unsup = unsupported.clone();
         let seen = recording.clone();
         let pc2 = pc.clone();
         tasks.push(tokio::spawn(async move {
@@ -917,6 +1027,7 @@ impl RtcClient {
                         }
                     }
                     Some("error") => errs.lock().expect("not poisoned").push(msg),
+                    Some("track_unsupported") => unsup.lock().expect("not poisoned").push(msg),
                     _ => note_recording(&msg, &seen),
                 }
             }
@@ -931,6 +1042,7 @@ impl RtcClient {
             kept,
             keyframe_requests,
             errors,
+            unsupported,
             recording,
             wire,
             relay,
@@ -1054,6 +1166,12 @@ impl RtcClient {
     /// `error` messages the server sent (and client-side renegotiation failures).
     pub fn errors(&self) -> Vec<Value> {
         self.errors.lock().expect("not poisoned").clone()
+    }
+
+    /// The server's `track_unsupported` notices so far (a track in a codec this client did
+    /// not negotiate).
+    pub fn unsupported_tracks(&self) -> Vec<Value> {
+        self.unsupported.lock().expect("not poisoned").clone()
     }
 
     /// Leaves: stops publishing, closes the socket and the peer connection.

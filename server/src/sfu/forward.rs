@@ -21,6 +21,125 @@ use std::time::{Duration, Instant};
 
 use rtc::rtp;
 
+/// A codec the SFU negotiates. A leg carries its publisher's codec unchanged (the SFU never
+/// transcodes a raw track), so a subscriber that did not negotiate that codec gets nothing on
+/// that leg: never a payload it cannot decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Codec {
+    /// Opus audio.
+    Opus,
+    /// VP8 video: preferred when a client offers both video codecs.
+    Vp8,
+    /// H.264 video (constrained baseline, packetization mode 1), for clients that offer only it.
+    H264,
+}
+
+impl Codec {
+    /// The codec with this MIME type (`video/H264`, case-insensitive), if the SFU negotiates it.
+    pub fn from_mime(mime: &str) -> Option<Self> {
+        [Self::Opus, Self::Vp8, Self::H264]
+            .into_iter()
+            .find(|c| c.mime().eq_ignore_ascii_case(mime))
+    }
+
+    /// The MIME type, as in SDP and the crate's codec parameters.
+    pub fn mime(self) -> &'static str {
+        match self {
+            Self::Opus => "audio/opus",
+            Self::Vp8 => "video/VP8",
+            Self::H264 => "video/H264",
+        }
+    }
+
+    /// The name clients see (signaling notices, logs).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Opus => "opus",
+            Self::Vp8 => "VP8",
+            Self::H264 => "H264",
+        }
+    }
+
+    /// Whether an RTP payload of this codec starts a picture a decoder can start from. Never
+    /// panics on short or hostile input (it then says no).
+    ///
+    /// - VP8 (RFC 7741): the payload descriptor, then on the first partition's start (S=1,
+    ///   PID=0) the payload header, whose P bit is 0 on a key frame.
+    /// - H.264 (RFC 6184): an IDR slice (NAL type 5) or an SPS (7) — alone, first in a STAP-A
+    ///   (24) aggregate, or in the first fragment of an FU-A (28).
+    pub fn is_keyframe(self, payload: &[u8]) -> bool {
+        match self {
+            Self::Opus => false,
+            Self::Vp8 => vp8_is_keyframe(payload),
+            Self::H264 => h264_is_keyframe(payload),
+        }
+    }
+}
+
+fn vp8_is_keyframe(payload: &[u8]) -> bool {
+    let Some(&first) = payload.first() else {
+        return false;
+    };
+    let (x, s, pid) = (first & 0x80 != 0, first & 0x10 != 0, first & 0x07);
+    if !s || pid != 0 {
+        return false;
+    }
+    let mut at = 1;
+    if x {
+        let Some(&ext) = payload.get(at) else {
+            return false;
+        };
+        at += 1;
+        if ext & 0x80 != 0 {
+            // PictureID: one byte, or two with the M bit.
+            let Some(&pic) = payload.get(at) else {
+                return false;
+            };
+            at += if pic & 0x80 != 0 { 2 } else { 1 };
+        }
+        if ext & 0x40 != 0 {
+            at += 1; // TL0PICIDX
+        }
+        if ext & 0x30 != 0 {
+            at += 1; // TID / KEYIDX
+        }
+    }
+    payload.get(at).is_some_and(|&h| h & 0x01 == 0)
+}
+
+fn h264_is_keyframe(payload: &[u8]) -> bool {
+    const IDR: u8 = 5;
+    const SPS: u8 = 7;
+    const STAP_A: u8 = 24;
+    const FU_A: u8 = 28;
+    let key = |nal_type: u8| nal_type == IDR || nal_type == SPS;
+    let Some(&first) = payload.first() else {
+        return false;
+    };
+    match first & 0x1F {
+        STAP_A => {
+            // Aggregated NAL units, each after a 16-bit size.
+            let mut rest = &payload[1..];
+            while let [hi, lo, tail @ ..] = rest {
+                let size = usize::from(u16::from_be_bytes([*hi, *lo]));
+                let Some(unit) = tail.get(..size) else {
+                    return false;
+                };
+                if unit.first().is_some_and(|&h| key(h & 0x1F)) {
+                    return true;
+                }
+                rest = &tail[size..];
+            }
+            false
+        }
+        // The FU header: S bit, then the fragmented NAL unit's type.
+        FU_A => payload
+            .get(1)
+            .is_some_and(|&fu| fu & 0x80 != 0 && key(fu & 0x1F)),
+        nal_type => key(nal_type),
+    }
+}
+
 /// The header rewriting state of one leg.
 #[derive(Debug, Clone)]
 pub struct LegRewriter {
@@ -278,6 +397,80 @@ mod tests {
         let mut h = header(110, 1, 96);
         assert_eq!(leg.rewrite(&mut h), Rewrite::Send { resumed: true });
         assert_eq!(h.sequence_number, last.sequence_number.wrapping_add(3));
+    }
+
+    #[test]
+    fn codecs_are_known_by_their_mime_type_whatever_its_case() {
+        assert_eq!(Codec::from_mime("video/h264"), Some(Codec::H264));
+        assert_eq!(Codec::from_mime("video/VP8"), Some(Codec::Vp8));
+        assert_eq!(Codec::from_mime("AUDIO/OPUS"), Some(Codec::Opus));
+        assert_eq!(Codec::from_mime("video/VP9"), None);
+        assert_eq!(Codec::from_mime("video/rtx"), None);
+    }
+
+    #[test]
+    fn h264_keyframes_are_idr_or_sps_alone_aggregated_or_in_a_first_fragment() {
+        let cases: &[(&[u8], bool, &str)] = &[
+            (&[0x65, 0x88, 0x84], true, "IDR slice alone"),
+            (&[0x67, 0x42, 0xE0, 0x1F], true, "SPS alone"),
+            (&[0x41, 0x9A], false, "non-IDR slice"),
+            (&[0x68, 0xCE], false, "PPS alone"),
+            (
+                &[0x18, 0x00, 0x02, 0x67, 0x42, 0x00, 0x01, 0x68],
+                true,
+                "STAP-A: SPS, PPS",
+            ),
+            (
+                &[0x18, 0x00, 0x01, 0x68, 0x00, 0x01, 0x41],
+                false,
+                "STAP-A: PPS, slice",
+            ),
+            (
+                &[0x18, 0x00, 0x09, 0x67],
+                false,
+                "STAP-A: size past the end",
+            ),
+            (&[0x18, 0x00], false, "STAP-A: truncated size"),
+            (&[0x7C, 0x85, 0x88], true, "FU-A start of an IDR"),
+            (&[0x7C, 0x05, 0x88], false, "FU-A middle of an IDR"),
+            (&[0x7C, 0x81], false, "FU-A start of a non-IDR slice"),
+            (&[0x7C], false, "FU-A without its header"),
+            (&[], false, "empty"),
+        ];
+        for (payload, key, what) in cases {
+            assert_eq!(Codec::H264.is_keyframe(payload), *key, "{what}");
+        }
+    }
+
+    #[test]
+    fn vp8_keyframes_are_told_by_the_payload_header_after_the_descriptor() {
+        let cases: &[(&[u8], bool, &str)] = &[
+            (&[0x10, 0x00], true, "S=1, key frame"),
+            (&[0x10, 0x01], false, "S=1, inter frame"),
+            (&[0x00, 0x00], false, "not the start of a partition"),
+            (
+                &[0x90, 0x80, 0x81, 0x23, 0x00],
+                true,
+                "15-bit picture id, key frame",
+            ),
+            (
+                &[0x90, 0x80, 0x81, 0x23, 0x01],
+                false,
+                "15-bit picture id, inter frame",
+            ),
+            (
+                &[0x90, 0xE0, 0x05, 0x01, 0x20, 0x00],
+                true,
+                "picture id, TL0PICIDX, TID",
+            ),
+            (&[0x90, 0x80], false, "descriptor cut short"),
+            (&[0x10], false, "no payload header"),
+            (&[], false, "empty"),
+        ];
+        for (payload, key, what) in cases {
+            assert_eq!(Codec::Vp8.is_keyframe(payload), *key, "{what}");
+        }
+        assert!(!Codec::Opus.is_keyframe(&[0x10, 0x00]));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use rtc::rtp;
 
-use super::forward::KeyframeThrottle;
+use super::forward::{Codec, KeyframeThrottle};
 use super::room::{
     HearingRole, Location, MediaKind, Participant, ParticipantId, Protection, RoomState, Variant,
     may_forward_variant, may_record,
@@ -50,8 +50,9 @@ pub trait MediaConnection: Send + Sync + 'static {
     ) -> Delivery;
     /// The room withheld a packet of `publisher`'s `kind` track from this participant.
     fn withhold(&self, publisher: ParticipantId, kind: MediaKind);
-    /// `publisher` now publishes a `kind` track: prepare a leg for it (renegotiating).
-    fn track_published(&self, publisher: ParticipantId, kind: MediaKind);
+    /// `publisher` now publishes a `kind` track in `codec`: prepare a leg for it (renegotiating).
+    /// The leg carries that codec; a subscriber who did not negotiate it gets nothing on it.
+    fn track_published(&self, publisher: ParticipantId, kind: MediaKind, codec: Codec);
     /// `publisher` left the hearing: drop its legs.
     fn publisher_left(&self, publisher: ParticipantId);
     /// Asks this participant's own `kind` track for a keyframe.
@@ -139,7 +140,7 @@ pub struct Hearing {
     key: HearingKey,
     room: RwLock<RoomState>,
     conns: RwLock<BTreeMap<ParticipantId, Arc<dyn MediaConnection>>>,
-    published: Mutex<BTreeSet<(ParticipantId, MediaKind)>>,
+    published: Mutex<BTreeMap<(ParticipantId, MediaKind), Codec>>,
     /// Party (stable name from the join ticket) → participant id.
     parties: Mutex<HashMap<String, ParticipantId>>,
     throttle: Mutex<KeyframeThrottle<(ParticipantId, MediaKind)>>,
@@ -178,7 +179,7 @@ impl Hearing {
             key,
             room: RwLock::new(room),
             conns: RwLock::new(BTreeMap::new()),
-            published: Mutex::new(BTreeSet::new()),
+            published: Mutex::new(BTreeMap::new()),
             parties: Mutex::new(HashMap::new()),
             throttle: Mutex::new(KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL)),
             next_id: AtomicU64::new(1),
@@ -353,11 +354,11 @@ impl Hearing {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .iter()
-            .copied()
+            .map(|(&key, &codec)| (key, codec))
             .collect();
-        for (publisher, kind) in published {
+        for ((publisher, kind), codec) in published {
             if publisher != id {
-                conn.track_published(publisher, kind);
+                conn.track_published(publisher, kind, codec);
             }
         }
     }
@@ -423,7 +424,7 @@ impl Hearing {
         self.published
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(p, _)| *p != id);
+            .retain(|(p, _), _| *p != id);
         {
             let mut throttle = self.throttle.lock().unwrap_or_else(PoisonError::into_inner);
             throttle.forget(&(id, MediaKind::Audio));
@@ -468,15 +469,24 @@ impl Hearing {
             .collect()
     }
 
-    /// `publisher` started publishing a `kind` track: every other connection gets a leg for it.
-    pub fn on_track_published(&self, publisher: ParticipantId, kind: MediaKind) {
+    /// `publisher` started publishing a `kind` track in `codec`: every other connection gets a
+    /// leg for it.
+    pub fn on_track_published(&self, publisher: ParticipantId, kind: MediaKind, codec: Codec) {
         let fresh = self
             .published
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert((publisher, kind));
+            .insert((publisher, kind), codec)
+            .is_none();
         if !fresh {
             return;
+        }
+        if kind == MediaKind::Video && !anonymisable(codec) {
+            tracing::info!(
+                %publisher,
+                codec = codec.name(),
+                "video the anonymising pipeline cannot decode: under a protective order, those the order does not name receive none of it"
+            );
         }
         // A witness's own video gets a leg back to them too, for the preview of their
         // anonymised picture should an order protect it (rule 7 decides what flows on it).
@@ -490,9 +500,18 @@ impl Hearing {
         let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
         for (id, conn) in conns.iter() {
             if *id != publisher || preview {
-                conn.track_published(publisher, kind);
+                conn.track_published(publisher, kind, codec);
             }
         }
+    }
+
+    /// The codec of `publisher`'s `kind` track, while it is published.
+    pub fn codec_of(&self, publisher: ParticipantId, kind: MediaKind) -> Option<Codec> {
+        self.published
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(publisher, kind))
+            .copied()
     }
 
     /// One RTP packet from `publisher`'s `kind` track: forward it to exactly the participants
@@ -589,6 +608,12 @@ impl Hearing {
             return Some(s.clone());
         }
         streams.remove(&(publisher, kind));
+        // The pipeline decodes VP8 (and Opus) only: a track in another codec (H.264) gets no
+        // anonymised stream, so those the order does not name receive none of it (fail
+        // closed; the raw track still goes only to the named roles, by the room's rule).
+        if !self.codec_of(publisher, kind).is_some_and(anonymisable) {
+            return None;
+        }
         let factory = self.anonymisers.as_ref()?;
         let me = self
             .this
@@ -813,6 +838,11 @@ impl Hearings {
     }
 }
 
+/// Whether the anonymising pipeline can decode a track in `codec` (it decodes Opus and VP8).
+fn anonymisable(codec: Codec) -> bool {
+    matches!(codec, Codec::Opus | Codec::Vp8)
+}
+
 #[cfg(test)]
 mod tests {
     //! The hearing driven through fake connections: what reaches whom, per packet.
@@ -841,7 +871,7 @@ mod tests {
         fn withhold(&self, _: ParticipantId, _: MediaKind) {
             *self.withheld.lock().expect("not poisoned in tests") += 1;
         }
-        fn track_published(&self, p: ParticipantId, k: MediaKind) {
+        fn track_published(&self, p: ParticipantId, k: MediaKind, _: Codec) {
             self.legs
                 .lock()
                 .expect("not poisoned in tests")
@@ -866,7 +896,7 @@ mod tests {
         let (fa, fb) = (Arc::new(Fake::default()), Arc::new(Fake::default()));
         h.attach(a, fa.clone());
         h.attach(b, fb.clone());
-        h.on_track_published(a, MediaKind::Video);
+        h.on_track_published(a, MediaKind::Video, Codec::Vp8);
         assert_eq!(*fb.legs.lock().expect("ok"), vec![(a, MediaKind::Video)]);
         let pkt = rtp::Packet::default();
         h.on_rtp(a, MediaKind::Video, &pkt);
@@ -952,7 +982,7 @@ mod tests {
             Delivery::Sent
         }
         fn withhold(&self, _: ParticipantId, _: MediaKind) {}
-        fn track_published(&self, _: ParticipantId, _: MediaKind) {}
+        fn track_published(&self, _: ParticipantId, _: MediaKind, _: Codec) {}
         fn publisher_left(&self, _: ParticipantId) {}
         fn request_keyframe(&self, _: MediaKind) {}
     }
@@ -986,6 +1016,7 @@ mod tests {
             )
             .expect("known");
         });
+        h.on_track_published(witness, MediaKind::Video, Codec::Vp8);
         let mut pkt = rtp::Packet::default();
         pkt.header.payload_type = 96;
         for _ in 0..5 {
@@ -1021,6 +1052,65 @@ mod tests {
     }
 
     #[test]
+    fn a_protected_witness_s_h264_video_reaches_only_the_named_and_starts_no_anonymiser() {
+        use crate::sfu::room::FaceProtection;
+        let factory = Arc::new(FakeAnonymisers::default());
+        let h = Hearing::with_anonymisers(
+            "h".into(),
+            RoomState::new(HearingState::InSession),
+            Some(factory.clone()),
+        );
+        let judge = h.admit("j", HearingRole::Judge).expect("new");
+        let counsel = h.admit("c", HearingRole::DefenceCounsel).expect("new");
+        let witness = h.admit("w", HearingRole::Witness).expect("new");
+        let (fj, fc, fw) = (
+            Arc::new(Recorder::default()),
+            Arc::new(Recorder::default()),
+            Arc::new(Recorder::default()),
+        );
+        h.attach(judge, fj.clone());
+        h.attach(counsel, fc.clone());
+        h.attach(witness, fw.clone());
+        h.update(|r| {
+            for p in [judge, counsel, witness] {
+                r.move_to(p, Location::HearingRoom).expect("known");
+            }
+            r.set_protection(
+                witness,
+                Some(Protection {
+                    voice_distorted: true,
+                    face: FaceProtection::Masked,
+                    raw_to: [HearingRole::Judge].into_iter().collect(),
+                }),
+            )
+            .expect("known");
+        });
+        h.on_track_published(witness, MediaKind::Video, Codec::H264);
+        h.on_track_published(witness, MediaKind::Audio, Codec::Opus);
+        let mut pkt = rtp::Packet::default();
+        pkt.header.payload_type = 102;
+        for _ in 0..5 {
+            h.on_rtp(witness, MediaKind::Video, &pkt);
+        }
+        assert_eq!(
+            *fj.got.lock().expect("ok"),
+            vec![102; 5],
+            "the judge: the original"
+        );
+        assert!(fc.got.lock().expect("ok").is_empty(), "counsel: nothing");
+        assert!(fw.got.lock().expect("ok").is_empty(), "no preview either");
+        assert!(!h.has_anonymised_stream(witness, MediaKind::Video));
+        // The voice (Opus) is anonymised as ever.
+        h.on_rtp(witness, MediaKind::Audio, &rtp::Packet::default());
+        assert!(h.has_anonymised_stream(witness, MediaKind::Audio));
+        assert_eq!(
+            *factory.started.lock().expect("ok"),
+            1,
+            "the voice's stream only"
+        );
+    }
+
+    #[test]
     fn the_anonymised_encoder_follows_the_slowest_receiver_still_receiving_it() {
         use crate::sfu::room::FaceProtection;
         let factory = Arc::new(FakeAnonymisers::default());
@@ -1049,6 +1139,7 @@ mod tests {
             )
             .expect("known");
         });
+        h.on_track_published(witness, MediaKind::Video, Codec::Vp8);
         h.on_rtp(witness, MediaKind::Video, &rtp::Packet::default());
         h.on_receiver_estimate(counsel, witness, MediaKind::Video, 900_000);
         h.on_receiver_estimate(observer, witness, MediaKind::Video, 300_000);
@@ -1122,8 +1213,8 @@ mod tests {
         let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
         let a = h.admit("a", HearingRole::Judge).expect("new");
         h.attach(a, Arc::new(Fake::default()));
-        h.on_track_published(a, MediaKind::Audio);
-        h.on_track_published(a, MediaKind::Audio);
+        h.on_track_published(a, MediaKind::Audio, Codec::Opus);
+        h.on_track_published(a, MediaKind::Audio, Codec::Opus);
         let b = h.admit("b", HearingRole::Clerk).expect("new");
         let fb = Arc::new(Fake::default());
         h.attach(b, fb.clone());
@@ -1214,6 +1305,10 @@ mod tests {
             )
             .expect("known");
         });
+        for p in [judge, counsel, defendant, witness] {
+            h.on_track_published(p, MediaKind::Audio, Codec::Opus);
+            h.on_track_published(p, MediaKind::Video, Codec::Vp8);
+        }
         let mut pkt = rtp::Packet::default();
         pkt.header.payload_type = 111;
         let speak = |h: &Hearing| {

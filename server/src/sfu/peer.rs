@@ -54,7 +54,7 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::Sfu;
-use super::forward::{LegRewriter, Rewrite};
+use super::forward::{Codec, LegRewriter, Rewrite};
 use super::hearing::{Delivery, Hearing, MediaConnection};
 use super::quality;
 use super::room::{MediaKind, ParticipantId, Variant};
@@ -64,6 +64,10 @@ use super::rtx::{RTX_UNWRAPPER_SLOT, RtxUnwrapper};
 pub const OPUS_PAYLOAD_TYPE: u8 = 111;
 /// VP8, as Chrome offers it.
 pub const VP8_PAYLOAD_TYPE: u8 = 96;
+/// H.264 (constrained baseline, packetization mode 1), negotiated when a client offers no VP8.
+pub const H264_PAYLOAD_TYPE: u8 = 102;
+/// RTX for H.264.
+pub const H264_RTX_PAYLOAD_TYPE: u8 = 103;
 /// Packets queued per leg before the leg starts dropping (≈ 1 s of 30 fps video).
 const LEG_QUEUE: usize = 256;
 /// How long to wait for ICE gathering before sending a description anyway.
@@ -87,6 +91,13 @@ pub enum LocalSignal {
         code: &'static str,
         message: String,
     },
+    /// A track cannot be sent to this participant: it is in a codec they did not negotiate
+    /// (an H.264-only publisher, a VP8-only subscriber). Nothing of it is sent; the rest goes on.
+    TrackUnsupported {
+        publisher: ParticipantId,
+        kind: MediaKind,
+        codec: Codec,
+    },
     /// The peer connection failed or closed.
     Closed,
 }
@@ -107,7 +118,11 @@ pub const RTX_PAYLOAD_TYPE: u8 = 97;
 /// - `goog-remb` (video): receivers report their bandwidth, which the anonymised streams'
 ///   encoders follow. Legs carry no transport-wide sequence numbers (see [`LegRewriter`]), so
 ///   a browser subscriber keeps estimating on its side and sending REMB.
-fn codecs() -> [(RTCRtpCodecParameters, RtpCodecKind); 3] {
+///
+/// VP8 is registered before H.264, so a client offering both gets VP8 (the codec the
+/// anonymising pipeline decodes); a client offering only H.264 gets H.264, with the same
+/// feedback.
+fn codecs() -> [(RTCRtpCodecParameters, RtpCodecKind); 5] {
     let feedback = |list: &[&str]| -> Vec<RTCPFeedback> {
         list.iter()
             .map(|fb| {
@@ -118,6 +133,22 @@ fn codecs() -> [(RTCRtpCodecParameters, RtpCodecKind); 3] {
                 }
             })
             .collect()
+    };
+    let video_feedback = || feedback(&["nack", "nack pli", "ccm fir", "goog-remb", "transport-cc"]);
+    let rtx = |apt: u8, payload_type: u8| {
+        (
+            RTCRtpCodecParameters {
+                rtp_codec: RTCRtpCodec {
+                    mime_type: "video/rtx".to_string(),
+                    clock_rate: 90_000,
+                    channels: 0,
+                    sdp_fmtp_line: format!("apt={apt}"),
+                    rtcp_feedback: vec![],
+                },
+                payload_type,
+            },
+            RtpCodecKind::Video,
+        )
     };
     [
         (
@@ -133,32 +164,25 @@ fn codecs() -> [(RTCRtpCodecParameters, RtpCodecKind); 3] {
         (
             RTCRtpCodecParameters {
                 rtp_codec: RTCRtpCodec {
-                    rtcp_feedback: feedback(&[
-                        "nack",
-                        "nack pli",
-                        "ccm fir",
-                        "goog-remb",
-                        "transport-cc",
-                    ]),
+                    rtcp_feedback: video_feedback(),
                     ..vp8_codec()
                 },
                 payload_type: VP8_PAYLOAD_TYPE,
             },
             RtpCodecKind::Video,
         ),
+        rtx(VP8_PAYLOAD_TYPE, RTX_PAYLOAD_TYPE),
         (
             RTCRtpCodecParameters {
                 rtp_codec: RTCRtpCodec {
-                    mime_type: "video/rtx".to_string(),
-                    clock_rate: 90_000,
-                    channels: 0,
-                    sdp_fmtp_line: format!("apt={VP8_PAYLOAD_TYPE}"),
-                    rtcp_feedback: vec![],
+                    rtcp_feedback: video_feedback(),
+                    ..h264_codec()
                 },
-                payload_type: RTX_PAYLOAD_TYPE,
+                payload_type: H264_PAYLOAD_TYPE,
             },
             RtpCodecKind::Video,
         ),
+        rtx(H264_PAYLOAD_TYPE, H264_RTX_PAYLOAD_TYPE),
     ]
 }
 
@@ -179,6 +203,26 @@ fn vp8_codec() -> RTCRtpCodec {
         channels: 0,
         sdp_fmtp_line: String::new(),
         rtcp_feedback: vec![],
+    }
+}
+
+fn h264_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
+        mime_type: "video/H264".to_string(),
+        clock_rate: 90_000,
+        channels: 0,
+        sdp_fmtp_line: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"
+            .to_string(),
+        rtcp_feedback: vec![],
+    }
+}
+
+/// The codec parameters a leg's track announces.
+fn codec_parameters(codec: Codec) -> RTCRtpCodec {
+    match codec {
+        Codec::Opus => opus_codec(),
+        Codec::Vp8 => vp8_codec(),
+        Codec::H264 => h264_codec(),
     }
 }
 
@@ -273,11 +317,15 @@ struct Leg {
     track: Arc<TrackLocalStaticRTP>,
     sender: Option<Arc<dyn RtpSender>>,
     rtcp_started: bool,
+    /// The publisher's codec, which this leg carries.
+    codec: Codec,
+    /// The subscriber did not negotiate `codec`: nothing is ever sent on this leg.
+    unsupported: bool,
 }
 
 enum Command {
     Remote(RemoteSignal),
-    AddLeg(ParticipantId, MediaKind),
+    AddLeg(ParticipantId, MediaKind, Codec),
     RemoveLegs(ParticipantId),
     /// The connection closed: end the actor (it holds the peer connection).
     Shutdown,
@@ -379,8 +427,8 @@ impl MediaConnection for Shared {
         }
     }
 
-    fn track_published(&self, publisher: ParticipantId, kind: MediaKind) {
-        let _ = self.commands.send(Command::AddLeg(publisher, kind));
+    fn track_published(&self, publisher: ParticipantId, kind: MediaKind, codec: Codec) {
+        let _ = self.commands.send(Command::AddLeg(publisher, kind, codec));
     }
 
     fn publisher_left(&self, publisher: ParticipantId) {
@@ -439,6 +487,12 @@ impl PeerConnectionEventHandler for Handler {
             return;
         };
         let id = self.shared.id;
+        let mime = track.codec(ssrc).await.map(|c| c.mime_type);
+        let Some(codec) = mime.as_deref().and_then(Codec::from_mime) else {
+            // Only registered codecs can be negotiated; this is a bug or an RTX stream.
+            tracing::warn!(participant = %id, mime = ?mime, "a track in an unknown codec is not forwarded");
+            return;
+        };
         self.shared
             .inbound
             .lock()
@@ -446,7 +500,7 @@ impl PeerConnectionEventHandler for Handler {
             .insert(kind, (track.clone(), ssrc));
         let hearing = self.shared.hearing.clone();
         if let Some(h) = hearing.upgrade() {
-            h.on_track_published(id, kind);
+            h.on_track_published(id, kind, codec);
         }
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
@@ -641,8 +695,8 @@ async fn run_actor(
                 neg.deferred.push(cmd);
                 Ok(())
             }
-            Command::AddLeg(publisher, kind) => {
-                add_leg(&shared, &pc, publisher, kind).await;
+            Command::AddLeg(publisher, kind, codec) => {
+                add_leg(&shared, &pc, publisher, kind, codec).await;
                 neg.dirty = true;
                 Ok(())
             }
@@ -685,6 +739,7 @@ async fn on_client_offer(
     pc.set_remote_description(offer)
         .await
         .map_err(|e| ("invalid_sdp", e.to_string()))?;
+    prefer_vp8(pc).await;
     let answer = pc
         .create_answer(None)
         .await
@@ -698,13 +753,30 @@ async fn on_client_offer(
     after_negotiation(shared).await;
     for cmd in std::mem::take(&mut neg.deferred) {
         match cmd {
-            Command::AddLeg(p, k) => add_leg(shared, pc, p, k).await,
+            Command::AddLeg(p, k, c) => add_leg(shared, pc, p, k, c).await,
             Command::RemoveLegs(p) => remove_legs(shared, pc, p).await,
             Command::Remote(_) | Command::Shutdown => {}
         }
         neg.dirty = true;
     }
     Ok(())
+}
+
+/// Orders the answer's video codecs VP8 first, whatever the client's order (Safari offers H.264
+/// first): the answer's order decides what the client sends, and VP8 is what every other client
+/// and the anonymising pipeline can take. The crate answers in the offer's order otherwise.
+/// `set_codec_preferences` refuses a list with a codec the client did not offer (and any audio
+/// transceiver): then there is nothing to choose, and the transceiver is left as it is.
+async fn prefer_vp8(pc: &Arc<dyn PeerConnection>) {
+    let order: Vec<RTCRtpCodecParameters> = codecs()
+        .into_iter()
+        .filter(|(c, kind)| *kind == RtpCodecKind::Video && c.rtp_codec.mime_type != "video/rtx")
+        .map(|(c, _)| c)
+        .collect();
+    for transceiver in pc.get_transceivers().await {
+        // An error only means "not a transceiver with both codecs".
+        let _ = transceiver.set_codec_preferences(order.clone()).await;
+    }
 }
 
 async fn on_client_answer(
@@ -830,22 +902,29 @@ async fn after_negotiation(shared: &Arc<Shared>) {
     let pending: Vec<_> = {
         let legs = shared.legs.lock().unwrap_or_else(PoisonError::into_inner);
         legs.iter()
-            .filter(|(_, leg)| leg.rewriter.payload_type().is_none() || !leg.rtcp_started)
-            .filter_map(|(key, leg)| leg.sender.clone().map(|s| (*key, s, leg.track.clone())))
+            .filter(|(_, leg)| {
+                !leg.unsupported && (leg.rewriter.payload_type().is_none() || !leg.rtcp_started)
+            })
+            .filter_map(|(key, leg)| {
+                leg.sender
+                    .clone()
+                    .map(|s| (*key, s, leg.track.clone(), leg.codec))
+            })
             .collect()
     };
-    for ((publisher, kind), sender, track) in pending {
-        let mime = match kind {
-            MediaKind::Audio => "audio/opus",
-            MediaKind::Video => "video/vp8",
-        };
+    for ((publisher, kind), sender, track, codec) in pending {
+        // The payload type this subscriber negotiated for the publisher's codec. None: they
+        // cannot decode it, and the leg never sends (a VP8 payload type on H.264 data would
+        // reach a decoder that cannot read it).
         let pt = match sender.get_parameters().await {
-            Ok(params) => params
-                .rtp_parameters
-                .codecs
-                .iter()
-                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
-                .map(|c| c.payload_type),
+            Ok(params) => Some(
+                params
+                    .rtp_parameters
+                    .codecs
+                    .iter()
+                    .find(|c| Codec::from_mime(&c.rtp_codec.mime_type) == Some(codec))
+                    .map(|c| c.payload_type),
+            ),
             Err(e) => {
                 tracing::debug!(error = %e, "sender parameters not available yet");
                 None
@@ -855,6 +934,15 @@ async fn after_negotiation(shared: &Arc<Shared>) {
             let mut legs = shared.legs.lock().unwrap_or_else(PoisonError::into_inner);
             let Some(leg) = legs.get_mut(&(publisher, kind)) else {
                 continue;
+            };
+            let pt = match pt {
+                Some(Some(pt)) => Some(pt),
+                Some(None) => {
+                    leg.unsupported = true;
+                    unsupported_codec(shared, publisher, kind, codec);
+                    None
+                }
+                None => None,
             };
             if let Some(pt) = pt {
                 leg.rewriter.set_payload_type(pt);
@@ -890,11 +978,29 @@ async fn after_negotiation(shared: &Arc<Shared>) {
     }
 }
 
+/// The subscriber did not negotiate `codec`, the codec of `publisher`'s `kind` track: nothing
+/// of that track will be sent to them. Logged, and the subscriber is told.
+fn unsupported_codec(shared: &Shared, publisher: ParticipantId, kind: MediaKind, codec: Codec) {
+    tracing::warn!(
+        subscriber = %shared.id,
+        %publisher,
+        ?kind,
+        codec = codec.name(),
+        "the subscriber did not negotiate the publisher's codec: nothing is sent on this leg"
+    );
+    let _ = shared.events.send(LocalSignal::TrackUnsupported {
+        publisher,
+        kind,
+        codec,
+    });
+}
+
 async fn add_leg(
     shared: &Arc<Shared>,
     pc: &Arc<dyn PeerConnection>,
     publisher: ParticipantId,
     kind: MediaKind,
+    codec: Codec,
 ) {
     if shared
         .legs
@@ -905,9 +1011,9 @@ async fn add_leg(
         return;
     }
     let ssrc = rand::random::<u32>();
-    let (codec, rtp_kind, name) = match kind {
-        MediaKind::Audio => (opus_codec(), RtpCodecKind::Audio, "audio"),
-        MediaKind::Video => (vp8_codec(), RtpCodecKind::Video, "video"),
+    let (rtp_kind, name) = match kind {
+        MediaKind::Audio => (RtpCodecKind::Audio, "audio"),
+        MediaKind::Video => (RtpCodecKind::Video, "video"),
     };
     // The stream id names the publisher, so the client can tell whose track it receives.
     let track = Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
@@ -925,12 +1031,19 @@ async fn add_leg(
                 }),
                 ..Default::default()
             },
-            codec,
+            codec: codec_parameters(codec),
             ..Default::default()
         }],
     )));
+    let mut unsupported = false;
     let sender = match pc.add_track(track.clone() as Arc<dyn TrackLocal>).await {
         Ok(s) => Some(s),
+        Err(rtc::shared::error::Error::ErrRTPTransceiverCodecUnsupported) => {
+            // The subscriber's offer had no such codec: the leg stays, and never sends.
+            unsupported = true;
+            unsupported_codec(shared, publisher, kind, codec);
+            None
+        }
         Err(e) => {
             tracing::warn!(error = %e, participant = %shared.id, %publisher, "cannot add a leg");
             None
@@ -971,6 +1084,8 @@ async fn add_leg(
                 track,
                 sender,
                 rtcp_started: false,
+                codec,
+                unsupported,
             },
         );
 }

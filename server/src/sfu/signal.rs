@@ -31,7 +31,7 @@ use webrtc::peer_connection::RTCIceCandidateInit;
 use super::Sfu;
 use super::hearing::Hearing;
 use super::peer::{LocalSignal, RemoteSignal, WebRtcConnection};
-use super::room::{HearingRole, ParticipantId};
+use super::room::{HearingRole, MediaKind, ParticipantId};
 use crate::http::ApiError;
 
 /// The protocol version this server speaks.
@@ -383,6 +383,15 @@ async fn session(mut socket: WebSocket, sfu: Arc<Sfu>, ticket: JoinTicket) {
                     LocalSignal::Offer(sdp) => encode(json!({"type": "offer", "sdp": sdp})),
                     LocalSignal::Answer(sdp) => encode(json!({"type": "answer", "sdp": sdp})),
                     LocalSignal::Error { code, message } => error_message(code, &message),
+                    LocalSignal::TrackUnsupported { publisher, kind, codec } => encode(json!({
+                        "type": "track_unsupported",
+                        "participant": publisher.0,
+                        "kind": match kind {
+                            MediaKind::Audio => "audio",
+                            MediaKind::Video => "video",
+                        },
+                        "codec": codec.name(),
+                    })),
                     LocalSignal::Closed => {
                         let _ = socket.send(error_message("media_closed", "the media connection closed")).await;
                         break;

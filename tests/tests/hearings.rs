@@ -580,7 +580,7 @@ async fn media_follows_the_judges_controls_for_an_invited_witness() {
     )
     .await;
     assert_eq!(r.status, 204, "{r:?}");
-    let flowing = wait_until(Duration::from_secs(20), || {
+    let flowing = wait_until(Duration::from_secs(60), || {
         [AUDIO, VIDEO]
             .iter()
             .all(|k| w.received(j.participant, *k) >= 10 && j.received(w.participant, *k) >= 10)

@@ -243,6 +243,7 @@ async fn run_stories(stories: &str, vars: Vec<(&'static str, String)>) {
 
 #[tokio::test]
 async fn a_clerk_books_a_hearing_and_invites_and_a_french_browser_gets_french_in_chromium() {
+    let _browser = LIVE.lock().await;
     // Arrange: a server and a clerk who enrols the second factor in the browser.
     let app = spawn_app().await;
     app.create_user("clerk.martin", &[Role::Clerk]).await;
@@ -313,6 +314,7 @@ async fn foreign_authority(admin: &Client, peer: &TestApp, code: &str, name: &st
 #[tokio::test]
 async fn an_officer_of_state_a_completes_validates_and_sends_an_eio_and_state_b_recognises_it_in_chromium()
  {
+    let _browser = LIVE.lock().await;
     // Arrange: two servers that trust each other's CA for mutual TLS, each with its local
     // authority and an officer (A's is also a judge, to validate), each knowing the other.
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
@@ -396,6 +398,7 @@ async fn an_officer_of_state_a_completes_validates_and_sends_an_eio_and_state_b_
 #[tokio::test]
 async fn an_invited_witness_checks_camera_and_microphone_then_waits_and_a_refused_camera_is_explained_in_chromium()
  {
+    let _browser = LIVE.lock().await;
     // Arrange: a hearing with two invited witnesses, booked through the API.
     let app = spawn_app().await;
     let (clerk, _) = app.sign_in_as(&[Role::Clerk]).await;
@@ -458,10 +461,10 @@ async fn an_invited_witness_checks_camera_and_microphone_then_waits_and_a_refuse
     );
 }
 
-/// Held for the whole of each live (WebRTC) browser test, so that they run one after another.
-/// When two overlapped on a loaded machine, the witness's video sometimes never reached the
-/// others (3 runs in 7, never when run alone); the likely cause is the other test's veth pair
-/// coming and going under the browsers, which watch the machine's interfaces.
+/// Held for the whole of each browser test, so that they run one after another. A live
+/// (WebRTC) test creates and removes a veth pair, and browsers watch the machine's interfaces:
+/// another test's Chromium then fails a navigation with `net::ERR_NETWORK_CHANGED` (seen in
+/// CI), and when two live tests overlapped the witness's video sometimes never arrived.
 static LIVE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A veth pair with a non-loopback address on one end, for the time of a test: browsers
@@ -502,9 +505,27 @@ impl MediaInterface {
             name: name.clone(),
             address: address.clone(),
         };
+        // No IPv6 link-local addresses: they would appear a moment after the link comes up
+        // (duplicate address detection), and Chromium aborts a page load under way on any
+        // change of the machine's addresses (`net::ERR_NETWORK_CHANGED`).
+        ip(&["link", "set", "dev", &name, "addrgenmode", "none"]);
+        ip(&["link", "set", "dev", &peer, "addrgenmode", "none"]);
         ip(&["addr", "add", &format!("{address}/24"), "dev", &name]);
         ip(&["link", "set", &name, "up"]);
         ip(&["link", "set", &peer, "up"]);
+        // The link is up (carrier on both ends) before any browser starts: nothing about
+        // this interface changes under it afterwards.
+        for _ in 0..50 {
+            let out = Command::new("ip")
+                .args(["-o", "link", "show", &name])
+                .output()
+                .expect("`ip` runs");
+            if String::from_utf8_lossy(&out.stdout).contains("state UP") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
         iface
     }
 }

@@ -73,7 +73,12 @@ fn run() -> Result<(), String> {
         FaceAnonymiser::deferred(mode, settings)
     }
     .map_err(|e| e.to_string())?;
-    let mut model = CenterFace::bundled(long_side).map_err(|e| e.to_string())?;
+    // Deferred runs hold the detector here; in line, the anonymiser holds its own.
+    let mut model = if delay > 0 && mode == FaceMode::Masked {
+        Some(CenterFace::bundled(long_side).map_err(|e| e.to_string())?)
+    } else {
+        None
+    };
     type Waiting = (u64, DetectionTicket, Result<Vec<Detection>, DetectorError>);
     let mut waiting: VecDeque<Waiting> = VecDeque::new();
     let mut buf = Vec::new();
@@ -94,7 +99,10 @@ fn run() -> Result<(), String> {
             }
             if let Some(ticket) = anon.prepare(&frame) {
                 let mut faces = Vec::new();
-                let result = model.detect(&frame, &mut faces).map(|()| faces);
+                let result = match model.as_mut() {
+                    Some(m) => m.detect(&frame, &mut faces).map(|()| faces),
+                    None => Err(DetectorError::NoAnswer),
+                };
                 waiting.push_back((now + delay, ticket, result));
             }
             anon.cover(&mut frame)

@@ -95,6 +95,10 @@ pub async fn spawn_sfu_server() -> SfuServer {
 /// When the server cannot start: the test cannot go on.
 pub async fn spawn_sfu_server_with(config: SfuConfig) -> SfuServer {
     use assize_server::{metrics, pki, server, tls};
+    // `RUST_LOG=assize_server::sfu=debug cargo test …` shows the SFU's logs (with --nocapture).
+    if std::env::var_os("RUST_LOG").is_some() {
+        assize_server::telemetry::init(assize_server::config::LogFormat::Text, "warn");
+    }
     let dir = tempfile::tempdir().expect("a temporary directory");
     let data = pki::DataDir::bootstrap(dir.path()).expect("the development PKI");
     let tls = Arc::new(tls::server_config(&data.tls_cert, &data.tls_key, &[]).expect("TLS"));

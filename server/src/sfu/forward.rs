@@ -19,6 +19,7 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::time::{Duration, Instant};
 
+use super::room::MediaKind;
 use rtc::rtp;
 
 /// A codec the SFU negotiates. A leg carries its publisher's codec unchanged (the SFU never
@@ -48,6 +49,14 @@ impl Codec {
             Self::Opus => "audio/opus",
             Self::Vp8 => "video/VP8",
             Self::H264 => "video/H264",
+        }
+    }
+
+    /// The kind of media this codec carries.
+    pub fn kind(self) -> MediaKind {
+        match self {
+            Self::Opus => MediaKind::Audio,
+            Self::Vp8 | Self::H264 => MediaKind::Video,
         }
     }
 

@@ -340,6 +340,10 @@ pub struct Shared {
     hearing: Weak<Hearing>,
     legs: Mutex<HashMap<(ParticipantId, MediaKind), Leg>>,
     inbound: Mutex<HashMap<MediaKind, InboundTrack>>,
+    /// The codec of each payload type the participant may send, as negotiated (learnt after
+    /// every remote description): a published track's codec when the crate's track does not
+    /// know it (see [`Handler::on_track`]).
+    payload_codecs: Mutex<HashMap<(MediaKind, u8), Codec>>,
     commands: mpsc::UnboundedSender<Command>,
     events: mpsc::UnboundedSender<LocalSignal>,
     gathered: watch::Sender<bool>,
@@ -478,6 +482,17 @@ impl PeerConnectionEventHandler for Handler {
         }
     }
 
+    /// A track the participant publishes. Its codec is that of its first packet's payload type
+    /// as negotiated (the crate's own view of the track's codec only where that payload type
+    /// was not learnt), and it is published to the hearing then. The track is always read: an
+    /// unread track fills the crate's queue, and then nothing of it reaches anyone.
+    ///
+    /// Why not the crate's view alone: `rtc` 0.21 replaces a receiver's track, codec unset, on
+    /// every remote description (`start_rtp`), and copies the codec into the application's
+    /// track only once, when it opens. A renegotiation (a leg added for a new participant) that
+    /// lands between the first packet and that copy leaves the application's track without a
+    /// codec for good. This was the `sfu_isolation` flake: one participant's audio or video
+    /// reached nobody.
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
         let Some(kind) = kind_of(track.kind().await) else {
             return;
@@ -486,28 +501,39 @@ impl PeerConnectionEventHandler for Handler {
             tracing::debug!(participant = %self.shared.id, "remote track without SSRC");
             return;
         };
-        let id = self.shared.id;
-        let mime = track.codec(ssrc).await.map(|c| c.mime_type);
-        let Some(codec) = mime.as_deref().and_then(Codec::from_mime) else {
-            // Only registered codecs can be negotiated; this is a bug or an RTX stream.
-            tracing::warn!(participant = %id, mime = ?mime, "a track in an unknown codec is not forwarded");
-            return;
-        };
-        self.shared
-            .inbound
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(kind, (track.clone(), ssrc));
-        let hearing = self.shared.hearing.clone();
-        if let Some(h) = hearing.upgrade() {
-            h.on_track_published(id, kind, codec);
+        let crate_view = track
+            .codec(ssrc)
+            .await
+            .and_then(|c| Codec::from_mime(&c.mime_type));
+        if crate_view.is_none() {
+            tracing::debug!(participant = %self.shared.id, ?kind,
+                "the crate's track has no codec: taking it from the first packet's payload type");
         }
+        let shared = self.shared.clone();
         tokio::spawn(async move {
+            let mut published = false;
+            let mut unknown_reported = false;
             while let Some(event) = track.poll().await {
                 match event {
                     TrackRemoteEvent::OnRtpPacket(packet) => {
-                        let Some(h) = hearing.upgrade() else { break };
-                        h.on_rtp(id, kind, &packet);
+                        if !published {
+                            let pt = packet.header.payload_type;
+                            let Some(codec) = shared.codec_of_payload(kind, pt).or(crate_view)
+                            else {
+                                if !std::mem::replace(&mut unknown_reported, true) {
+                                    // Only registered codecs can be negotiated: a bug.
+                                    tracing::warn!(participant = %shared.id, payload_type = pt,
+                                        "a track in an unknown codec is not forwarded");
+                                }
+                                continue;
+                            };
+                            shared.publish(kind, &track, ssrc, codec);
+                            published = true;
+                        }
+                        let Some(h) = shared.hearing.upgrade() else {
+                            break;
+                        };
+                        h.on_rtp(shared.id, kind, &packet);
                     }
                     TrackRemoteEvent::OnEnded => break,
                     _ => {}
@@ -515,6 +541,74 @@ impl PeerConnectionEventHandler for Handler {
             }
         });
     }
+}
+
+impl Shared {
+    /// `kind` is published in `codec` on `track`: the hearing adds a leg for it to everyone.
+    fn publish(&self, kind: MediaKind, track: &Arc<dyn TrackRemote>, ssrc: u32, codec: Codec) {
+        self.inbound
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(kind, (track.clone(), ssrc));
+        if let Some(h) = self.hearing.upgrade() {
+            h.on_track_published(self.id, kind, codec);
+        }
+    }
+
+    /// The codec the participant negotiated for `payload_type` in `kind` media.
+    fn codec_of_payload(&self, kind: MediaKind, payload_type: u8) -> Option<Codec> {
+        self.payload_codecs
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(kind, payload_type))
+            .copied()
+    }
+}
+
+/// The codec of each payload type an SDP's `a=rtpmap` lines name, by media kind: what the
+/// participant's packets in that description's media sections will carry. Payload types of
+/// codecs the SFU does not negotiate are left out. Only reads a description the crate has
+/// already accepted; never panics on any text.
+pub(crate) fn payload_codecs_of_sdp(sdp: &str) -> HashMap<(MediaKind, u8), Codec> {
+    let mut codecs = HashMap::new();
+    let mut kind = None;
+    for line in sdp.lines().map(str::trim_end) {
+        if let Some(media) = line.strip_prefix("m=") {
+            kind = match media.split(' ').next() {
+                Some("audio") => Some(MediaKind::Audio),
+                Some("video") => Some(MediaKind::Video),
+                _ => None,
+            };
+        } else if let (Some(kind), Some(map)) = (kind, line.strip_prefix("a=rtpmap:")) {
+            let mut parts = map.splitn(2, ' ');
+            let pt = parts.next().and_then(|pt| pt.parse::<u8>().ok());
+            let name = parts.next().and_then(|enc| enc.split('/').next());
+            let prefix = match kind {
+                MediaKind::Audio => "audio/",
+                MediaKind::Video => "video/",
+            };
+            if let (Some(pt), Some(name)) = (pt, name)
+                && let Some(codec) = Codec::from_mime(&format!("{prefix}{name}"))
+                && codec.kind() == kind
+                && pt < 128
+            {
+                codecs.insert((kind, pt), codec);
+            }
+        }
+    }
+    codecs
+}
+
+/// Learns the payload types the participant sends with, from a remote description the crate
+/// accepted.
+fn learn_payload_types(shared: &Shared, sdp: &str) {
+    let learnt = payload_codecs_of_sdp(sdp);
+    tracing::debug!(participant = %shared.id, payload_types = ?learnt, "negotiated payload types");
+    shared
+        .payload_codecs
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .extend(learnt);
 }
 
 /// A participant's live peer connection.
@@ -551,6 +645,7 @@ impl WebRtcConnection {
             hearing: Arc::downgrade(hearing),
             legs: Mutex::new(HashMap::new()),
             inbound: Mutex::new(HashMap::new()),
+            payload_codecs: Mutex::new(HashMap::new()),
             commands,
             events,
             gathered,
@@ -735,10 +830,12 @@ async fn on_client_offer(
                 .into(),
         ));
     }
-    let offer = RTCSessionDescription::offer(sdp).map_err(|e| ("invalid_sdp", e.to_string()))?;
+    let offer =
+        RTCSessionDescription::offer(sdp.clone()).map_err(|e| ("invalid_sdp", e.to_string()))?;
     pc.set_remote_description(offer)
         .await
         .map_err(|e| ("invalid_sdp", e.to_string()))?;
+    learn_payload_types(shared, &sdp);
     prefer_vp8(pc).await;
     let answer = pc
         .create_answer(None)
@@ -788,10 +885,12 @@ async fn on_client_answer(
     if !neg.offering {
         return Err(("unexpected_answer", "there is no offer to answer".into()));
     }
-    let answer = RTCSessionDescription::answer(sdp).map_err(|e| ("invalid_sdp", e.to_string()))?;
+    let answer =
+        RTCSessionDescription::answer(sdp.clone()).map_err(|e| ("invalid_sdp", e.to_string()))?;
     pc.set_remote_description(answer)
         .await
         .map_err(|e| ("invalid_sdp", e.to_string()))?;
+    learn_payload_types(shared, &sdp);
     neg.offering = false;
     after_negotiation(shared).await;
     Ok(())
@@ -1106,5 +1205,43 @@ async fn remove_legs(shared: &Arc<Shared>, pc: &Arc<dyn PeerConnection>, publish
         {
             tracing::debug!(error = %e, "removing a leg");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payload_types_are_read_per_media_section_as_the_client_numbered_them() {
+        // Firefox numbers Opus 109, VP8 120, H.264 126, and RTX 124 (not a codec of its own).
+        let sdp = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n\
+            m=audio 9 UDP/TLS/RTP/SAVPF 109 9\r\na=rtpmap:109 opus/48000/2\r\na=rtpmap:9 G722/8000/1\r\n\
+            m=video 9 UDP/TLS/RTP/SAVPF 120 124 126\r\na=rtpmap:120 VP8/90000\r\n\
+            a=rtpmap:124 rtx/90000\r\na=rtpmap:126 H264/90000\r\n";
+        let codecs = payload_codecs_of_sdp(sdp);
+        assert_eq!(codecs.len(), 3, "{codecs:?}");
+        assert_eq!(codecs[&(MediaKind::Audio, 109)], Codec::Opus);
+        assert_eq!(codecs[&(MediaKind::Video, 120)], Codec::Vp8);
+        assert_eq!(codecs[&(MediaKind::Video, 126)], Codec::H264);
+    }
+
+    #[test]
+    fn a_codec_named_in_the_wrong_kind_of_section_or_nonsense_is_ignored_without_panicking() {
+        for sdp in [
+            "m=audio 9 RTP 96\na=rtpmap:96 VP8/90000\n",
+            "m=video 9 RTP 96\na=rtpmap:96 opus/48000/2\n",
+            "a=rtpmap:96 VP8/90000\n",
+            "m=application 9 DTLS 5000\na=rtpmap:96 VP8/90000\n",
+            "m=video\na=rtpmap:300 VP8/90000\na=rtpmap:200 VP8/90000\na=rtpmap:x VP8\n",
+            "m=video 9\na=rtpmap:\na=rtpmap: \na=rtpmap:96\na=rtpmap:96 \na=rtpmap:96 /\n",
+            "m=\u{e9}\na=rtpmap:96 VP8\u{e9}/90000\n",
+            "",
+        ] {
+            assert!(payload_codecs_of_sdp(sdp).is_empty(), "{sdp:?}");
+        }
+        // Case as the RFCs allow, and a line ending in spaces.
+        let codecs = payload_codecs_of_sdp("m=video 9 RTP 96\na=rtpmap:96 vp8/90000  \n");
+        assert_eq!(codecs[&(MediaKind::Video, 96)], Codec::Vp8);
     }
 }

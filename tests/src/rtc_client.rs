@@ -398,6 +398,51 @@ type SeqGaps = Arc<Mutex<HashMap<(u64, MediaKind), (u16, u16)>>>;
 type RemoteTracks = Arc<Mutex<HashMap<(u64, MediaKind), Arc<dyn TrackRemote>>>>;
 /// The first packets received per track, kept to be decoded.
 type Kept = Arc<Mutex<HashMap<(u64, MediaKind), Vec<rtp::Packet>>>>;
+/// Per received track: the send stamps ([`stamp_of`]) of the packets received, in order.
+type Stamps = Arc<Mutex<HashMap<(u64, MediaKind), Vec<u64>>>>;
+
+/// Send stamps kept per received track (over 10 minutes of video).
+const STAMPS_PER_TRACK: usize = 20_000;
+/// The marker before a synthetic payload's send stamp.
+const STAMP_MARK: &[u8; 4] = b"AZst";
+
+fn epoch() -> std::time::Instant {
+    static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+/// Now, as a send stamp: microseconds since this process's first stamp. Compare it with the
+/// stamps of received packets to tell what was sent after a moment of the test (e.g. after the
+/// room changed) from what was already on its way, however loaded the machine.
+pub fn stamp_now() -> u64 {
+    u64::try_from(epoch().elapsed().as_micros()).unwrap_or(u64::MAX)
+}
+
+/// The send stamp of a synthetic payload: its last 12 bytes are `AZst` and the moment the
+/// publisher handed it to its track ([`stamp_now`]). `None` for any other payload (real media,
+/// or what a server's anonymising pipeline made).
+pub fn stamp_of(payload: &[u8]) -> Option<u64> {
+    let tail = payload.len().checked_sub(12).map(|at| &payload[at..])?;
+    (&tail[..4] == STAMP_MARK).then(|| u64::from_be_bytes(tail[4..].try_into().unwrap_or_default()))
+}
+
+/// `payload` with its send stamp, if it is one of the synthetic payloads (whose last bytes are
+/// filler); real media is sent as it is.
+fn stamped(payload: &bytes::Bytes) -> bytes::Bytes {
+    let synthetic = [
+        synthetic_opus_payload(),
+        synthetic_vp8_payload(),
+        synthetic_h264_payload(),
+    ];
+    if !synthetic.contains(payload) {
+        return payload.clone();
+    }
+    let mut p = payload.to_vec();
+    let at = p.len() - 12;
+    p[at..at + 4].copy_from_slice(STAMP_MARK);
+    p[at + 4..].copy_from_slice(&stamp_now().to_be_bytes());
+    bytes::Bytes::from(p)
+}
 
 /// Packets kept per received track (80 s of audio; 40 s of 640x480 video).
 const KEPT_PER_TRACK: usize = 4_000;
@@ -435,6 +480,7 @@ pub struct RtcClient {
     gaps: SeqGaps,
     remote: RemoteTracks,
     kept: Kept,
+    stamps: Stamps,
     keyframe_requests: Arc<AtomicU64>,
     errors: Arc<Mutex<Vec<Value>>>,
     /// The server's `track_unsupported` notices.
@@ -459,6 +505,7 @@ struct ClientHandler {
     gaps: SeqGaps,
     remote: RemoteTracks,
     kept: Kept,
+    stamps: Stamps,
     gathered: watch::Sender<bool>,
 }
 
@@ -487,6 +534,7 @@ impl PeerConnectionEventHandler for ClientHandler {
         let counts = self.counts.clone();
         let gaps = self.gaps.clone();
         let kept = self.kept.clone();
+        let stamps = self.stamps.clone();
         tokio::spawn(async move {
             while let Some(event) = track.poll().await {
                 match event {
@@ -508,6 +556,13 @@ impl PeerConnectionEventHandler for ClientHandler {
                             let these = kept.entry((publisher, kind)).or_default();
                             if these.len() < KEPT_PER_TRACK {
                                 these.push(packet.clone());
+                            }
+                        }
+                        if let Some(stamp) = stamp_of(&packet.payload) {
+                            let mut stamps = stamps.lock().expect("not poisoned");
+                            let these = stamps.entry((publisher, kind)).or_default();
+                            if these.len() < STAMPS_PER_TRACK {
+                                these.push(stamp);
                             }
                         }
                         *counts
@@ -763,6 +818,7 @@ impl RtcClient {
         let gaps: SeqGaps = Arc::default();
         let remote: RemoteTracks = Arc::default();
         let kept: Kept = Arc::default();
+        let stamps: Stamps = Arc::default();
         let (gathered_tx, mut gathered) = watch::channel(false);
         let mut media = MediaEngine::default();
         media.register_codec(
@@ -829,6 +885,7 @@ impl RtcClient {
                         gaps: gaps.clone(),
                         remote: remote.clone(),
                         kept: kept.clone(),
+                        stamps: stamps.clone(),
                         gathered: gathered_tx,
                     }))
                     .with_udp_addrs(vec!["127.0.0.1:0".to_string()])
@@ -1044,6 +1101,7 @@ impl RtcClient {
             gaps,
             remote,
             kept,
+            stamps,
             keyframe_requests,
             errors,
             unsupported,
@@ -1115,6 +1173,18 @@ impl RtcClient {
             .get(&(publisher, kind))
             .copied()
             .unwrap_or(0)
+    }
+
+    /// Synthetic packets received so far from `publisher`'s `kind` track that its publisher
+    /// sent after `after` ([`stamp_now`]): zero, however loaded the machine, for a track the
+    /// room stopped forwarding to this client at `after` (packets already on their way then
+    /// are sent before it). Real media carries no stamp and is not counted.
+    pub fn received_sent_after(&self, publisher: u64, kind: MediaKind, after: u64) -> u64 {
+        self.stamps
+            .lock()
+            .expect("not poisoned")
+            .get(&(publisher, kind))
+            .map_or(0, |s| s.iter().filter(|&&t| t > after).count() as u64)
     }
 
     /// The largest forward jump in sequence numbers seen on `publisher`'s `kind` track (1 means
@@ -1219,7 +1289,7 @@ async fn publish(
                     ssrc,
                     ..Default::default()
                 },
-                payload: payload.clone(),
+                payload: stamped(payload),
             };
             if track.write_rtp(packet).await.is_err() {
                 // Not bound yet, or closed: keep ticking; close aborts this task.
@@ -1241,5 +1311,31 @@ pub async fn wait_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool
             return false;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_payloads_carry_a_send_stamp_and_real_media_does_not() {
+        let before = stamp_now();
+        for synthetic in [
+            synthetic_opus_payload(),
+            synthetic_vp8_payload(),
+            synthetic_h264_payload(),
+        ] {
+            let sent = stamped(&synthetic);
+            assert_eq!(sent.len(), synthetic.len());
+            assert_eq!(sent[..8], synthetic[..8], "the codec's header is kept");
+            assert!(stamp_of(&sent).is_some_and(|t| t >= before && t <= stamp_now()));
+            assert_eq!(stamp_of(&synthetic), None);
+        }
+        let real = bytes::Bytes::from_static(&[0x78, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]);
+        assert_eq!(stamped(&real), real);
+        for short in [&b""[..], b"AZst", b"AZst1234567"] {
+            assert_eq!(stamp_of(short), None);
+        }
     }
 }

@@ -616,6 +616,43 @@ async function protectedWitnessStory(browser) {
   await witness.page.locator("#room-status").getByText("You are in the hearing room.").waitFor();
   step("the judge opened a consultation room for the witness and the interpreter, locked, unlocked and ended it");
 
+  // A screen: the interpreter stops receiving the witness's video (and gets it back when it is
+  // lifted), counted in the interpreter's own WebRTC statistics.
+  const witnessVideo = `video[data-participant="${key}"]`;
+  const packets = async () => (await receiving(interpreter.page, witnessVideo)).inbound?.packets ?? 0;
+  const screens = judge.page.locator("#screens");
+  await screens.getByLabel("Who must not see").selectOption({ label: "Interpreter C" });
+  await screens.getByLabel("Whose video").selectOption({ label: "Witness A" });
+  await screens.getByRole("button", { name: "Put up the screen" }).click();
+  await screens.getByText("Interpreter C does not see Witness A.").waitFor();
+  await judge.page.waitForTimeout(1500); // packets already in flight arrive
+  const screenedAt = await packets();
+  await judge.page.waitForTimeout(2000);
+  assert.equal(await packets(), screenedAt, "a screened interpreter receives none of the witness's video");
+  await shot(judge.page, "29-judge-console-screen");
+  await screens.getByRole("button", { name: "Lift" }).click();
+  await screens.getByText("No screen is up.").waitFor();
+  await interpreter.page.waitForFunction(async ([sel, n]) => {
+    const v = document.querySelector(sel);
+    const track = v && v.srcObject && v.srcObject.getVideoTracks()[0];
+    for (const pc of window.__peers || []) {
+      for (const r of (await pc.getStats()).values()) {
+        if (r.type === "inbound-rtp" && r.kind === "video" && track && r.trackIdentifier === track.id) {
+          return r.packetsReceived > n;
+        }
+      }
+    }
+    return false;
+  }, [witnessVideo, screenedAt], { timeout: 20_000 });
+  step(`the judge screened the interpreter from the witness (${screenedAt} packets, then none for 2 s) and lifted it`);
+
+  // The judge turns the interpreter's camera off, then allows it again.
+  await interpreterRow.getByRole("button", { name: "Turn camera off" }).click();
+  await interpreterRow.getByRole("cell", { name: "Off", exact: true }).waitFor();
+  await interpreterRow.getByRole("button", { name: "Allow camera" }).click();
+  await interpreterRow.getByRole("cell", { name: "On", exact: true }).first().waitFor();
+  step("the judge turned the interpreter's camera off and allowed it again");
+
   await console_.getByRole("button", { name: "Stop recording" }).click();
   await banner.getByText("The recording has stopped.").waitFor();
   assert.equal(await banner.getAttribute("data-on"), "false");

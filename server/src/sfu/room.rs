@@ -421,6 +421,12 @@ impl RoomState {
         Ok(())
     }
 
+    /// Every screen up now, as (subscriber, publisher): the subscriber does not see the
+    /// publisher's video.
+    pub fn screens(&self) -> impl Iterator<Item = (ParticipantId, ParticipantId)> + '_ {
+        self.screens.iter().copied()
+    }
+
     /// Whether `subscriber` is screened from seeing `publisher`.
     pub fn is_screened(&self, subscriber: ParticipantId, publisher: ParticipantId) -> bool {
         self.screens.contains(&(subscriber, publisher))

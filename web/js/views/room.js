@@ -7,7 +7,8 @@
 //
 // For the judge, the console: each participant's place, microphone and connection quality
 // (refreshed every few seconds) with admit / call / send back / microphone lock / remove; the
-// hearing's own moves (start, pause, adjourn, close) and its recording; consultation rooms
+// hearing's own moves (start, pause, adjourn, close) and its recording; each participant's camera
+// (turn off, allow again); screens (who does not see whose video); consultation rooms
 // (open with two to six participants, lock, unlock, end); and the protective-order editor. Every
 // control calls the HTTP API; what media reaches whom is decided by the server alone.
 
@@ -245,11 +246,59 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
   const editor = h("div", { id: "order-editor" }); // the protective-order editor, kept across redraws
   const chosen = new Set(); // participants ticked for a consultation room
   const nameOf = (p) => p.label || t(`role.${p.role}`);
+  // The screens: kept across redraws, so that a choice in progress survives the refresh.
+  const screenWho = field({ label: t("screen.subscriber"), name: "screen-subscriber", type: "select", options: [] });
+  const screenWhose = field({ label: t("screen.publisher"), name: "screen-publisher", type: "select", options: [] });
+  const screenList = h("div", {});
+  const screenForm = h("form", { class: "inline", "aria-label": t("screen.title") }, screenWho, screenWhose,
+    h("button", { type: "submit", class: "secondary", "data-key": "screen-put-up" }, t("screen.put_up")));
+  screenForm.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const [subscriber, publisher] = [screenWho.control.value, screenWhose.control.value];
+    const byId = new Map(hearing.participants.map((p) => [p.id, p]));
+    if (!subscriber || !publisher || subscriber === publisher) {
+      box.show({ message: t("screen.same") });
+      return;
+    }
+    await act(post, `${base}/screens`, { subscriber, publisher, screened: true },
+      t("screen.up", { subscriber: nameOf(byId.get(subscriber)), publisher: nameOf(byId.get(publisher)) }));
+  });
+  const screensPanel = h("div", { id: "screens" }, h("h3", {}, t("screen.title")),
+    h("p", { class: "hint" }, t("screen.hint")), screenList, screenForm);
+
+  /// Sets a select's options to `people`, keeping its choice when that person is still there.
+  function choices(select, people) {
+    const wanted = people.map((p) => `${p.id}\u0000${nameOf(p)}`).join("\u0001");
+    if (select.dataset.people === wanted) return;
+    const was = select.value;
+    select.replaceChildren(...people.map((p) => h("option", { value: p.id }, nameOf(p))));
+    if (people.some((p) => p.id === was)) select.value = was;
+    select.dataset.people = wanted;
+  }
+
+  /// The screens up now, each with the button that lifts it; and the choices for a new one.
+  function drawScreens() {
+    const present = hearing.participants.filter((p) => !p.removed_at
+      && p.location !== "not_connected" && p.location !== "disconnected");
+    choices(screenWho.control, present);
+    choices(screenWhose.control, present);
+    const byId = new Map(hearing.participants.map((p) => [p.id, p]));
+    const named = (id) => (byId.get(id) ? nameOf(byId.get(id)) : "?");
+    const items = (hearing.screens || []).map((sc) => {
+      const names = { subscriber: named(sc.subscriber), publisher: named(sc.publisher) };
+      return h("li", { "data-screen": `${sc.subscriber} ${sc.publisher}` }, t("screen.item", names), " ",
+        h("button", { type: "button", class: "secondary", "data-key": `lift-${sc.subscriber}-${sc.publisher}`,
+          onclick: () => act(post, `${base}/screens`, { ...sc, screened: false }, t("screen.lifted", names)) },
+        t("screen.lift")));
+    });
+    screenList.replaceChildren(items.length ? h("ul", {}, items) : h("p", {}, t("screen.none")));
+  }
 
   function drawConsole(seat) {
     if (!consolePanel.firstChild) {
-      consolePanel.append(h("h2", {}, t("console.title")), consoleLive, editor);
+      consolePanel.append(h("h2", {}, t("console.title")), consoleLive, screensPanel, editor);
     }
+    drawScreens();
     const button = (text, onclick, cls = "secondary", key = text) =>
       h("button", { type: "button", class: cls, onclick, "data-key": key }, text);
     const others = hearing.participants.filter((p) => !p.removed_at && p.id !== seat.id);
@@ -272,6 +321,11 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
         actions.push(button(locked ? t("console.mic_release") : t("console.mic_lock"),
           () => act(post, `${at}/microphone`, { locked: !locked },
             locked ? t("console.mic_released", { name }) : t("console.mic_locked", { name })), "secondary", `mic-${p.id}`));
+        const cameraOn = p.camera_on !== false;
+        actions.push(button(cameraOn ? t("console.camera_off") : t("console.camera_allow"),
+          () => act(post, `${at}/camera`, { on: !cameraOn },
+            cameraOn ? t("console.camera_turned_off", { name }) : t("console.camera_allowed", { name })),
+          "secondary", `camera-${p.id}`));
         actions.push(button(t("console.remove"), () => {
           if (window.confirm(t("console.remove_confirm", { name }))) act(post, `${at}/remove`, {}, t("console.removed", { name }));
         }, "secondary", `remove-${p.id}`));
@@ -293,6 +347,7 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
         h("th", { scope: "row" }, name), h("td", {}, t(`role.${p.role}`)),
         h("td", {}, where),
         h("td", {}, p.microphone ? t(`console.mic.${p.microphone}`) : "—"),
+        h("td", {}, typeof p.camera_on === "boolean" ? t(p.camera_on ? "console.cam.on" : "console.cam.off") : "—"),
         h("td", { class: "connection" }, quality(p.connection)),
         h("td", {}, pick),
         h("td", { class: "actions" }, actions));
@@ -321,7 +376,7 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
       h("div", { class: "actions", role: "group", "aria-label": t("hearing.controls") }, moves),
       h("table", {},
         h("thead", {}, h("tr", {}, ["hearing.label", "hearing.role", "hearing.location", "console.microphone",
-          "console.connection", "consultation.column", "console.actions"]
+          "console.camera", "console.connection", "consultation.column", "console.actions"]
           .map((k) => h("th", { scope: "col" }, t(k))))),
         h("tbody", {}, rows)),
       consultations(others));

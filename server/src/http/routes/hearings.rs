@@ -267,6 +267,20 @@ pub async fn get(
             .map(|(h, r)| consultations_json(h, r))
             .unwrap_or_default()
     );
+    // The screens up now: `subscriber` does not see `publisher`'s video (participant ids).
+    v["screens"] = json!(
+        live.as_ref()
+            .zip(room.as_ref())
+            .map(|(h, r)| {
+                r.screens()
+                    .filter_map(|(s, p)| {
+                        Some(json!({ "subscriber": h.party_of(s)?,
+                                                      "publisher": h.party_of(p)? }))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+    );
     Ok(Json(v))
 }
 

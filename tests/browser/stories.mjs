@@ -309,8 +309,6 @@ async function federationStory(browser) {
   await b.page.locator("#request-status").getByText("Recognised").waitFor();
   await shot(b.page, "10-eio-recognised-state-b");
   step("B's officer found it acknowledged in the inbox and recognised it");
-  assert.deepEqual(b.page.problems, []);
-  await b.context.close();
 
   await page.goto(requestUrl);
   await eventually(page, page.locator("#request-status").getByText("Recognised"), "A to hear of the recognition");
@@ -319,6 +317,27 @@ async function federationStory(browser) {
   await page.locator("#outbox").getByText("Recognised").waitFor();
   await shot(page, "08-mla-outbox-state-a");
   step("A's officer sees the recognition on the request and in the outbox");
+
+  // State B executes the order: its court heard the witness under the order's reference and
+  // closed the hearing (set up by the test); B's officer returns the hearing's sealed record.
+  await moveTo(b.page, "IN_EXECUTION");
+  await b.page.locator("#request-status").getByText("In execution").waitFor();
+  const record = b.page.locator("#hearing-record");
+  await record.getByRole("heading", { name: "Return a hearing's record" }).waitFor();
+  await record.getByText("“JI-2026-0042”").first().waitFor();
+  const closed = record.locator("option", { hasText: /^Amtsgericht Tiergarten, .*: Closed$/ });
+  await record.getByLabel("Hearing").selectOption(await closed.getAttribute("value"));
+  await shot(b.page, "12-hearing-record-return-state-b");
+  await record.getByRole("button", { name: "Return the record" }).click();
+  await b.page.locator("#request-status").getByText("Evidence transmitted").waitFor();
+  await b.page.locator("#announce").getByText("The hearing's record is on its way to the issuing authority.").waitFor();
+  step("B's officer returned the closed hearing's sealed record: the order is Evidence transmitted");
+  assert.deepEqual(b.page.problems, []);
+  await b.context.close();
+
+  await page.goto(requestUrl);
+  await eventually(page, page.locator("#request-status").getByText("Evidence transmitted"), "A to receive the record");
+  step("A's officer sees the evidence arrive");
   assert.deepEqual(page.problems, []);
   await context.close();
 }

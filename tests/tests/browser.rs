@@ -356,6 +356,15 @@ async fn an_officer_of_state_a_completes_validates_and_sends_an_eio_and_state_b_
         "FR",
     )
     .await;
+    // B's court hears the witness under the EIO's file reference, records and closes: the
+    // record B's officer returns at the end of the story.
+    let (b_judge, _) = b.sign_in_as(&[Role::Judge]).await;
+    let (hearing, _) = assize_tests::record::recorded_and_closed(
+        &b_judge,
+        "JI-2026-0042",
+        "Amtsgericht Tiergarten",
+    )
+    .await;
 
     // Act: the story, in Chromium, with a browser for each officer.
     run_stories(
@@ -383,8 +392,21 @@ async fn an_officer_of_state_a_completes_validates_and_sends_an_eio_and_state_b_
     assert_eq!((at_a.len(), at_b.len()), (1, 1));
     assert_eq!(at_a[0].id, at_b[0].id);
     assert_eq!(at_b[0].side, "executing");
-    assert_eq!(at_b[0].status, "RECOGNISED");
-    assert_eq!(at_a[0].status, "RECOGNISED");
+    assert_eq!(at_b[0].status, "EVIDENCE_TRANSMITTED");
+    assert_eq!(at_a[0].status, "EVIDENCE_TRANSMITTED");
+    // A verified the hearing's record on arrival, as `assize verify` does.
+    let checks = a.store.mla_evidence_checks(&at_a[0].id).await.unwrap();
+    assert_eq!(checks.len(), 1, "one evidence package");
+    assert_eq!(checks[0].outcome, "verified");
+    let audited = b
+        .store
+        .audit_entries_about(&format!("hearing:{hearing}"))
+        .await
+        .unwrap();
+    assert!(
+        audited.iter().any(|e| e.action == "recording.export"),
+        "B audited the export of the record it returned"
+    );
     let form = |r: &assize_server::store::mla::RequestRow| -> Value {
         serde_json::from_str(&r.form).unwrap()
     };

@@ -98,6 +98,23 @@ async fn a_closed_hearing_s_record_is_returned_as_evidence_and_verified_by_the_i
     // Only a closed hearing booked under this request's reference.
     let (unrelated, _) =
         recorded_and_closed(&b_judge, "AG-2026-77", "Amtsgericht Tiergarten").await;
+    // The officer's view of the request lists the hearings it may return, and nothing else.
+    let v = s.b_officer.get(&format!("/api/v1/mla/requests/{id}")).await;
+    let listed: Vec<&str> = v.body["hearings"]
+        .as_array()
+        .expect("hearings")
+        .iter()
+        .filter_map(|x| x["id"].as_str())
+        .collect();
+    assert_eq!(listed, [hearing.as_str()], "{}", v.body["hearings"]);
+    assert_eq!(v.body["hearings"][0]["state"], "closed");
+    assert_eq!(v.body["hearing_references"][0], REFERENCE);
+    let v = s.a_officer.get(&format!("/api/v1/mla/requests/{id}")).await;
+    assert_eq!(
+        v.body["hearings"],
+        json!([]),
+        "the issuing side lists no hearing"
+    );
     for hearing_id in [unrelated.as_str(), "no-such-hearing"] {
         let r = s
             .b_officer

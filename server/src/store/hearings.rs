@@ -217,6 +217,33 @@ impl Store {
         Ok(row.as_ref().map(hearing_from_row).transpose()?)
     }
 
+    /// The hearings booked under either case reference (leading and trailing spaces aside),
+    /// by scheduled time: those an MLA request can return the record of.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn hearings_with_case_reference(
+        &self,
+        reference: &str,
+        other: &str,
+    ) -> Result<Vec<HearingRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            hearing_columns!(),
+            " FROM hearings WHERE TRIM(case_reference) <> '' \
+              AND (TRIM(case_reference) = $1 OR TRIM(case_reference) = $2) \
+              ORDER BY scheduled_at, id"
+        ))
+        .bind(reference.trim())
+        .bind(other.trim())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(hearing_from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
     /// Every hearing, by scheduled time.
     ///
     /// # Errors

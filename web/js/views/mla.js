@@ -271,6 +271,45 @@ function transitions(view, redraw) {
   return h("section", { "aria-labelledby": "moves-title" }, h("h2", { id: "moves-title" }, t("mla.moves")), box, form);
 }
 
+/// Executing side: return the sealed record of a closed hearing held for this request (its
+/// court booked it under one of the request's references), which moves the request to
+/// EVIDENCE_TRANSMITTED. Shown while that move is legal.
+function hearingRecord(view, redraw, ctx) {
+  const r = view.request;
+  if (r.side !== "executing" || !view.next.includes("EVIDENCE_TRANSMITTED")
+    || !ctx.session.user.roles.includes("officer")) return null;
+  const refs = (view.hearing_references || []).map((x) => `“${x}”`).join(" / ");
+  const title = h("h2", { id: "record-title" }, t("mla.record_title"));
+  const hearings = view.hearings || [];
+  if (!hearings.length) {
+    return h("section", { "aria-labelledby": "record-title", id: "hearing-record" }, title,
+      h("p", {}, t("mla.record_none", { refs })));
+  }
+  const box = errorBox();
+  const closed = hearings.filter((x) => x.state === "closed");
+  const choice = field({ label: t("mla.record_hearing"), name: "hearing", type: "select",
+    value: closed.length ? closed[closed.length - 1].id : "",
+    options: [["", t("mla.record_choose")], ...hearings.map((x) => [x.id,
+      t("mla.record_option", { court: x.court, when: when(x.scheduled_at), state: t(`hearing_state.${x.state}`) })])] });
+  const note = field({ label: t("mla.note"), name: "note", type: "textarea", hint: t("mla.note_hint") });
+  const form = h("form", { class: "inline", novalidate: true, id: "record-form" }, choice, note,
+    h("button", { type: "submit", class: "primary" }, t("mla.record_send")));
+  onSubmit(form, box, async () => {
+    const picked = hearings.find((x) => x.id === choice.control.value);
+    if (!picked || picked.state !== "closed") {
+      choice.control.focus();
+      throw { message: t("mla.record_choose_closed") };
+    }
+    const body = { hearing_id: picked.id };
+    if (note.control.value.trim()) body.note = note.control.value.trim();
+    await post(`/api/v1/mla/requests/${enc(r.id)}/evidence`, body);
+    announce(t("mla.record_sent"));
+    await redraw();
+  });
+  return h("section", { "aria-labelledby": "record-title", id: "hearing-record" }, title,
+    h("p", { class: "hint" }, t("mla.record_hint", { refs })), box, form);
+}
+
 function attachments(view, redraw) {
   const id = view.request.id;
   const box = errorBox();
@@ -325,6 +364,7 @@ export async function mlaRequestView([id], ctx) {
           ? h("ul", {}, view.deadlines.map((d) => h("li", {}, deadlineText(d)))) : t("mla.no_deadlines"))),
       h("p", {}, h("a", { class: "button secondary", href: `/api/v1/mla/requests/${enc(id)}/evidence`, download: `${r.reference}.asice` }, t("mla.evidence"))),
       transitions(view, refresh),
+      hearingRecord(view, refresh, ctx),
       editable ? formEditor(view, (saved) => { view = saved; }) : readOnlyForm(view),
       attachments(view, refresh),
       timeline(view)));

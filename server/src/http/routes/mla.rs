@@ -110,6 +110,25 @@ async fn view(state: &AppState, r: &RequestRow) -> ApiResult<Value> {
         Vec::new()
     };
     let side = Side::parse(&r.side).unwrap_or(Side::Issuing);
+    // The executing side's hearings under this request's references: the records its officer
+    // may return as evidence (POST …/evidence), with the references a court books them under.
+    let (hearings, references) = if side == Side::Executing {
+        let executing_ref = crate::mla::executing_reference(&executing.code, &r.id);
+        let linked = state
+            .store
+            .hearings_with_case_reference(&r.reference, &executing_ref)
+            .await?
+            .into_iter()
+            .map(|h| {
+                json!({ "id": h.id, "court": h.court, "case_reference": h.case_reference,
+                        "scheduled_at": h.scheduled_at,
+                        "state": crate::hearings::state_name(h.state) })
+            })
+            .collect::<Vec<_>>();
+        (json!(linked), json!([r.reference.trim(), executing_ref]))
+    } else {
+        (json!([]), json!([]))
+    };
     let next: Vec<&str> = Status::parse(&r.status)
         .map(|s| workflow::legal_next(s, side))
         .unwrap_or_default()
@@ -144,6 +163,8 @@ async fn view(state: &AppState, r: &RequestRow) -> ApiResult<Value> {
         "messages": timeline,
         "attachments": attachments,
         "evidence_checks": evidence_checks,
+        "hearings": hearings,
+        "hearing_references": references,
     }))
 }
 

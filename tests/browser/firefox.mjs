@@ -33,7 +33,7 @@ const t = texts("en");
 /// The preferences the Firefox of these stories runs with, beyond puppeteer's own automation
 /// profile. Checked with firefox-esr 153.
 export const firefoxPreferences = {
-  // A fake camera (a moving test pattern, 640x480) and microphone (a tone) instead of devices,
+  // A fake camera (a 640x480 picture whose colour changes) and microphone (a tone) instead of devices,
   // and no permission prompt for them (headless Firefox has nobody to answer one).
   "media.navigator.streams.fake": true,
   "media.navigator.permission.disabled": true,
@@ -43,9 +43,6 @@ export const firefoxPreferences = {
   "media.cubeb.force_mock_context": true,
   // The page's language, as the Chromium stories' locale en-GB.
   "intl.accept_languages": "en-GB, en",
-  // navigator.clipboard.readText() without the paste pop-up a user would click (the story reads
-  // back what the "Copy link" button wrote).
-  "dom.events.testing.asyncClipboard": true,
 };
 
 /// Debian's Firefox ESR, headless, through WebDriver BiDi.

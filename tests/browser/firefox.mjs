@@ -3,13 +3,15 @@
 // own patched Firefox builds, not the stock one users have). Started by tests/tests/browser.rs,
 // which starts the server, creates the accounts and passes everything in the environment (the
 // same variables as stories.mjs):
-//   ASSIZE_STORIES       which stories to run: clerk, live (comma-separated)
+//   ASSIZE_STORIES       which stories to run: clerk, live, judge (comma-separated)
 //   ASSIZE_URL, ASSIZE_SCREENSHOTS, ASSIZE_PASSWORD
 //   ASSIZE_CLERK         the clerk of the clerk story, who enrols the second factor here
 //   ASSIZE_JUDGE, ASSIZE_HEARING, ASSIZE_INVITE   the live story: the judge (password only, in
 //                        Chromium, through stories.mjs's helpers), their hearing, and a witness's
 //                        invitation link opened in Firefox; ASSIZE_URL's server then advertises a
-//                        non-loopback media address (browsers ignore loopback ICE candidates)
+//                        non-loopback media address (browsers ignore loopback ICE candidates);
+//                        the judge story: the same, with the judge in Firefox, the witness in
+//                        Chromium
 // Texts are the application's own (web/i18n/en.json), looked up by key. Prints one line per
 // step; exits non-zero at the first failure.
 //
@@ -329,6 +331,70 @@ async function liveStory(firefox) {
   }
 }
 
+async function judgeStory(firefox) {
+  console.log("story (Firefox and Chromium): the judge in Firefox runs the console and calls a witness whose page runs " +
+    "in Chromium; each sees the other's video over real WebRTC through the SFU");
+  const chrome = await chromium.launchChromium();
+  try {
+    const judge = await newPage(firefox);
+    await judge.page.goto(`${URL}/#/hearings/${env("ASSIZE_HEARING")}/room`);
+    await find(judge.page, "heading", t("signin.title"));
+    await fill(judge.page, t("signin.username"), env("ASSIZE_JUDGE"));
+    await fill(judge.page, t("signin.password"), PASSWORD);
+    await click(judge.page, "button", t("signin.submit"));
+    await find(judge.page, "heading", t("room.title"));
+    await find(judge.page, "heading", t("console.title"));
+    await textIn(judge.page, "#room-status", t("room.where.waiting_room"));
+    step("the judge (Firefox) is in the room's waiting room, with the console");
+
+    const witness = await chromium.newPage(chrome);
+    await witness.context.grantPermissions(["camera", "microphone"]);
+    await witness.page.goto(env("ASSIZE_INVITE"));
+    await witness.page.getByRole("button", { name: t("join.continue") }).click();
+    await witness.page.locator("#room-status").getByText(t("room.where.waiting_room")).waitFor();
+    const row = "#console tbody tr";
+    await textIn(judge.page, row, t("location.waiting_room"));
+    step("the witness (Chromium) waits; the judge's console lists them in the waiting room");
+
+    await click(judge.page, "button", t("console.enter"));
+    await textIn(judge.page, "#room-status", t("room.where.hearing_room"));
+    await click(judge.page, "button", t("hearing.verb.start"));
+    await textIn(judge.page, "#console", t("console.state", { state: t("hearing_state.in_session") }));
+    await click(judge.page, "button", t("console.call"));
+    await textIn(judge.page, row, t("location.hearing_room"));
+    step("the judge enters, starts the session and calls the witness from the console");
+
+    const tileText = t("room.tile", { name: "Witness A", role: t("role.witness") });
+    await textIn(judge.page, "figure.tile figcaption", tileText);
+    const w = await judge.page.evaluate((text) => [...document.querySelectorAll("figure.tile")]
+      .find((f) => f.textContent.includes(text)).querySelector("video").dataset.participant, tileText);
+    const seen = await videoPlays(judge.page, `video[data-participant="${w}"]`);
+    const judgeCodecs = await videoCodecsReceived(judge.page);
+    step(`Firefox plays the witness's video from Chromium (${seen.width} px wide, frames and time advancing; ` +
+      `received as ${judgeCodecs})`);
+
+    await witness.page.locator("section.room[data-me]").waitFor();
+    const me = await witness.page.locator("section.room").getAttribute("data-me");
+    const back = await chromium.videoPlays(witness.page, `video[data-participant^="p"]:not([data-participant="p${me}"])`);
+    const witnessCodecs = await videoCodecsReceived(witness.page);
+    await witness.page.locator("#room-status").getByText(t("room.where.hearing_room")).waitFor();
+    step(`Chromium plays the judge's video from Firefox (${back.width} px wide, frames advancing; received as ` +
+      `${witnessCodecs}); the witness knows they are in the hearing room`);
+    assert.ok(judgeCodecs.length > 0 && witnessCodecs.length > 0, "both pages name the codec they receive");
+    await judge.page.waitForFunction(inPageAudioPacketsReceived, { polling: 100, timeout: 20_000 });
+    await witness.page.waitForFunction(inPageAudioPacketsReceived, null, { timeout: 20_000 });
+    step("each page receives the other's audio");
+    await shot(judge.page, "23-hearing-room-judge");
+
+    assert.deepEqual(judge.page.problems, []);
+    assert.deepEqual(witness.page.problems, []);
+    await witness.context.close();
+    await judge.context.close();
+  } finally {
+    await chrome.close();
+  }
+}
+
 /// `story`, explaining the Firefox pages when it fails.
 const explained = (story) => async (browser) => {
   try {
@@ -339,4 +405,5 @@ const explained = (story) => async (browser) => {
   }
 };
 
-await runStories({ clerk: explained(clerkStory), live: explained(liveStory) }, launchFirefox);
+await runStories({ clerk: explained(clerkStory), live: explained(liveStory), judge: explained(judgeStory) },
+  launchFirefox);

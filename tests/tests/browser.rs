@@ -788,17 +788,14 @@ async fn a_clerk_signs_in_with_an_authenticator_code_books_a_hearing_and_invites
     assert_eq!(invitations, 2, "Witness A's and Expert B's invitations");
 }
 
-#[tokio::test]
-async fn a_judge_in_chromium_calls_an_invited_witness_and_each_sees_the_other_s_video_over_real_webrtc_with_the_witness_in_firefox()
- {
-    let _live = LIVE.lock().await;
-    if !firefox_is_installed(
-        "a_judge_in_chromium_calls_an_invited_witness_and_each_sees_the_other_s_video_over_real_webrtc_with_the_witness_in_firefox",
-    ) {
-        return;
-    }
-    // Arrange: as in the Chromium live story, a judge's hearing on a non-loopback media address,
-    // with an invited witness, its waiting room open.
+/// A live hearing for the Firefox stories: its server's media on a non-loopback address (on the
+/// returned interface), judge `judge` (password only) who booked it, a witness "Witness A"
+/// invited (the returned link), its waiting room open. Returns the server, the judge's client,
+/// the hearing's id and the link.
+async fn live_hearing(
+    judge_name: &str,
+    case_reference: &str,
+) -> (MediaInterface, TestApp, Client, String, String) {
     let iface = MediaInterface::create();
     let address = iface.address.clone();
     let app = spawn_app_with(move |s| {
@@ -806,14 +803,14 @@ async fn a_judge_in_chromium_calls_an_invited_witness_and_each_sees_the_other_s_
         s.media.addresses = vec![address];
     })
     .await;
-    app.create_user("judge.lefevre", &[Role::Judge]).await;
+    app.create_user(judge_name, &[Role::Judge]).await;
     let mut judge = app.client();
-    let r = judge.sign_in("judge.lefevre", PASSWORD, None).await;
+    let r = judge.sign_in(judge_name, PASSWORD, None).await;
     assert_eq!(r.status, 200, "{r:?}");
     let r = judge
         .post(
             "/api/v1/hearings",
-            json!({"case_reference": "TJ-RENNES-2026-0512", "court": "Tribunal judiciaire de Rennes",
+            json!({"case_reference": case_reference, "court": "Tribunal judiciaire de Rennes",
                    "title": "Hearing of witness A", "scheduled_at": 1_900_000_000}),
         )
         .await;
@@ -831,21 +828,12 @@ async fn a_judge_in_chromium_calls_an_invited_witness_and_each_sees_the_other_s_
         .post(&format!("/api/v1/hearings/{hearing}/open"), json!({}))
         .await;
     assert_eq!(r.status, 200, "{r:?}");
+    (iface, app, judge, hearing, link)
+}
 
-    // Act: the judge's Chromium and the witness's Firefox.
-    run_firefox_stories(
-        "live",
-        vec![
-            ("ASSIZE_URL", app.url.clone()),
-            ("ASSIZE_JUDGE", "judge.lefevre".into()),
-            ("ASSIZE_HEARING", hearing.clone()),
-            ("ASSIZE_INVITE", link),
-        ],
-    )
-    .await;
-
-    // Assert: the server saw what the browsers did: the session started, the witness called and
-    // connected, the link spent once.
+/// What the server must have seen of a live story: the session started, the witness called and
+/// connected, the invitation link spent once.
+async fn assert_the_witness_was_called_in(app: &TestApp, judge: &Client, hearing: &str) {
     let h = judge.get(&format!("/api/v1/hearings/{hearing}")).await;
     assert_eq!(h.body["state"], "in_session", "{h:?}");
     let audit = app.store.audit_entries(0, i64::MAX).await.unwrap();
@@ -859,6 +847,66 @@ async fn a_judge_in_chromium_calls_an_invited_witness_and_each_sees_the_other_s_
         .iter()
         .filter(|e| e.action == "invitation.redeem")
         .count();
-    assert_eq!(redeemed, 1, "the witness's link is spent once, by Firefox");
+    assert_eq!(redeemed, 1, "the witness's link is spent once");
+}
+
+#[tokio::test]
+async fn a_judge_in_chromium_calls_an_invited_witness_and_each_sees_the_other_s_video_over_real_webrtc_with_the_witness_in_firefox()
+ {
+    let _live = LIVE.lock().await;
+    if !firefox_is_installed(
+        "a_judge_in_chromium_calls_an_invited_witness_and_each_sees_the_other_s_video_over_real_webrtc_with_the_witness_in_firefox",
+    ) {
+        return;
+    }
+    // Arrange: as in the Chromium live story, a judge's hearing on a non-loopback media address,
+    // with an invited witness, its waiting room open.
+    let (iface, app, judge, hearing, link) =
+        live_hearing("judge.lefevre", "TJ-RENNES-2026-0512").await;
+
+    // Act: the judge's Chromium and the witness's Firefox.
+    run_firefox_stories(
+        "live",
+        vec![
+            ("ASSIZE_URL", app.url.clone()),
+            ("ASSIZE_JUDGE", "judge.lefevre".into()),
+            ("ASSIZE_HEARING", hearing.clone()),
+            ("ASSIZE_INVITE", link),
+        ],
+    )
+    .await;
+
+    // Assert: the server saw what the browsers did.
+    assert_the_witness_was_called_in(&app, &judge, &hearing).await;
+    drop(iface);
+}
+
+#[tokio::test]
+async fn a_judge_calls_a_witness_in_chromium_from_the_console_and_each_sees_the_other_s_video_over_real_webrtc_with_the_judge_in_firefox()
+ {
+    let _live = LIVE.lock().await;
+    if !firefox_is_installed(
+        "a_judge_calls_a_witness_in_chromium_from_the_console_and_each_sees_the_other_s_video_over_real_webrtc_with_the_judge_in_firefox",
+    ) {
+        return;
+    }
+    // Arrange: the same hearing, for a judge who will use Firefox.
+    let (iface, app, judge, hearing, link) =
+        live_hearing("judge.girard", "TJ-RENNES-2026-0513").await;
+
+    // Act: the judge's Firefox and the witness's Chromium.
+    run_firefox_stories(
+        "judge",
+        vec![
+            ("ASSIZE_URL", app.url.clone()),
+            ("ASSIZE_JUDGE", "judge.girard".into()),
+            ("ASSIZE_HEARING", hearing.clone()),
+            ("ASSIZE_INVITE", link),
+        ],
+    )
+    .await;
+
+    // Assert: the server saw what the browsers did.
+    assert_the_witness_was_called_in(&app, &judge, &hearing).await;
     drop(iface);
 }

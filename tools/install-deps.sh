@@ -13,8 +13,10 @@ packages=(
   coturn                             # a real TURN server for the relay test
   iproute2                           # the live browser test puts the SFU on a veth pair
   chromium fonts-dejavu-core         # the browser tests (tests/tests/browser.rs) drive Debian's Chromium
+  firefox-esr                        # ... and Debian's Firefox ESR
 )
-# ... through playwright-core (tests/browser, `npm ci`). Node may come from elsewhere (NodeSource
+# ... through playwright-core (Chromium) and puppeteer-core over WebDriver BiDi (Firefox)
+# (tests/browser, `npm ci`). Node may come from elsewhere (NodeSource
 # ships npm inside its nodejs package, and Debian's npm would conflict with it): only when the
 # commands are missing.
 command -v node >/dev/null || packages+=(nodejs)

@@ -14,65 +14,36 @@
 //                        advertises a non-loopback media address (browsers ignore loopback ICE)
 //   ASSIZE_INVITE_INTERPRETER         the protected-witness story's interpreter's link (with
 //                        ASSIZE_JUDGE, ASSIZE_HEARING and the witness's ASSIZE_INVITE)
-// Prints one line per step; exits non-zero at the first failure.
+// Prints one line per step; exits non-zero at the first failure. What the Firefox stories share
+// with these is in common.mjs; firefox.mjs also imports this module for the Chromium side of its
+// live story (the stories run only when this file is the script).
 
-import { createHmac } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import assert from "node:assert/strict";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
+import { AXE, env, inPageKeepPeerConnections, inPageReceiving, inPageVideoProgress, inPageWcagViolations, runStories, step,
+  totp } from "./common.mjs";
 
-const AXE = readFileSync(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
-
-const env = (name) => {
-  const v = process.env[name];
-  if (!v) throw new Error(`${name} is not set (run through: cargo test -p assize-tests --test browser)`);
-  return v;
-};
 const URL = env("ASSIZE_URL");
 const SHOTS = env("ASSIZE_SCREENSHOTS");
 const PASSWORD = env("ASSIZE_PASSWORD");
-
-/// RFC 6238 TOTP (SHA-1, 6 digits, 30 s) for a base32 secret, `stepsAhead` steps from now.
-export function totp(base32, stepsAhead = 0) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const c of base32.replace(/=+$/, "").toUpperCase()) {
-    const v = alphabet.indexOf(c);
-    if (v < 0) throw new Error(`not base32: ${c}`);
-    bits += v.toString(2).padStart(5, "0");
-  }
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Math.floor(Date.now() / 1000 / 30) + stepsAhead;
-  const msg = Buffer.alloc(8);
-  msg.writeBigUInt64BE(BigInt(counter));
-  const mac = createHmac("sha1", key).update(msg).digest();
-  const off = mac[mac.length - 1] & 0x0f;
-  const n = (mac.readUInt32BE(off) & 0x7fffffff) % 1_000_000;
-  return String(n).padStart(6, "0");
-}
-
-const step = (text) => console.log(`  - ${text}`);
 
 /// Checks the page against WCAG 2.1 A and AA with axe-core (evaluated through the DevTools
 /// protocol, which the page's Content-Security-Policy does not apply to).
 async function accessible(page, name) {
   await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const r = await window.axe.run(document, { runOnly: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"] });
-    return r.violations.map((v) => `${v.id} (${v.impact}): ${v.help} — ${v.nodes.slice(0, 3).map((n) => n.target.join(" ")).join("; ")}`);
-  });
+  const violations = await page.evaluate(inPageWcagViolations);
   assert.deepEqual(violations, [], `${name}: WCAG 2.1 AA violations`);
 }
 
 /// Saves a screenshot of a main screen, after checking the screen's accessibility.
-async function shot(page, name, fullPage = true) {
+export async function shot(page, name, fullPage = true) {
   await accessible(page, name);
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage });
 }
 
-async function newPage(browser, locale = "en-GB") {
+export async function newPage(browser, locale = "en-GB") {
   const context = await browser.newContext({
     ignoreHTTPSErrors: true, // the server's certificate comes from the test's own development CA
     locale,
@@ -80,17 +51,7 @@ async function newPage(browser, locale = "en-GB") {
   });
   await context.grantPermissions(["clipboard-read", "clipboard-write"]);
   // Keeps the page's peer connections, so that a story can say what a silent video received.
-  await context.addInitScript(() => {
-    const Native = window.RTCPeerConnection;
-    if (!Native) return;
-    window.__peers = [];
-    window.RTCPeerConnection = function (...args) {
-      const pc = new Native(...args);
-      window.__peers.push(pc);
-      return pc;
-    };
-    window.RTCPeerConnection.prototype = Native.prototype;
-  });
+  await context.addInitScript(inPageKeepPeerConnections);
   const page = await context.newPage();
   const problems = [];
   page.on("pageerror", (e) => problems.push(`page error: ${e.message}`));
@@ -373,35 +334,18 @@ async function frenchStory(browser) {
 
 /// What the page's peer connections receive for the <video> matching `selector`, to say why a
 /// video does not play (needs the `__peers` list kept by newPage's init script).
-async function receiving(page, selector) {
-  return page.evaluate(async (sel) => {
-    const v = document.querySelector(sel);
-    if (!v) return { video: null };
-    const track = v.srcObject && v.srcObject.getVideoTracks()[0];
-    const out = { hidden: v.closest("[hidden]") !== null, paused: v.paused, readyState: v.readyState,
-      width: v.videoWidth, track: track && { state: track.readyState, muted: track.muted, id: track.id } };
-    for (const pc of window.__peers || []) {
-      for (const r of (await pc.getStats()).values()) {
-        if (r.type === "inbound-rtp" && r.kind === "video" && track && r.trackIdentifier === track.id) {
-          out.inbound = { packets: r.packetsReceived, lost: r.packetsLost, frames: r.framesDecoded,
-            keyframes: r.keyFramesDecoded, pli: r.pliCount, fir: r.firCount, nack: r.nackCount };
-        }
-      }
-    }
-    return out;
-  }, selector);
+export async function receiving(page, selector) {
+  return page.evaluate(inPageReceiving, selector);
 }
 
 /// Waits until the <video> matching `selector` plays frames that advance (within `timeout` ms
 /// for each of the two waits: a generous limit, not a measurement).
-async function videoPlays(page, selector, timeout = 20_000) {
-  const frames = () => page.locator(selector).evaluate((v) => ({
-    width: v.videoWidth, frames: v.getVideoPlaybackQuality().totalVideoFrames }));
+export async function videoPlays(page, selector, timeout = 20_000) {
   await page.waitForFunction((sel) => {
     const v = document.querySelector(sel);
     return v && v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0;
   }, selector, { timeout });
-  const before = await frames();
+  const before = await page.evaluate(inPageVideoProgress, selector);
   await page.waitForFunction(([sel, n]) => document.querySelector(sel).getVideoPlaybackQuality().totalVideoFrames > n,
     [selector, before.frames], { timeout });
   return before;
@@ -457,7 +401,7 @@ async function joinStory(browser) {
 }
 
 /// Signs in with the password alone (a server that asks no second factor of this role).
-async function signInWithPassword(page, username) {
+export async function signInWithPassword(page, username) {
   await page.getByLabel("Username").fill(username);
   await page.getByLabel("Password").fill(PASSWORD);
   await page.getByRole("button", { name: "Sign in" }).click();
@@ -708,21 +652,18 @@ async function protectedWitnessStory(browser) {
   await judge.context.close();
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.ASSIZE_CHROMIUM || "/usr/bin/chromium",
-  // Fake camera and microphone; whether a page may use them is still the permission a story
-  // grants (or not) to its browser context.
-  args: ["--no-sandbox", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"],
-});
-const STORIES = { clerk: clerkStory, french: frenchStory, federation: federationStory, join: joinStory, live: liveStory,
-  witness: protectedWitnessStory };
-try {
-  for (const name of env("ASSIZE_STORIES").split(",")) {
-    const story = STORIES[name.trim()];
-    if (!story) throw new Error(`no story ${name}; there are: ${Object.keys(STORIES).join(", ")}`);
-    await story(browser);
-  }
-  console.log("all stories passed");
-} finally {
-  await browser.close();
+/// Debian's Chromium, headless, with a fake camera and microphone; whether a page may use them
+/// is still the permission a story grants (or not) to its browser context.
+export function launchChromium() {
+  return chromium.launch({
+    executablePath: process.env.ASSIZE_CHROMIUM || "/usr/bin/chromium",
+    args: ["--no-sandbox", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"],
+  });
+}
+
+// Run as a script (not imported by firefox.mjs for its Chromium pages): the stories named in
+// ASSIZE_STORIES.
+if (import.meta.url === pathToFileURL(process.argv[1]).href) {
+  await runStories({ clerk: clerkStory, french: frenchStory, federation: federationStory, join: joinStory, live: liveStory,
+    witness: protectedWitnessStory }, launchChromium);
 }

@@ -1,13 +1,18 @@
-//! The web application in a real headless browser: Debian's Chromium driven by `playwright-core`
-//! (`tests/browser/stories.mjs`) against a real server, plus checks of the application's files
-//! that need no browser (the two translations have the same keys; every key the scripts use
-//! exists; the assets are served with their types, validators and the security headers).
+//! The web application in real headless browsers against a real server: Debian's Chromium driven
+//! by `playwright-core` (`tests/browser/stories.mjs`, tests ending `_in_chromium`) and Debian's
+//! Firefox ESR driven by `puppeteer-core` over WebDriver BiDi (`tests/browser/firefox.mjs`,
+//! tests ending `_in_firefox`; its live story puts a witness in Firefox and the judge in
+//! Chromium); plus checks of the application's files that need no browser (the two
+//! translations have the same keys; every key the scripts use exists; the assets are served
+//! with their types, validators and the security headers).
 //!
-//! Needs `node`, `npm` and `/usr/bin/chromium` (`tools/install-deps.sh` installs them); without
-//! them the browser test fails and says which command installs them. `npm ci` runs in
-//! `tests/browser` when its `node_modules` is missing. Screenshots of each main screen go to
-//! `$ASSIZE_SCREENSHOTS` when set (`docs/screenshots` to refresh the committed set), else to a
-//! folder under the target directory.
+//! Needs `node`, `npm`, `/usr/bin/chromium` and `/usr/bin/firefox-esr` (`tools/install-deps.sh`
+//! installs them); without them the browser test fails and says which command installs them,
+//! except that without Firefox the Firefox tests are skipped with a loud message outside CI
+//! (`CI` unset). `npm ci` runs in `tests/browser` when its `node_modules` lacks a package.
+//! Screenshots of each main screen go to `$ASSIZE_SCREENSHOTS` when set (`docs/screenshots` to
+//! refresh the committed set; Firefox's are named `*-firefox.png` and not committed, as they
+//! show the same screens), else to a folder under the target directory.
 // Test helpers may unwrap: a failure is the test failing.
 #![allow(clippy::unwrap_used)]
 
@@ -194,12 +199,59 @@ fn missing_tools() -> Vec<String> {
 }
 
 /// Checks the tools, installs the node packages when missing, and runs `stories` (a
-/// comma-separated list of the stories in `tests/browser/stories.mjs`) with `vars`. Node runs on
-/// a blocking thread, so the servers of the calling test keep serving.
+/// comma-separated list of the stories in `tests/browser/stories.mjs`, in Chromium) with `vars`.
 ///
 /// # Panics
 /// When a tool is missing (saying how to install it) or a story fails (with its output).
 async fn run_stories(stories: &str, vars: Vec<(&'static str, String)>) {
+    run_script("stories.mjs", stories, vars).await;
+}
+
+/// Firefox ESR, as Debian installs it.
+const FIREFOX: &str = "/usr/bin/firefox-esr";
+
+/// Whether Firefox is here to run the Firefox stories. When it is not, outside CI the test says
+/// so loudly and is skipped; in CI (`CI` set, as `.ci/run` and CI services do) it fails, since
+/// CI installs Firefox (`tools/install-deps.sh`).
+fn firefox_is_installed(test: &str) -> bool {
+    if Path::new(FIREFOX).exists() {
+        return true;
+    }
+    let install = "run `sudo apt-get install -y firefox-esr` (or tools/install-deps.sh)";
+    assert!(
+        std::env::var_os("CI").is_none_or(|v| v.is_empty()),
+        "{test}: {FIREFOX} is missing, and CI must run the Firefox stories: {install}"
+    );
+    // Straight to the process's standard error, not through `eprintln!`, which the test
+    // harness captures and hides for a test that passes.
+    let bar = "!".repeat(78);
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!(
+            "\n{bar}\nSKIPPED {test}: {FIREFOX} is missing, so the web application was NOT \
+             tested in Firefox.\nTo run it: {install}.\n{bar}\n"
+        )
+        .as_bytes(),
+    );
+    false
+}
+
+/// As [`run_stories`], for the stories of `tests/browser/firefox.mjs`: Firefox (driven by
+/// puppeteer-core over WebDriver BiDi), with Chromium for the other side of the live story.
+async fn run_firefox_stories(stories: &str, vars: Vec<(&'static str, String)>) {
+    run_script("firefox.mjs", stories, vars).await;
+}
+
+/// Checks the tools, installs the node packages when missing, and runs `stories` of the Node
+/// script `script` (in `tests/browser`) with `vars`. Node runs on a blocking thread, so the
+/// servers of the calling test keep serving.
+///
+/// # Panics
+/// When a tool is missing (saying how to install it) or a story fails (with its output).
+// The stories' own lines go to the test's standard output, which the harness shows with
+// `--nocapture` (and keeps otherwise).
+#[allow(clippy::print_stdout)]
+async fn run_script(script: &'static str, stories: &str, vars: Vec<(&'static str, String)>) {
     let missing = missing_tools();
     assert!(
         missing.is_empty(),
@@ -207,7 +259,10 @@ async fn run_stories(stories: &str, vars: Vec<(&'static str, String)>) {
         missing.join("; ")
     );
     let dir = repo().join("tests/browser");
-    if !dir.join("node_modules/playwright-core").exists() {
+    if ["playwright-core", "puppeteer-core", "axe-core"]
+        .iter()
+        .any(|p| !dir.join("node_modules").join(p).exists())
+    {
         let ok = Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
             .current_dir(&dir)
@@ -222,7 +277,7 @@ async fn run_stories(stories: &str, vars: Vec<(&'static str, String)>) {
     let stories = stories.to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
-            .arg("stories.mjs")
+            .arg(script)
             .current_dir(&dir)
             .env("ASSIZE_STORIES", stories)
             .env("ASSIZE_SCREENSHOTS", &shots)
@@ -239,6 +294,7 @@ async fn run_stories(stories: &str, vars: Vec<(&'static str, String)>) {
         out.status.success() && stdout.contains("all stories passed"),
         "the browser stories failed:\n{stdout}\n{stderr}"
     );
+    println!("{stdout}");
 }
 
 #[tokio::test]
@@ -713,5 +769,166 @@ async fn a_protected_witness_reads_what_is_hidden_beside_their_preview_and_the_j
     ] {
         assert!(actions.contains(&action), "{action} is in the audit log");
     }
+    drop(iface);
+}
+
+#[tokio::test]
+async fn a_clerk_signs_in_with_an_authenticator_code_books_a_hearing_and_invites_in_firefox() {
+    let _browser = LIVE.lock().await;
+    if !firefox_is_installed(
+        "a_clerk_signs_in_with_an_authenticator_code_books_a_hearing_and_invites_in_firefox",
+    ) {
+        return;
+    }
+    // Arrange: a server and a clerk who enrols the second factor in the browser.
+    let app = spawn_app().await;
+    app.create_user("clerk.bernard", &[Role::Clerk]).await;
+
+    // Act: the clerk's story, in Firefox.
+    run_firefox_stories(
+        "clerk",
+        vec![
+            ("ASSIZE_URL", app.url.clone()),
+            ("ASSIZE_CLERK", "clerk.bernard".into()),
+        ],
+    )
+    .await;
+
+    // Assert: what the browser did is on the server: the hearing, open, with two invitations.
+    let hearings = app.store.list_hearings().await.unwrap();
+    assert_eq!(hearings.len(), 1);
+    assert_eq!(hearings[0].case_reference, "TJ-BORDEAUX-2026-0099");
+    assert_eq!(
+        hearings[0].state,
+        assize_server::sfu::room::HearingState::Open
+    );
+    let audit = app.store.audit_entries(0, i64::MAX).await.unwrap();
+    let invitations = audit
+        .iter()
+        .filter(|e| e.action == "invitation.create")
+        .count();
+    assert_eq!(invitations, 2, "Witness A's and Expert B's invitations");
+}
+
+/// A live hearing for the Firefox stories: its server's media on a non-loopback address (on the
+/// returned interface), judge `judge` (password only) who booked it, a witness "Witness A"
+/// invited (the returned link), its waiting room open. Returns the server, the judge's client,
+/// the hearing's id and the link.
+async fn live_hearing(
+    judge_name: &str,
+    case_reference: &str,
+) -> (MediaInterface, TestApp, Client, String, String) {
+    let iface = MediaInterface::create();
+    let address = iface.address.clone();
+    let app = spawn_app_with(move |s| {
+        s.auth.totp_required_roles = vec![];
+        s.media.addresses = vec![address];
+    })
+    .await;
+    app.create_user(judge_name, &[Role::Judge]).await;
+    let mut judge = app.client();
+    let r = judge.sign_in(judge_name, PASSWORD, None).await;
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = judge
+        .post(
+            "/api/v1/hearings",
+            json!({"case_reference": case_reference, "court": "Tribunal judiciaire de Rennes",
+                   "title": "Hearing of witness A", "scheduled_at": 1_900_000_000}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let hearing = r.body["id"].as_str().unwrap().to_string();
+    let r = judge
+        .post(
+            &format!("/api/v1/hearings/{hearing}/invitations"),
+            json!({"role": "witness", "label": "Witness A"}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let link = r.body["link"].as_str().unwrap().to_string();
+    let r = judge
+        .post(&format!("/api/v1/hearings/{hearing}/open"), json!({}))
+        .await;
+    assert_eq!(r.status, 200, "{r:?}");
+    (iface, app, judge, hearing, link)
+}
+
+/// What the server must have seen of a live story: the session started, the witness called and
+/// connected, the invitation link spent once.
+async fn assert_the_witness_was_called_in(app: &TestApp, judge: &Client, hearing: &str) {
+    let h = judge.get(&format!("/api/v1/hearings/{hearing}")).await;
+    assert_eq!(h.body["state"], "in_session", "{h:?}");
+    let audit = app.store.audit_entries(0, i64::MAX).await.unwrap();
+    for action in ["hearing.start", "participant.call", "participant.connect"] {
+        assert!(
+            audit.iter().any(|e| e.action == action),
+            "{action} is in the audit log"
+        );
+    }
+    let redeemed = audit
+        .iter()
+        .filter(|e| e.action == "invitation.redeem")
+        .count();
+    assert_eq!(redeemed, 1, "the witness's link is spent once");
+}
+
+#[tokio::test]
+async fn a_judge_in_chromium_calls_an_invited_witness_and_each_sees_the_other_s_video_over_real_webrtc_with_the_witness_in_firefox()
+ {
+    let _live = LIVE.lock().await;
+    if !firefox_is_installed(
+        "a_judge_in_chromium_calls_an_invited_witness_and_each_sees_the_other_s_video_over_real_webrtc_with_the_witness_in_firefox",
+    ) {
+        return;
+    }
+    // Arrange: as in the Chromium live story, a judge's hearing on a non-loopback media address,
+    // with an invited witness, its waiting room open.
+    let (iface, app, judge, hearing, link) =
+        live_hearing("judge.lefevre", "TJ-RENNES-2026-0512").await;
+
+    // Act: the judge's Chromium and the witness's Firefox.
+    run_firefox_stories(
+        "live",
+        vec![
+            ("ASSIZE_URL", app.url.clone()),
+            ("ASSIZE_JUDGE", "judge.lefevre".into()),
+            ("ASSIZE_HEARING", hearing.clone()),
+            ("ASSIZE_INVITE", link),
+        ],
+    )
+    .await;
+
+    // Assert: the server saw what the browsers did.
+    assert_the_witness_was_called_in(&app, &judge, &hearing).await;
+    drop(iface);
+}
+
+#[tokio::test]
+async fn a_judge_calls_a_witness_in_chromium_from_the_console_and_each_sees_the_other_s_video_over_real_webrtc_with_the_judge_in_firefox()
+ {
+    let _live = LIVE.lock().await;
+    if !firefox_is_installed(
+        "a_judge_calls_a_witness_in_chromium_from_the_console_and_each_sees_the_other_s_video_over_real_webrtc_with_the_judge_in_firefox",
+    ) {
+        return;
+    }
+    // Arrange: the same hearing, for a judge who will use Firefox.
+    let (iface, app, judge, hearing, link) =
+        live_hearing("judge.girard", "TJ-RENNES-2026-0513").await;
+
+    // Act: the judge's Firefox and the witness's Chromium.
+    run_firefox_stories(
+        "judge",
+        vec![
+            ("ASSIZE_URL", app.url.clone()),
+            ("ASSIZE_JUDGE", "judge.girard".into()),
+            ("ASSIZE_HEARING", hearing.clone()),
+            ("ASSIZE_INVITE", link),
+        ],
+    )
+    .await;
+
+    // Assert: the server saw what the browsers did.
+    assert_the_witness_was_called_in(&app, &judge, &hearing).await;
     drop(iface);
 }

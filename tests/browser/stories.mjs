@@ -366,6 +366,16 @@ async function joinStory(browser) {
   const { width } = await videoPlays(page, "video.preview");
   await page.waitForFunction(() => document.getElementById("mic-level").dataset.heard === "1", null, { timeout: 20_000 });
   step(`the link is redeemed; the camera preview plays (${width} px wide) and the microphone meter moves`);
+  const connection = await page.locator("#connection-check").getByText("Your connection to the court works")
+    .textContent({ timeout: 20_000 });
+  await page.getByRole("button", { name: "Play a test sound" }).click();
+  await page.getByText("Did you hear the sound?").waitFor();
+  await page.getByRole("button", { name: "No", exact: true }).click();
+  await page.locator("#speaker-result").getByText("Turn the volume up").waitFor();
+  await page.getByRole("button", { name: "Play a test sound" }).click();
+  await page.getByRole("button", { name: "Yes, I heard it" }).click();
+  await page.locator("#speaker-result").getByText("Your speakers work").waitFor();
+  step(`the speaker check asks and answers both ways; "${connection}"`);
   await shot(page, "20-join-self-test");
   await page.getByRole("button", { name: "Continue to the waiting room" }).click();
   await page.getByRole("heading", { name: "Waiting room" }).waitFor();

@@ -2,8 +2,8 @@
 // reaches the server in a request line or a log; the page spends it once
 // (POST /api/v1/hearing-invitations/redeem, which sets the hearing-session cookie), takes it out
 // of the address bar, and remembers the result for this tab (sessionStorage), so a reload or a
-// change of language does not try to spend it twice. Then: the self-test of camera and
-// microphone, then the waiting room.
+// change of language does not try to spend it twice. Then: the self-test (camera, microphone,
+// speakers, connection to the court), then the waiting room.
 
 import { h } from "../dom.js";
 import { t } from "../i18n.js";
@@ -12,6 +12,8 @@ import { errorBox, heading } from "../ui.js";
 import { liveRoom } from "./room.js";
 
 const STORAGE_KEY = "assize.join";
+/// A round trip to the court's server above this (ms) is called slow in the self-test.
+const SLOW_MS = 500;
 
 // This tab's invitation and where the invitee is: "check" (self-test) or "waiting".
 let joining = null;
@@ -115,6 +117,69 @@ function result(id, ok, text) {
   return h("p", { id, class: ok ? "check ok" : "check problem" }, text);
 }
 
+/// The connection check: the court's server answers over HTTPS (the median of three round trips)
+/// and this browser can make WebRTC calls. Fills `out` when done.
+async function checkConnection(out) {
+  if (typeof RTCPeerConnection !== "function") {
+    out.replaceChildren(result("connection-check", false, t("join.no_webrtc")));
+    return;
+  }
+  const times = [];
+  try {
+    for (let i = 0; i < 3; i += 1) {
+      const start = performance.now();
+      await api("GET", `/api/v1/hearings/${encodeURIComponent(joining.hearing)}/me`);
+      times.push(performance.now() - start);
+    }
+  } catch (err) {
+    const box = errorBox();
+    box.show(err);
+    out.replaceChildren(result("connection-check", false, t("join.connection_failed")), box);
+    return;
+  }
+  const ms = Math.round(times.sort((a, b) => a - b)[1]);
+  out.replaceChildren(ms <= SLOW_MS
+    ? result("connection-check", true, t("join.connection_ok", { ms }))
+    : result("connection-check", false, t("join.connection_slow", { ms })));
+}
+
+/// The speaker check: a short tone, and the invitee says whether they heard it.
+function speakerCheck() {
+  const out = h("div", { id: "speaker-check" });
+  const ask = () => out.replaceChildren(
+    h("p", {}, t("join.speaker_question")),
+    h("div", { class: "actions" },
+      h("button", { type: "button", class: "secondary", onclick: () => answer(true) }, t("join.speaker_yes")),
+      h("button", { type: "button", class: "secondary", onclick: () => answer(false) }, t("join.speaker_no"))));
+  const play = async () => {
+    try {
+      const audio = new AudioContext();
+      await audio.resume();
+      const tone = audio.createOscillator();
+      const gain = audio.createGain();
+      tone.frequency.value = 440;
+      gain.gain.value = 0.2;
+      tone.connect(gain).connect(audio.destination);
+      tone.start();
+      tone.stop(audio.currentTime + 1);
+      tone.onended = () => audio.close();
+    } catch {
+      out.replaceChildren(result("speaker-result", false, t("join.speaker_failed")), button());
+      return;
+    }
+    ask();
+    out.querySelector("button")?.focus();
+  };
+  const button = () => h("button", { type: "button", class: "secondary", onclick: play }, t("join.speaker_play"));
+  const answer = (heard) => {
+    out.replaceChildren(heard
+      ? result("speaker-result", true, t("join.speaker_ok"))
+      : result("speaker-result", false, t("join.speaker_not_heard")), heard ? null : button());
+  };
+  out.replaceChildren(h("p", {}, t("join.speaker_intro")), button());
+  return out;
+}
+
 async function selfTest(ctx) {
   const video = h("video", { class: "preview", autoplay: true, muted: true, playsinline: true,
     "aria-label": t("join.camera_preview") });
@@ -128,6 +193,8 @@ async function selfTest(ctx) {
     remember({ ...joining, stage: "waiting" });
     ctx.render();
   };
+  const connection = h("div", {}, h("p", { class: "check", id: "connection-check" }, t("join.connection_checking")));
+  checkConnection(connection);
   return h("section", {},
     heading(t("join.check_title")),
     h("p", {}, t("join.joining_as", { role: t(`role.${joining.role}`) })),
@@ -138,7 +205,9 @@ async function selfTest(ctx) {
         result("camera-check", Boolean(camera.stream), camera.stream ? t("join.camera_ok") : camera.error),
         result("mic-check", Boolean(mic.stream), mic.stream ? t("join.mic_ok") : mic.error),
         mic.stream ? h("p", {}, meter) : null,
-        h("p", { class: "hint" }, t("join.speaker_hint")))),
+        speakerCheck(),
+        h("p", { class: "hint" }, t("join.speaker_hint")),
+        connection)),
     h("div", { class: "actions" },
       h("button", { type: "button", class: "secondary", onclick: () => ctx.render() }, t("join.retry")),
       h("button", { type: "button", onclick: proceed },

@@ -396,6 +396,16 @@ async fn audit_hearing_events(
                 AuditEvent::new(Actor::System, "participant.disconnect", object)
                     .with(serde_json::json!({ "participant": party }))
             }
+            HearingEvent::Returned { party, to } => {
+                let back_to = match to {
+                    crate::sfu::room::Location::HearingRoom => "hearing_room",
+                    crate::sfu::room::Location::Consultation(_) => "consultation_room",
+                    crate::sfu::room::Location::WaitingRoom => "waiting_room",
+                    crate::sfu::room::Location::Disconnected => "disconnected",
+                };
+                AuditEvent::new(Actor::System, "participant.reconnect", object)
+                    .with(serde_json::json!({ "participant": party, "back_to": back_to }))
+            }
             HearingEvent::Quality { party, quality } => {
                 AuditEvent::new(Actor::System, "participant.connection", object).with(
                     serde_json::json!({ "participant": party, "grade": quality.grade,

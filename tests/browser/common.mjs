@@ -61,8 +61,18 @@ export async function inPageWcagViolations() {
 }
 
 /// In the page, before its scripts: keeps its peer connections in `window.__peers`, so that a
-/// story can say what a silent video received.
+/// story can say what a silent video received, and its WebSockets in `window.__sockets`, so that
+/// a story can drop one under the page as a failing network would.
 export function inPageKeepPeerConnections() {
+  const NativeSocket = window.WebSocket;
+  window.__sockets = [];
+  window.WebSocket = function (...args) {
+    const ws = new NativeSocket(...args);
+    window.__sockets.push(ws);
+    return ws;
+  };
+  window.WebSocket.prototype = NativeSocket.prototype;
+  Object.assign(window.WebSocket, { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 });
   const Native = window.RTCPeerConnection;
   if (!Native) return;
   window.__peers = [];

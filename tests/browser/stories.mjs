@@ -460,6 +460,22 @@ async function liveStory(browser) {
   await shot(judge.page, "23-hearing-room-judge");
   await shot(witness.page, "24-hearing-room-witness");
 
+  // The witness's network drops: their signaling socket closes under the page. The page
+  // reconnects by itself, and the witness is back in the hearing room, not in the waiting room;
+  // the judge sees them again.
+  await witness.page.evaluate(() => window.__sockets.at(-1).close());
+  await witness.page.locator("#announce").getByText("Reconnected to the hearing.").waitFor({ timeout: 60_000 });
+  await witness.page.locator("#room-status").getByText("You are in the hearing room.").waitFor();
+  await row.getByText("Hearing room").waitFor();
+  const again = judge.page.locator("figure.tile", { hasText: "Witness A (Witness)" }).locator("video");
+  await again.waitFor();
+  const w2 = await again.getAttribute("data-participant");
+  assert.equal(w2, w, "the same participant");
+  await videoPlays(judge.page, `video[data-participant="${w2}"]`, 60_000);
+  await videoPlays(witness.page, other, 60_000);
+  step("the witness's connection dropped; their page reconnected by itself, back in the hearing room, " +
+    "and each sees the other's video again");
+
   assert.deepEqual(judge.page.problems, []);
   assert.deepEqual(witness.page.problems, []);
   await witness.context.close();

@@ -671,12 +671,26 @@ async fn a_judge_starts_and_calls_an_invited_witness_and_each_sees_the_other_s_v
     let h = judge.get(&format!("/api/v1/hearings/{hearing}")).await;
     assert_eq!(h.body["state"], "in_session", "{h:?}");
     let audit = app.store.audit_entries(0, i64::MAX).await.unwrap();
-    for action in ["hearing.start", "participant.call", "participant.connect"] {
+    for action in [
+        "hearing.start",
+        "participant.call",
+        "participant.connect",
+        "participant.disconnect",
+        "participant.reconnect",
+    ] {
         assert!(
             audit.iter().any(|e| e.action == action),
             "{action} is in the audit log"
         );
     }
+    let back = audit
+        .iter()
+        .find(|e| e.action == "participant.reconnect")
+        .map(|e| e.body.clone());
+    assert!(
+        back.is_some_and(|d| d.contains("hearing_room")),
+        "the witness came back to the hearing room"
+    );
     drop(iface);
 }
 

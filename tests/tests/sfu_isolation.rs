@@ -390,10 +390,9 @@ async fn a_screen_survives_the_screened_participant_reconnecting() {
     assert_eq!(pid(&defendant), d, "the same participant");
     assert_eq!(
         hearing.room().participant(d).map(|p| p.location),
-        Some(Location::WaitingRoom),
-        "back in the waiting room until re-admitted"
+        Some(Location::HearingRoom),
+        "back at once: where they were, not in the waiting room"
     );
-    hearing.update(|room| room.move_to(d, Location::HearingRoom).expect("known"));
     assert!(
         wait_until(START_LIMIT, || defendant.received(w.0, AUDIO) >= FLOWING).await,
         "the defendant hears the witness again"

@@ -6,8 +6,9 @@
 
 /// Connects to hearing `hearingId`, publishing `local` (a MediaStream, or null to only receive).
 /// `on` receives: joined(number), recording(on) (with `joined`, then at each change),
-/// stream(number, MediaStream), gone(number), state(text), error({code, message}), closed().
-/// Returns { close() }.
+/// stream(number, MediaStream), gone(number), state(text), error({code, message}), closed()
+/// (the socket closed by itself: the page reconnects). Returns { close() }, after which nothing
+/// more is told.
 export function connect(hearingId, local, on) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   const ws = new WebSocket(`${scheme}//${location.host}/api/v1/hearings/${encodeURIComponent(hearingId)}/signal`);
@@ -91,9 +92,16 @@ export function connect(hearingId, local, on) {
   ws.onclose = () => on.closed();
   return {
     close() {
+      // Closed on purpose: none of this connection's events reach the page any more.
+      ws.onclose = null;
+      ws.onmessage = null;
       send({ type: "leave" });
       ws.close();
-      if (pc) pc.close();
+      if (pc) {
+        pc.onconnectionstatechange = null;
+        pc.ontrack = null;
+        pc.close();
+      }
     },
   };
 }

@@ -116,6 +116,22 @@ pub fn describe(lang: Lang, e: &Event) -> String {
         )
         .into(),
         "participant.connect" => format!("{subject} {}", t(lang, "connected", "connecté")),
+        "participant.reconnect" => format!(
+            "{subject} {}",
+            if fact(e, "back_to") == "consultation_room" {
+                t(
+                    lang,
+                    "reconnected, back in their consultation room",
+                    "reconnecté, de retour dans sa salle de consultation",
+                )
+            } else {
+                t(
+                    lang,
+                    "reconnected, back in the hearing room",
+                    "reconnecté, de retour dans la salle d'audience",
+                )
+            }
+        ),
         "participant.disconnect" => format!(
             "{subject} {}",
             t(lang, "left (disconnected)", "parti (déconnecté)")

@@ -120,6 +120,9 @@ pub type HearingKey = String;
 pub enum HearingEvent {
     /// The party's connection ended (they left, or lost the connection).
     Left { party: String },
+    /// The party connected again soon after their connection dropped, and is back where they
+    /// were (the hearing room or their consultation room), not in the waiting room.
+    Returned { party: String, to: Location },
     /// The party's connection quality changed grade (a first sample counts as a change from
     /// good).
     Quality {
@@ -135,6 +138,10 @@ pub type HearingEvents = tokio::sync::mpsc::Sender<(HearingKey, HearingEvent)>;
 /// Events queued for the shell at most (quality changes come every 2 s per participant at most).
 pub const EVENT_QUEUE: usize = 1024;
 
+/// A participant whose connection dropped and who connects again within this long returns
+/// where they were, not to the waiting room ([`Hearing::admit`]).
+pub const RETURN_GRACE: Duration = Duration::from_secs(300);
+
 /// One live hearing.
 pub struct Hearing {
     key: HearingKey,
@@ -143,6 +150,8 @@ pub struct Hearing {
     published: Mutex<BTreeMap<(ParticipantId, MediaKind), Codec>>,
     /// Party (stable name from the join ticket) → participant id.
     parties: Mutex<HashMap<String, ParticipantId>>,
+    /// When each disconnected participant's connection ended.
+    dropped_at: Mutex<HashMap<ParticipantId, Instant>>,
     throttle: Mutex<KeyframeThrottle<(ParticipantId, MediaKind)>>,
     next_id: AtomicU64,
     /// Makes the anonymised variants of protected tracks (none: those not named get nothing).
@@ -181,6 +190,7 @@ impl Hearing {
             conns: RwLock::new(BTreeMap::new()),
             published: Mutex::new(BTreeMap::new()),
             parties: Mutex::new(HashMap::new()),
+            dropped_at: Mutex::new(HashMap::new()),
             throttle: Mutex::new(KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL)),
             next_id: AtomicU64::new(1),
             anonymisers: None,
@@ -277,8 +287,10 @@ impl Hearing {
 
     /// Connects `party` (a stable name for the person in this hearing, from the join ticket) as
     /// `role`. A party seen before gets its old participant id back, with everything the court
-    /// set for it (screens, a locked microphone) still in force; it starts again in the waiting
-    /// room, to be re-admitted. A new party is added to the waiting room.
+    /// set for it (screens, a locked microphone) still in force. Back within [`RETURN_GRACE`] of
+    /// its connection dropping, it returns where it was ([`RoomState::reconnect`]: a network
+    /// blip does not cost a witness their place); later, it starts again in the waiting room, to
+    /// be re-admitted. A new party is added to the waiting room.
     ///
     /// Screens and locks are keyed by participant id, so this is what keeps a reconnecting
     /// participant from shedding them.
@@ -293,9 +305,28 @@ impl Hearing {
                 .participant(id)
                 .is_some_and(|p| p.location == Location::Disconnected);
             if reconnecting {
+                let recent = self
+                    .dropped_at
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&id)
+                    .is_some_and(|at| at.elapsed() <= RETURN_GRACE);
                 room.set_role(id, role)
-                    .and_then(|()| room.move_to(id, Location::WaitingRoom))
                     .map_err(|_| AdmitError::AlreadyConnected)?;
+                let back = if recent {
+                    room.reconnect(id)
+                } else {
+                    room.move_to(id, Location::WaitingRoom)
+                        .map(|()| Location::WaitingRoom)
+                }
+                .map_err(|_| AdmitError::AlreadyConnected)?;
+                drop(room);
+                if back != Location::WaitingRoom {
+                    self.emit(HearingEvent::Returned {
+                        party: party.to_string(),
+                        to: back,
+                    });
+                }
                 return Ok(id);
             }
             if room.participant(id).is_some() {
@@ -372,6 +403,12 @@ impl Hearing {
                 .is_some_and(|p| p.location != Location::Disconnected)
                 && room.move_to(id, Location::Disconnected).is_ok()
         });
+        if was_connected {
+            self.dropped_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id, Instant::now());
+        }
         self.detach(id);
         if was_connected && let Some(party) = self.party_of(id) {
             self.emit(HearingEvent::Left { party });
@@ -1226,7 +1263,48 @@ mod tests {
     }
 
     #[test]
-    fn a_reconnecting_party_keeps_its_id_and_its_screens_and_waits_to_be_readmitted() {
+    fn a_party_back_soon_returns_where_it_was_and_one_back_late_waits_to_be_readmitted() {
+        let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
+        let witness = h.admit("w", HearingRole::Witness).expect("new");
+        h.attach(witness, Arc::new(Fake::default()));
+        h.update(|r| r.move_to(witness, Location::HearingRoom).expect("known"));
+        // A network blip: back at once, in the hearing room.
+        h.disconnect(witness);
+        assert_eq!(h.admit("w", HearingRole::Witness), Ok(witness));
+        assert_eq!(
+            h.room().participant(witness).map(|p| p.location),
+            Some(Location::HearingRoom)
+        );
+        // Gone longer than the grace: the waiting room, to be called again.
+        h.attach(witness, Arc::new(Fake::default()));
+        h.disconnect(witness);
+        let long_ago = Instant::now().checked_sub(RETURN_GRACE + Duration::from_secs(1));
+        if let Some(at) = long_ago {
+            h.dropped_at
+                .lock()
+                .expect("not poisoned")
+                .insert(witness, at);
+            assert_eq!(h.admit("w", HearingRole::Witness), Ok(witness));
+            assert_eq!(
+                h.room().participant(witness).map(|p| p.location),
+                Some(Location::WaitingRoom)
+            );
+        }
+        // Sent back by the court while disconnected: the court's move stands.
+        h.attach(witness, Arc::new(Fake::default()));
+        h.update(|r| r.move_to(witness, Location::HearingRoom).expect("known"));
+        h.disconnect(witness);
+        h.update(|r| r.move_to(witness, Location::WaitingRoom).expect("known"));
+        h.update(|r| r.move_to(witness, Location::Disconnected).expect("known"));
+        assert_eq!(h.admit("w", HearingRole::Witness), Ok(witness));
+        assert_eq!(
+            h.room().participant(witness).map(|p| p.location),
+            Some(Location::WaitingRoom)
+        );
+    }
+
+    #[test]
+    fn a_reconnecting_party_keeps_its_id_and_its_screens() {
         let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
         let witness = h.admit("w", HearingRole::Witness).expect("new");
         let defendant = h.admit("d", HearingRole::Defendant).expect("new");
@@ -1251,7 +1329,8 @@ mod tests {
         assert!(room.is_screened(defendant, witness));
         assert_eq!(
             room.participant(defendant).map(|p| p.location),
-            Some(Location::WaitingRoom)
+            Some(Location::HearingRoom),
+            "back at once: where they were"
         );
         // Dismissed by the court: a later join is a new participant.
         h.remove(defendant);

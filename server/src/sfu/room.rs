@@ -256,6 +256,8 @@ pub struct RoomState {
     protections: BTreeMap<ParticipantId, Protection>,
     /// Whether the judge has the hearing room recorded now (rule 8).
     recording: bool,
+    /// Where each disconnected participant was when their connection dropped.
+    dropped_from: BTreeMap<ParticipantId, Location>,
 }
 
 impl Default for RoomState {
@@ -274,6 +276,7 @@ impl RoomState {
             locked_consultations: BTreeSet::new(),
             protections: BTreeMap::new(),
             recording: false,
+            dropped_from: BTreeMap::new(),
         }
     }
 
@@ -325,6 +328,7 @@ impl RoomState {
     pub fn remove(&mut self, id: ParticipantId) -> Option<Participant> {
         self.screens.retain(|(s, p)| *s != id && *p != id);
         self.protections.remove(&id);
+        self.dropped_from.remove(&id);
         self.participants.remove(&id)
     }
 
@@ -345,8 +349,43 @@ impl RoomState {
         if locked && p.location != to {
             return Err(RoomError::ConsultationLocked);
         }
-        p.location = to;
+        let from = std::mem::replace(&mut p.location, to);
+        // Any other move of a dropped participant (the court's) supersedes where they were.
+        self.dropped_from.remove(&id);
+        if to == Location::Disconnected && from != Location::Disconnected {
+            self.dropped_from.insert(id, from);
+        }
         Ok(())
+    }
+
+    /// A participant whose connection dropped comes back: to the hearing room, or to their
+    /// consultation room while it is open and unlocked, if that is where the connection dropped
+    /// (a consultation room that ended meanwhile sent its members to the hearing room);
+    /// anywhere else, and after a locked consultation room, to the waiting room, to be admitted
+    /// again. Returns where they are now.
+    ///
+    /// # Errors
+    /// [`RoomError::UnknownParticipant`].
+    pub fn reconnect(&mut self, id: ParticipantId) -> Result<Location, RoomError> {
+        let back = match self.dropped_from.get(&id).copied() {
+            Some(Location::HearingRoom) => Location::HearingRoom,
+            Some(Location::Consultation(c)) => {
+                let open = self
+                    .participants
+                    .iter()
+                    .any(|(o, p)| *o != id && p.location == Location::Consultation(c));
+                if !open {
+                    Location::HearingRoom
+                } else if self.locked_consultations.contains(&c) {
+                    Location::WaitingRoom
+                } else {
+                    Location::Consultation(c)
+                }
+            }
+            _ => Location::WaitingRoom,
+        };
+        self.move_to(id, back)?;
+        Ok(back)
     }
 
     /// Changes a participant's role.

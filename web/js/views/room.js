@@ -155,10 +155,38 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
     protection.hidden = false;
   }
 
-  const conn = connect(hearingId, local, {
+  // A dropped connection (the socket closed, or the media failed) is made again at once and
+  // then after 1, 2, 4… up to 15 s, for about the 5 minutes in which the server keeps the
+  // participant's place (docs/protocol.md); "already_connected" means the server has not yet
+  // seen the old connection drop: try again. Then the page says to reload.
+  let conn = null;
+  let attempts = 0;
+  let retry = null;
+  const MAX_ATTEMPTS = 25;
+  function reconnect() {
+    if (retry || !root.isConnected) return;
+    if (conn) conn.close();
+    conn = null;
+    for (const el of shown.values()) el.remove();
+    shown.clear();
+    if (attempts >= MAX_ATTEMPTS) {
+      where.textContent = t("room.disconnected");
+      return;
+    }
+    attempts += 1;
+    where.textContent = t("room.reconnecting");
+    announce(t("room.reconnecting"));
+    retry = setTimeout(() => {
+      retry = null;
+      if (root.isConnected) conn = connect(hearingId, local, handlers);
+    }, attempts === 1 ? 0 : Math.min(15_000, 1000 * 2 ** (attempts - 2)));
+  }
+
+  const handlers = {
     joined(n) {
       me = n;
       root.dataset.me = String(n);
+      if (attempts > 0) announce(t("room.reconnected"));
       refresh();
     },
     recording: showRecording,
@@ -186,15 +214,18 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
       shown.delete(n);
     },
     state(s) {
-      if (s === "failed") box.show({ message: t("room.media_failed") });
+      if (s === "connected") attempts = 0;
+      if (s === "failed") reconnect();
     },
     error(e) {
-      box.show(e);
+      if (e.code === "already_connected" && attempts > 0) reconnect();
+      else box.show(e);
     },
     closed() {
-      if (root.isConnected) where.textContent = t("room.disconnected");
+      reconnect();
     },
-  });
+  };
+  conn = connect(hearingId, local, handlers);
 
   const base = `/api/v1/hearings/${encodeURIComponent(hearingId)}`;
 
@@ -221,7 +252,8 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
   const timer = setInterval(() => {
     if (!root.isConnected && (staff ? hearing : mine)) {
       clearInterval(timer);
-      conn.close();
+      clearTimeout(retry);
+      if (conn) conn.close();
       return;
     }
     refresh();

@@ -603,3 +603,51 @@ fn a_consultation_held_during_the_recording_is_never_recorded() {
         }
     }
 }
+
+#[test]
+fn a_dropped_participant_returns_where_it_was_unless_that_place_is_gone_or_locked() {
+    let (counsel, defendant) = (ParticipantId(2), ParticipantId(3));
+    // From the hearing room: back to the hearing room.
+    let mut room = three_in_session();
+    room.move_to(defendant, Location::Disconnected)
+        .expect("known");
+    assert_eq!(room.reconnect(defendant), Ok(Location::HearingRoom));
+    // From an open consultation room: back into it.
+    room.move_to(counsel, C1).expect("known");
+    room.move_to(defendant, C1).expect("known");
+    room.move_to(defendant, Location::Disconnected)
+        .expect("known");
+    assert_eq!(room.reconnect(defendant), Ok(C1));
+    // From a consultation room locked meanwhile: the waiting room (nobody enters a locked room).
+    room.move_to(defendant, Location::Disconnected)
+        .expect("known");
+    room.set_consultation_locked(ConsultationRoomId(1), true);
+    assert_eq!(room.reconnect(defendant), Ok(Location::WaitingRoom));
+    // From a consultation room that ended meanwhile: the hearing room, as its members went.
+    room.set_consultation_locked(ConsultationRoomId(1), false);
+    room.move_to(defendant, C1).expect("known");
+    room.move_to(defendant, Location::Disconnected)
+        .expect("known");
+    room.move_to(counsel, Location::HearingRoom).expect("known");
+    assert_eq!(room.reconnect(defendant), Ok(Location::HearingRoom));
+    // From the waiting room, or moved by the court while away: the waiting room.
+    room.move_to(defendant, Location::WaitingRoom)
+        .expect("known");
+    room.move_to(defendant, Location::Disconnected)
+        .expect("known");
+    assert_eq!(room.reconnect(defendant), Ok(Location::WaitingRoom));
+    room.move_to(defendant, Location::HearingRoom)
+        .expect("known");
+    room.move_to(defendant, Location::Disconnected)
+        .expect("known");
+    room.move_to(defendant, Location::WaitingRoom)
+        .expect("known");
+    room.move_to(defendant, Location::Disconnected)
+        .expect("known");
+    assert_eq!(room.reconnect(defendant), Ok(Location::WaitingRoom));
+    // Never seen: an error, nothing changes.
+    assert_eq!(
+        room.reconnect(ParticipantId(99)),
+        Err(RoomError::UnknownParticipant)
+    );
+}

@@ -415,6 +415,7 @@ async fn real_media_records_the_hearing_room_not_the_consultation_and_the_witnes
                 voice_distorted: true,
                 face: FaceProtection::None,
                 raw_to: [HearingRole::Judge].into_iter().collect(),
+                keep_original: false,
             }),
         )
         .unwrap();

@@ -51,8 +51,28 @@ pub(crate) fn recording_error(e: RecordingError) -> ApiError {
             deleted_at,
             audit_seq,
         } => record_deleted(deleted_at, audit_seq),
+        RecordingError::NoOriginalRecipient => no_original_recipient(),
+        RecordingError::NoOriginal => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_original_voice",
+            "No original voice was kept with this recording (no protective order kept it, no \
+             protected witness was heard while it ran, or it is still being recorded).",
+        ),
         RecordingError::Other(e) => ApiError::internal(e),
     }
+}
+
+/// `409 original_voice_not_configured`: an order keeps the original, but there is no
+/// certificate to encrypt it to.
+pub(crate) fn no_original_recipient() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "original_voice_not_configured",
+        "This server cannot keep a witness's original voice: the administrator must first \
+         configure the court's certificate it is encrypted to \
+         (recording.original_voice_recipient). Make the order without keep_original; the \
+         distorted record is kept as always.",
+    )
 }
 
 /// `410 record_deleted`: the retention sweep deleted the hearing's record.

@@ -201,6 +201,12 @@ pub(crate) mod tests {
         let name = name.build();
         let mut b = openssl::x509::X509Builder::new().expect("builder");
         b.set_version(2).expect("v3");
+        let mut serial = openssl::bn::BigNum::new().expect("bn");
+        serial
+            .rand(64, openssl::bn::MsbOption::MAYBE_ZERO, false)
+            .expect("random");
+        b.set_serial_number(&serial.to_asn1_integer().expect("serial"))
+            .expect("serial");
         b.set_subject_name(&name).expect("subject");
         b.set_issuer_name(&name).expect("issuer");
         b.set_pubkey(&key).expect("pubkey");

@@ -1402,6 +1402,92 @@ mod tests {
         speak(&h);
         assert_eq!(sink.got.lock().expect("ok").len(), 2);
     }
+    #[derive(Default)]
+    struct FakeOriginalSink {
+        got: Mutex<Vec<(ParticipantId, RoleSet)>>,
+    }
+
+    impl OriginalVoiceSink for FakeOriginalSink {
+        fn record_original(&self, p: ParticipantId, raw_to: RoleSet, _: &rtp::Packet) {
+            self.got.lock().expect("ok").push((p, raw_to));
+        }
+    }
+
+    #[test]
+    fn only_a_witness_whose_order_keeps_the_original_reaches_the_original_recorder_and_a_failure_stops_both()
+     {
+        use crate::sfu::room::FaceProtection;
+        let h = Hearing::with_anonymisers(
+            "h".into(),
+            RoomState::new(HearingState::InSession),
+            Some(Arc::new(FakeAnonymisers::default())),
+        );
+        let judge = h.admit("j", HearingRole::Judge).expect("new");
+        let kept = h.admit("w1", HearingRole::Witness).expect("new");
+        let not_kept = h.admit("w2", HearingRole::Witness).expect("new");
+        let sink = Arc::new(FakeSink::default());
+        let original = Arc::new(FakeOriginalSink::default());
+        h.set_recorder(Some(sink.clone()));
+        h.set_original_recorder(Some(original.clone()));
+        let order = |keep_original| Protection {
+            voice_distorted: true,
+            face: FaceProtection::None,
+            raw_to: [HearingRole::Judge].into_iter().collect(),
+            keep_original,
+        };
+        h.update(|r| {
+            for p in [judge, kept, not_kept] {
+                r.move_to(p, Location::HearingRoom).expect("known");
+            }
+            r.set_protection(kept, Some(order(true))).expect("known");
+            r.set_protection(not_kept, Some(order(false))).expect("known");
+        });
+        for p in [judge, kept, not_kept] {
+            h.on_track_published(p, MediaKind::Audio, Codec::Opus);
+        }
+        let mut failures = h.recording_failures();
+        let mut notices = h.recording_notices();
+        let pkt = rtp::Packet::default();
+        let speak = |h: &Hearing| {
+            for p in [judge, kept, not_kept] {
+                h.on_rtp(p, MediaKind::Audio, &pkt);
+                h.on_rtp(p, MediaKind::Video, &pkt);
+            }
+        };
+        speak(&h);
+        assert!(original.got.lock().expect("ok").is_empty(), "recording is off");
+        h.set_recording(true);
+        speak(&h);
+        assert_eq!(
+            *original.got.lock().expect("ok"),
+            vec![(kept, RoleSet::of(&[HearingRole::Judge]))],
+            "only the witness whose order keeps the original, raw, with the roles it names"
+        );
+        // The distorted record never gets a raw protected voice.
+        assert!(
+            sink.got
+                .lock()
+                .expect("ok")
+                .iter()
+                .all(|(p, v, _)| *p == judge || *v == Variant::Anonymised)
+        );
+        assert!(*notices.borrow_and_update());
+        h.recording_failed("No space left on device (os error 28)");
+        assert_eq!(
+            failures.try_recv().expect("told"),
+            "No space left on device (os error 28)"
+        );
+        assert!(!*notices.borrow_and_update(), "every screen: recording off");
+        let (before, originals_before) = (
+            sink.got.lock().expect("ok").len(),
+            original.got.lock().expect("ok").len(),
+        );
+        h.set_recording(true);
+        speak(&h);
+        assert_eq!(sink.got.lock().expect("ok").len(), before, "detached");
+        assert_eq!(original.got.lock().expect("ok").len(), originals_before);
+    }
+
     #[test]
     fn a_leaving_participant_and_each_change_of_connection_grade_become_hearing_events() {
         use crate::sfu::quality::{Grade, Quality};

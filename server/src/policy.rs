@@ -432,7 +432,10 @@ pub fn authorize_in_hearing(
 /// The third half, for [`Action::DownloadOriginalVoice`]: may a participant standing in the
 /// hearing as `standing` read an original-voice stream whose `audience` (the roles every order
 /// in it names) is given? Pure.
-pub fn decide_original_voice(standing: Option<HearingRole>, audience: RoleSet) -> Result<(), Denial> {
+pub fn decide_original_voice(
+    standing: Option<HearingRole>,
+    audience: RoleSet,
+) -> Result<(), Denial> {
     match standing {
         Some(role) if audience.contains(role) => Ok(()),
         _ => Err(Denial::Forbidden),

@@ -32,7 +32,9 @@ const LIMIT: Duration = Duration::from_secs(60);
 fn court_key_pair(dir: &Path) -> (PathBuf, PathBuf) {
     let (crt, key) = (dir.join("court.crt"), dir.join("court.key"));
     let out = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+        ])
         .args(["-subj", "/CN=Registry of the Court of Test"])
         .arg("-keyout")
         .arg(&key)
@@ -199,8 +201,10 @@ async fn a_kept_original_is_encrypted_to_the_court_and_only_the_named_judge_down
         .send(
             "PUT",
             &format!("/api/v1/hearings/{hearing}/participants/{witness_id}/protective-order"),
-            Some(json!({"pseudonym": "Witness X", "voice": "distorted", "face": "none",
-                        "raw_to": ["judge"], "keep_original": true})),
+            Some(
+                json!({"pseudonym": "Witness X", "voice": "distorted", "face": "none",
+                        "raw_to": ["judge"], "keep_original": true}),
+            ),
         )
         .await;
     assert_eq!(r.status, 200, "{r:?}");
@@ -229,7 +233,10 @@ async fn a_kept_original_is_encrypted_to_the_court_and_only_the_named_judge_down
         {
             break o.id;
         }
-        assert!(Instant::now() < deadline, "no six original segments in time");
+        assert!(
+            Instant::now() < deadline,
+            "no six original segments in time"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
     let r = judge.post(&format!("{h}/recording/stop"), json!({})).await;
@@ -301,7 +308,9 @@ async fn a_kept_original_is_encrypted_to_the_court_and_only_the_named_judge_down
         })
         .into_iter()
         .fold(f32::MIN, f32::max);
-    println!("original voice: similarity {original_sim:.3}, closest stranger {closest_stranger:.3}");
+    println!(
+        "original voice: similarity {original_sim:.3}, closest stranger {closest_stranger:.3}"
+    );
     assert!(
         original_sim > closest_stranger + 0.2,
         "the decrypted original is the witness's own voice: {original_sim:.3} against \
@@ -373,7 +382,11 @@ async fn a_kept_original_is_encrypted_to_the_court_and_only_the_named_judge_down
         assert_eq!(entry["sha256"], s.sha256.as_str());
     }
     let count = |action: &str| audit.iter().filter(|(a, _)| a == action).count();
-    assert_eq!(count("recording.original_refused"), 1, "the clerk's refusal");
+    assert_eq!(
+        count("recording.original_refused"),
+        1,
+        "the clerk's refusal"
+    );
     assert_eq!(count("recording.original_download"), 1);
     let order = audit
         .iter()
@@ -404,8 +417,7 @@ async fn a_kept_original_is_encrypted_to_the_court_and_only_the_named_judge_down
 }
 
 #[tokio::test]
-async fn keeping_the_original_without_a_recipient_certificate_is_refused_with_what_to_configure()
-{
+async fn keeping_the_original_without_a_recipient_certificate_is_refused_with_what_to_configure() {
     let app = spawn_app_with(|s| s.auth.totp_required_roles = vec![]).await;
     let (judge, _, _) = signed_in(&app, &[Role::Judge]).await;
     let hearing = open_hearing(&judge).await;
@@ -450,7 +462,13 @@ impl Tmpfs {
     fn mount(at: &Path, size: &str) -> Option<Self> {
         std::fs::create_dir_all(at).ok()?;
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0700"),
+                "tmpfs",
+            ])
             .arg(at)
             .output()
             .ok()?;
@@ -552,7 +570,10 @@ async fn a_full_disk_stops_the_recording_tells_the_judge_and_keeps_every_closed_
     let deadline = Instant::now() + LIMIT;
     let sealed = loop {
         let r = app.store.recordings(&hearing).await.unwrap();
-        if let Some(r) = r.into_iter().find(|r| r.id == recording && r.status == "sealed") {
+        if let Some(r) = r
+            .into_iter()
+            .find(|r| r.id == recording && r.status == "sealed")
+        {
             break r;
         }
         assert!(Instant::now() < deadline, "the recording is not sealed");

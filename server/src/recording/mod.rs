@@ -237,12 +237,14 @@ impl Recordings {
                                     "recording.stop",
                                     format!("hearing:{hearing_id}"),
                                 )
-                                .with(json!({ "recording": report.recording_id,
+                                .with(
+                                    json!({ "recording": report.recording_id,
                                     "segments": report.segments, "chain": report.chain,
                                     "problems": report.problems,
                                     "dropped_packets": report.dropped_packets,
                                     "original": report.original.as_ref().map(|o| &o.0),
-                                    "reason": "the recorder failed" })),
+                                    "reason": "the recorder failed" }),
+                                ),
                             )
                             .await;
                     }
@@ -421,7 +423,10 @@ impl Recordings {
             .context("recording the start of the original voice")?;
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         let thread = Arc::new(RecorderThread::spawn(config, tx).with_context(|| {
-            format!("starting the original-voice recorder in {}", self.dir.display())
+            format!(
+                "starting the original-voice recorder in {}",
+                self.dir.display()
+            )
         })?);
         let sealer = tokio::spawn(seal_segments(
             SealTo {
@@ -620,11 +625,22 @@ impl Recordings {
                 .map_err(|e| anyhow::anyhow!("original voice package: {e}"))
         };
         let segments = self.store.segments(&original.id).await?;
-        for (s, bytes) in self.read_verified(hearing_id, &original.id, &segments).await? {
-            add(format!("original/{}", s.file_name), "application/pkcs7-mime", bytes)?;
+        for (s, bytes) in self
+            .read_verified(hearing_id, &original.id, &segments)
+            .await?
+        {
+            add(
+                format!("original/{}", s.file_name),
+                "application/pkcs7-mime",
+                bytes,
+            )?;
         }
         if let (Some(m), Some(sig)) = (&original.manifest, &original.signature) {
-            add("original/manifest.json".into(), "application/json", m.clone())?;
+            add(
+                "original/manifest.json".into(),
+                "application/json",
+                m.clone(),
+            )?;
             add(
                 "original/manifest.p7s".into(),
                 "application/pkcs7-signature",

@@ -61,7 +61,10 @@ impl OriginalRecipient {
         let pem = std::fs::read(path)
             .with_context(|| format!("cannot read the certificate {}", path.display()))?;
         let cert = X509::from_pem(&pem).with_context(|| {
-            format!("{} is not a PEM certificate (-----BEGIN CERTIFICATE-----)", path.display())
+            format!(
+                "{} is not a PEM certificate (-----BEGIN CERTIFICATE-----)",
+                path.display()
+            )
         })?;
         Self::new(cert).with_context(|| format!("the certificate {}", path.display()))
     }
@@ -171,7 +174,12 @@ impl OriginalRecorder {
 }
 
 impl OriginalVoiceSink for OriginalRecorder {
-    fn record_original(&self, publisher: ParticipantId, raw_to: RoleSet, packet: &rtc::rtp::Packet) {
+    fn record_original(
+        &self,
+        publisher: ParticipantId,
+        raw_to: RoleSet,
+        packet: &rtc::rtp::Packet,
+    ) {
         // Narrow first: a packet is never in the stream before its order's limits are.
         self.audience.fetch_and(raw_to.0, Ordering::Relaxed);
         self.heard.store(1, Ordering::Relaxed);

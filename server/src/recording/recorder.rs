@@ -310,11 +310,10 @@ impl Segments {
         let file = match seg.writer.finish()? {
             SegmentOut::File(writer) => writer.into_inner().map_err(|e| e.into_error())?,
             SegmentOut::Memory(clear) => {
-                let recipient = self
-                    .config
-                    .encrypt_to
-                    .as_ref()
-                    .ok_or_else(|| io::Error::other("an in-memory segment without a recipient"))?;
+                let recipient =
+                    self.config.encrypt_to.as_ref().ok_or_else(|| {
+                        io::Error::other("an in-memory segment without a recipient")
+                    })?;
                 // `clear` is wiped when dropped, at the end of this arm.
                 let sealed = recipient.encrypt(&clear).map_err(io::Error::other)?;
                 let mut file = create_part(&seg.part)?;

@@ -19,8 +19,7 @@ use rtc::rtp;
 use super::forward::{Codec, KeyframeThrottle};
 use super::room::{
     HearingRole, Location, MediaKind, Participant, ParticipantId, Protection, RoleSet, RoomState,
-    Variant,
-    may_forward_variant, may_record, may_record_original,
+    Variant, may_forward_variant, may_record, may_record_original,
 };
 
 /// At most one keyframe request per publisher track in this interval.
@@ -1440,7 +1439,8 @@ mod tests {
                 r.move_to(p, Location::HearingRoom).expect("known");
             }
             r.set_protection(kept, Some(order(true))).expect("known");
-            r.set_protection(not_kept, Some(order(false))).expect("known");
+            r.set_protection(not_kept, Some(order(false)))
+                .expect("known");
         });
         for p in [judge, kept, not_kept] {
             h.on_track_published(p, MediaKind::Audio, Codec::Opus);
@@ -1455,7 +1455,10 @@ mod tests {
             }
         };
         speak(&h);
-        assert!(original.got.lock().expect("ok").is_empty(), "recording is off");
+        assert!(
+            original.got.lock().expect("ok").is_empty(),
+            "recording is off"
+        );
         h.set_recording(true);
         speak(&h);
         assert_eq!(

@@ -108,7 +108,10 @@ impl HearingRole {
 
     /// This role's bit in a [`RoleSet`].
     pub fn bit(self) -> u16 {
-        let i = HearingRole::ALL.iter().position(|r| *r == self).unwrap_or(0);
+        let i = HearingRole::ALL
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or(0);
         1 << i
     }
 
@@ -139,7 +142,9 @@ impl RoleSet {
 
     /// The roles in the set, in [`HearingRole::ALL`] order.
     pub fn roles(self) -> impl Iterator<Item = HearingRole> {
-        HearingRole::ALL.into_iter().filter(move |r| self.contains(*r))
+        HearingRole::ALL
+            .into_iter()
+            .filter(move |r| self.contains(*r))
     }
 }
 

@@ -167,7 +167,9 @@ impl Store {
     /// On database failure.
     pub async fn interrupt_open_recordings(&self) -> Result<Vec<RecordingRecord>, StoreError> {
         let rows = sqlx::query(concat!(
-            "SELECT ", recording_columns!(), " FROM recordings WHERE status = 'recording'"
+            "SELECT ",
+            recording_columns!(),
+            " FROM recordings WHERE status = 'recording'"
         ))
         .fetch_all(&self.pool)
         .await?;
@@ -188,7 +190,9 @@ impl Store {
     /// On database failure.
     pub async fn recordings(&self, hearing_id: &str) -> Result<Vec<RecordingRecord>, StoreError> {
         let rows = sqlx::query(concat!(
-            "SELECT ", recording_columns!(), " FROM recordings WHERE hearing_id = $1 \
+            "SELECT ",
+            recording_columns!(),
+            " FROM recordings WHERE hearing_id = $1 \
              AND original_of IS NULL ORDER BY started_at, id"
         ))
         .bind(hearing_id)
@@ -210,7 +214,9 @@ impl Store {
         hearing_id: &str,
     ) -> Result<Vec<RecordingRecord>, StoreError> {
         let rows = sqlx::query(concat!(
-            "SELECT ", recording_columns!(), " FROM recordings WHERE hearing_id = $1 \
+            "SELECT ",
+            recording_columns!(),
+            " FROM recordings WHERE hearing_id = $1 \
              ORDER BY started_at, id"
         ))
         .bind(hearing_id)
@@ -252,7 +258,11 @@ impl Store {
     ///
     /// # Errors
     /// On database failure; [`StoreError::NotFound`] when `id` is no original-voice stream.
-    pub async fn set_original_audience(&self, id: &str, raw_to: &[String]) -> Result<(), StoreError> {
+    pub async fn set_original_audience(
+        &self,
+        id: &str,
+        raw_to: &[String],
+    ) -> Result<(), StoreError> {
         let r = sqlx::query(
             "UPDATE recordings SET raw_to = $2 WHERE id = $1 AND original_of IS NOT NULL",
         )
@@ -277,7 +287,9 @@ impl Store {
         recording_id: &str,
     ) -> Result<Option<RecordingRecord>, StoreError> {
         let row = sqlx::query(concat!(
-            "SELECT ", recording_columns!(), " FROM recordings WHERE hearing_id = $1 \
+            "SELECT ",
+            recording_columns!(),
+            " FROM recordings WHERE hearing_id = $1 \
              AND original_of = $2"
         ))
         .bind(hearing_id)

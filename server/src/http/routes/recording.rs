@@ -211,8 +211,7 @@ pub async fn original(
         .map_err(recording_error)?;
     let audience = crate::recording::Recordings::original_audience(&original);
     let role = me.as_ref().map(|p| p.role);
-    let refused =
-        crate::policy::authorize_original_voice(&caller.subject, role, audience).is_err();
+    let refused = crate::policy::authorize_original_voice(&caller.subject, role, audience).is_err();
     let role_name = role.map(crate::hearings::role_name);
     if refused {
         audit(

@@ -552,80 +552,82 @@ fn every_combination_is_recorded_exactly_as_rules_8_and_9_say() {
                             for face_masked in [false, true] {
                                 for variant in [Variant::Raw, Variant::Anonymised] {
                                     for recording in [false, true] {
-                                      for keep_original in [false, true] {
-                                        let mut room = RoomState::new(state);
-                                        room.add(
-                                            P,
-                                            Participant {
-                                                role,
-                                                location: loc,
-                                                mic,
-                                                camera_on: true,
-                                            },
-                                        )
-                                        .expect("a fresh id");
-                                        if protected_voice || face_masked {
-                                            room.set_protection(
+                                        for keep_original in [false, true] {
+                                            let mut room = RoomState::new(state);
+                                            room.add(
                                                 P,
-                                                Some(Protection {
-                                                    voice_distorted: protected_voice,
-                                                    face: if face_masked {
-                                                        FaceProtection::Masked
-                                                    } else {
-                                                        FaceProtection::None
-                                                    },
-                                                    raw_to: HearingRole::ALL.into_iter().collect(),
-                                                    keep_original,
-                                                }),
+                                                Participant {
+                                                    role,
+                                                    location: loc,
+                                                    mic,
+                                                    camera_on: true,
+                                                },
                                             )
-                                            .expect("present");
-                                        }
-                                        room.set_recording(recording);
-                                        let why = reasons_not_to_record(
-                                            state,
-                                            role,
-                                            loc,
-                                            mic,
-                                            kind,
-                                            protected_voice,
-                                            variant,
-                                            recording,
-                                        );
-                                        let got = may_record(&room, P, kind, variant);
-                                        assert_eq!(
-                                            got,
-                                            why.is_empty(),
-                                            "{state:?} {role:?} {loc:?} {mic:?} {kind:?} \
+                                            .expect("a fresh id");
+                                            if protected_voice || face_masked {
+                                                room.set_protection(
+                                                    P,
+                                                    Some(Protection {
+                                                        voice_distorted: protected_voice,
+                                                        face: if face_masked {
+                                                            FaceProtection::Masked
+                                                        } else {
+                                                            FaceProtection::None
+                                                        },
+                                                        raw_to: HearingRole::ALL
+                                                            .into_iter()
+                                                            .collect(),
+                                                        keep_original,
+                                                    }),
+                                                )
+                                                .expect("present");
+                                            }
+                                            room.set_recording(recording);
+                                            let why = reasons_not_to_record(
+                                                state,
+                                                role,
+                                                loc,
+                                                mic,
+                                                kind,
+                                                protected_voice,
+                                                variant,
+                                                recording,
+                                            );
+                                            let got = may_record(&room, P, kind, variant);
+                                            assert_eq!(
+                                                got,
+                                                why.is_empty(),
+                                                "{state:?} {role:?} {loc:?} {mic:?} {kind:?} \
                                              protected={protected_voice} {variant:?} \
                                              recording={recording}: {why:?}"
-                                        );
-                                        // An unknown participant is never recorded.
-                                        assert!(!may_record(&room, S, kind, variant));
-                                        // Rule 9: the same conditions, for an order that
-                                        // distorts the voice and keeps the original.
-                                        let why = reasons_not_to_record_original(
-                                            state,
-                                            role,
-                                            loc,
-                                            mic,
-                                            kind,
-                                            protected_voice,
-                                            (protected_voice || face_masked) && keep_original,
-                                            recording,
-                                        );
-                                        let original = may_record_original(&room, P, kind);
-                                        assert_eq!(
-                                            original,
-                                            why.is_empty(),
-                                            "original: {state:?} {role:?} {loc:?} {mic:?} \
+                                            );
+                                            // An unknown participant is never recorded.
+                                            assert!(!may_record(&room, S, kind, variant));
+                                            // Rule 9: the same conditions, for an order that
+                                            // distorts the voice and keeps the original.
+                                            let why = reasons_not_to_record_original(
+                                                state,
+                                                role,
+                                                loc,
+                                                mic,
+                                                kind,
+                                                protected_voice,
+                                                (protected_voice || face_masked) && keep_original,
+                                                recording,
+                                            );
+                                            let original = may_record_original(&room, P, kind);
+                                            assert_eq!(
+                                                original,
+                                                why.is_empty(),
+                                                "original: {state:?} {role:?} {loc:?} {mic:?} \
                                              {kind:?} protected={protected_voice} \
                                              keep={keep_original} recording={recording}: {why:?}"
-                                        );
-                                        assert!(!may_record_original(&room, S, kind));
-                                        checked += 1;
-                                        recorded += usize::from(got);
-                                        originals += usize::from(original);
-                                      }
+                                            );
+                                            assert!(!may_record_original(&room, S, kind));
+                                            checked += 1;
+                                            recorded += usize::from(got);
+                                            originals += usize::from(original);
+                                        }
                                     }
                                 }
                             }

@@ -135,8 +135,11 @@ struct SealTo {
     /// `recording.segment` or `recording.original_segment`.
     action: &'static str,
     hearing: Arc<Hearing>,
-    /// Where a failure asks for the recording to be stopped and sealed.
-    failures: tokio::sync::mpsc::UnboundedSender<String>,
+    /// The ordinary recording this stream belongs to (itself, or the one an original was
+    /// kept with): the one a failure stops.
+    parent: String,
+    /// Where a failure asks for the recording to be stopped and sealed (hearing, recording).
+    failures: tokio::sync::mpsc::UnboundedSender<(String, String)>,
 }
 
 /// What a stop produced.
@@ -163,8 +166,8 @@ pub struct Recordings {
     notary: Arc<Notary>,
     active: tokio::sync::Mutex<HashMap<String, Active>>,
     original_recipient: Option<Arc<OriginalRecipient>>,
-    failures: tokio::sync::mpsc::UnboundedSender<String>,
-    failed: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<String>>>,
+    failures: tokio::sync::mpsc::UnboundedSender<(String, String)>,
+    failed: std::sync::Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<(String, String)>>>,
 }
 
 impl std::fmt::Debug for Recordings {
@@ -225,8 +228,18 @@ impl Recordings {
         };
         let me = Arc::downgrade(self);
         tokio::spawn(async move {
-            while let Some(hearing_id) = failed.recv().await {
+            while let Some((hearing_id, recording_id)) = failed.recv().await {
                 let Some(me) = me.upgrade() else { return };
+                // Only the recording that failed: not one the judge started since.
+                let current = me
+                    .active
+                    .lock()
+                    .await
+                    .get(&hearing_id)
+                    .map(|a| a.recording_id.clone());
+                if current.as_deref() != Some(recording_id.as_str()) {
+                    continue;
+                }
                 match me.stop(&hearing_id).await {
                     Ok(report) => {
                         let _ = me
@@ -284,7 +297,8 @@ impl Recordings {
                     let name = e.file_name().to_string_lossy().into_owned();
                     if name.ends_with(".part") {
                         unfinished.push(name);
-                    } else if name.ends_with(".opus") && !closed.iter().any(|s| s.file_name == name)
+                    } else if (name.ends_with(".opus") || name.ends_with(".opus.p7m"))
+                        && !closed.iter().any(|s| s.file_name == name)
                     {
                         unaudited.push(name);
                     }
@@ -359,6 +373,7 @@ impl Recordings {
                 hearing_id: hearing_id.to_string(),
                 recording_id: recording_id.clone(),
                 action: "recording.segment",
+                parent: recording_id.clone(),
                 hearing: hearing.clone(),
                 failures: self.failures.clone(),
             },
@@ -435,6 +450,7 @@ impl Recordings {
                 hearing_id: hearing_id.to_string(),
                 recording_id: id.clone(),
                 action: "recording.original_segment",
+                parent: a.recording_id.clone(),
                 hearing: a.hearing.clone(),
                 failures: self.failures.clone(),
             },
@@ -782,6 +798,7 @@ async fn seal_segments(
         hearing_id,
         recording_id,
         action,
+        parent,
         hearing,
         failures,
     } = to;
@@ -832,7 +849,7 @@ async fn seal_segments(
                     .await;
                 problems.push(problem);
                 hearing.recording_failed(&msg);
-                let _ = failures.send(hearing_id.clone());
+                let _ = failures.send((hearing_id.clone(), parent.clone()));
             }
         }
     }

@@ -371,6 +371,7 @@ pub async fn me(
         "pseudonym": order.as_ref().map(|o| o.pseudonym.clone()),
         "protective_order": order.as_ref().map(|o| json!({
             "pseudonym": o.pseudonym, "voice": o.voice, "face": o.face, "raw_to": o.raw_to,
+            "keep_original": o.keep_original,
         })),
         "recording": room.as_ref().is_some_and(RoomState::is_recording),
         "participants": others,
@@ -729,6 +730,7 @@ pub async fn change_state(
                     json!({ "recording": report.recording_id, "segments": report.segments,
                             "chain": report.chain, "problems": report.problems,
                             "dropped_packets": report.dropped_packets,
+                            "original": report.original.as_ref().map(|o| &o.0),
                             "because": state_name(to) }),
                 )
                 .await?;

@@ -454,6 +454,54 @@ async fn keeping_the_original_without_a_recipient_certificate_is_refused_with_wh
     assert_eq!((r.status, r.code()), (400, "invalid_protective_order"));
 }
 
+#[tokio::test]
+async fn a_recipient_that_cannot_be_used_stops_the_start_and_names_the_setting() {
+    use assize_server::app::Application;
+    use assize_server::config::Settings;
+    let dir = tempfile::tempdir().unwrap();
+    let settings = |recipient: &Path| {
+        let mut s = Settings {
+            data_dir: dir.path().join("data"),
+            ..Settings::default()
+        };
+        s.http.listen = "127.0.0.1:0".into();
+        s.recording.original_voice_recipient = recipient.to_string_lossy().into_owned();
+        s
+    };
+    // Missing, not a certificate, and an EC key (no RSA key transport).
+    let not_pem = dir.path().join("court.txt");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let ec = dir.path().join("ec.crt");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", "/CN=EC court", "-keyout"])
+        .arg(dir.path().join("ec.key"))
+        .arg("-out")
+        .arg(&ec)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    for (path, says) in [
+        (dir.path().join("missing.crt"), "cannot read"),
+        (not_pem, "not a PEM certificate"),
+        (ec, "RSA"),
+    ] {
+        let err = Application::build(settings(&path)).await.unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(
+            msg.contains("recording.original_voice_recipient") && msg.contains(says),
+            "{msg}"
+        );
+    }
+}
+
 /// A small tmpfs, unmounted when dropped.
 struct Tmpfs(PathBuf);
 

@@ -262,8 +262,14 @@ impl Segments {
     fn open(&mut self) -> io::Result<Segment> {
         let index = self.next_index;
         let (file_name, out) = if self.config.encrypt_to.is_some() {
-            // A segment of a few minutes is a few hundred kilobytes: kept in memory.
-            let out = SegmentOut::Memory(zeroize::Zeroizing::new(Vec::with_capacity(64 * 1024)));
+            // A segment of a few minutes is a few hundred kilobytes: kept in memory, with room
+            // for twice its nominal size so that it is not reallocated (a reallocation would
+            // leave a clear copy behind that `Zeroizing` cannot wipe).
+            let nominal = self.config.segment_frames as usize
+                * (self.config.bitrate_kbps as usize * 1000 / 8 / 50 + 32);
+            let out = SegmentOut::Memory(zeroize::Zeroizing::new(Vec::with_capacity(
+                2 * nominal + 4096,
+            )));
             (format!("seg-{index:05}.opus.p7m"), out)
         } else {
             let file_name = format!("seg-{index:05}.opus");

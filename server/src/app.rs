@@ -145,13 +145,28 @@ impl Application {
             )
             .with_data_dir(data_dir.clone()),
         );
-        let recordings = Arc::new(crate::recording::Recordings::new(
-            settings.recording_dir(),
-            settings.recording.segment_secs,
-            store.clone(),
-            audit.clone(),
-            notary.clone(),
-        ));
+        let original_voice_recipient = match settings.recording.original_voice_recipient.as_str() {
+            "" => None,
+            path => Some(Arc::new(
+                crate::recording::original::OriginalRecipient::load(std::path::Path::new(path))
+                    .context(
+                        "recording.original_voice_recipient cannot be used: give the court's \
+                         RSA certificate (PEM) that a protected witness's original voice is \
+                         encrypted to, or leave it empty to keep no original",
+                    )?,
+            )),
+        };
+        let recordings = Arc::new(
+            crate::recording::Recordings::new(
+                settings.recording_dir(),
+                settings.recording.segment_secs,
+                store.clone(),
+                audit.clone(),
+                notary.clone(),
+            )
+            .with_original_recipient(original_voice_recipient),
+        );
+        recordings.watch_failures();
         recordings
             .recover()
             .await

@@ -377,6 +377,11 @@ pub struct RecordingSettings {
     pub retention_by_court: std::collections::BTreeMap<String, u32>,
     /// How often the retention sweep looks for records whose period has ended, in seconds.
     pub retention_sweep_secs: u64,
+    /// The court's X.509 certificate (PEM, RSA ≥ 2048 bits) that a protected witness's
+    /// original voice is encrypted to when a protective order keeps it (CMS EnvelopedData).
+    /// Only the holder of its private key can ever listen to it; the server cannot. Empty: no
+    /// original is ever kept, and an order asking for it is refused.
+    pub original_voice_recipient: String,
 }
 
 /// Longest retention period accepted (100 years), in days.
@@ -390,6 +395,7 @@ impl Default for RecordingSettings {
             retention_days: 3650,
             retention_by_court: std::collections::BTreeMap::new(),
             retention_sweep_secs: 3600,
+            original_voice_recipient: String::new(),
         }
     }
 }

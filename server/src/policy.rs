@@ -11,7 +11,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use crate::mla::workflow::Side;
-use crate::sfu::room::HearingRole;
+use crate::sfu::room::{HearingRole, RoleSet};
 
 /// A server-wide role held by a user account. Hearing-scoped roles (witness, counsel…) are not
 /// account roles: they belong to a participant in one hearing.
@@ -148,6 +148,10 @@ pub enum Action {
     /// Download a hearing's sealed recording as an ASiC-E package (judge or clerk of that
     /// hearing; also by API token, for case-management systems).
     ExportHearingRecord,
+    /// Download the court's encrypted original voice of a protected witness (a signed-in
+    /// account at a browser whose role in that hearing **every** order in the stream names in
+    /// `raw_to`: [`decide_original_voice`]). Never by token, never by invitation.
+    DownloadOriginalVoice,
     /// Connect to a hearing's media (signaling): a participant of that hearing.
     JoinHearing,
     /// Read one's own situation in a hearing: one's role and pseudonym, one's protective order,
@@ -182,7 +186,7 @@ pub enum Action {
 }
 
 impl Action {
-    pub const ALL: [Action; 35] = [
+    pub const ALL: [Action; 36] = [
         Action::ProbeHealth,
         Action::ReadMetrics,
         Action::RedeemOneTimeLink,
@@ -207,6 +211,7 @@ impl Action {
         Action::InterruptHearing,
         Action::RecordHearing,
         Action::ExportHearingRecord,
+        Action::DownloadOriginalVoice,
         Action::JoinHearing,
         Action::ViewOwnParticipation,
         Action::RedeemHearingInvitation,
@@ -231,6 +236,7 @@ impl Action {
                 | Action::InterruptHearing
                 | Action::RecordHearing
                 | Action::ExportHearingRecord
+                | Action::DownloadOriginalVoice
                 | Action::JoinHearing
                 | Action::ViewOwnParticipation
         )
@@ -326,6 +332,9 @@ pub fn decide(subject: &Subject, action: Action) -> Result<(), Denial> {
                 // …but running a hearing needs a person at a browser.
                 OpenHearing | JoinHearing | ViewOwnParticipation if staff && interactive => Ok(()),
                 ConductHearing | InterruptHearing | RecordHearing if judge && interactive => Ok(()),
+                // Whoever the order names, but a person at a browser (the hearing and the
+                // stream decide the rest).
+                DownloadOriginalVoice if interactive => Ok(()),
                 // MLA: officers handle requests; a judge validates them and may read them.
                 ViewMlaRequests | ExportMlaEvidence if officer || judge => Ok(()),
                 DraftMlaRequest if officer => Ok(()),
@@ -351,6 +360,9 @@ pub fn decide_in_hearing(standing: Option<HearingRole>, action: Action) -> Resul
         (ManageHearingParticipants | OpenHearing, Some(r)) => matches!(r, Judge | Clerk),
         (ConductHearing | RecordHearing, Some(r)) => r == Judge,
         (ExportHearingRecord, Some(r)) => matches!(r, Judge | Clerk),
+        // Anyone taking part, so far: the stream's own audience decides
+        // ([`decide_original_voice`]).
+        (DownloadOriginalVoice, Some(_)) => true,
         (InterruptHearing, Some(r)) => matches!(r, Judge | RemoteOfficial),
         (JoinHearing | ViewOwnParticipation, Some(_)) => true,
         _ => false,
@@ -411,6 +423,39 @@ pub fn authorize_in_hearing(
 ) -> Result<Permit, Denial> {
     decide(subject, action)?;
     decide_in_hearing(standing, action)?;
+    Ok(Permit {
+        action,
+        _private: (),
+    })
+}
+
+/// The third half, for [`Action::DownloadOriginalVoice`]: may a participant standing in the
+/// hearing as `standing` read an original-voice stream whose `audience` (the roles every order
+/// in it names) is given? Pure.
+pub fn decide_original_voice(
+    standing: Option<HearingRole>,
+    audience: RoleSet,
+) -> Result<(), Denial> {
+    match standing {
+        Some(role) if audience.contains(role) => Ok(()),
+        _ => Err(Denial::Forbidden),
+    }
+}
+
+/// All three halves for the court's original voice: the account table, the caller's standing
+/// in the hearing, and the stream's audience.
+///
+/// # Errors
+/// The [`Denial`] saying why not.
+pub fn authorize_original_voice(
+    subject: &Subject,
+    standing: Option<HearingRole>,
+    audience: RoleSet,
+) -> Result<Permit, Denial> {
+    let action = Action::DownloadOriginalVoice;
+    decide(subject, action)?;
+    decide_in_hearing(standing, action)?;
+    decide_original_voice(standing, audience)?;
     Ok(Permit {
         action,
         _private: (),
@@ -502,6 +547,7 @@ mod tests {
                         ExportHearingRecord => staff,
                         OpenHearing | JoinHearing | ViewOwnParticipation => staff,
                         ConductHearing | InterruptHearing | RecordHearing => judge,
+                        DownloadOriginalVoice => true,
                         ViewDirectory => true,
                         ViewMlaRequests | ExportMlaEvidence => officer || judge,
                         DraftMlaRequest | ActOnMlaRequest | TransmitHearingRecord => officer,
@@ -599,6 +645,7 @@ mod tests {
                     }
                     ConductHearing | RecordHearing => standing == Some(Judge),
                     ExportHearingRecord => matches!(standing, Some(Judge | Clerk)),
+                    DownloadOriginalVoice => standing.is_some(),
                     InterruptHearing => matches!(standing, Some(Judge | RemoteOfficial)),
                     JoinHearing | ViewOwnParticipation => standing.is_some(),
                     _ => true,
@@ -608,6 +655,46 @@ mod tests {
                     expected,
                     "{standing:?} {action:?}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn the_original_voice_goes_only_to_a_person_at_a_browser_in_a_role_every_order_names() {
+        use HearingRole::*;
+        let audiences = [
+            RoleSet(0),
+            RoleSet::of(&[Judge]),
+            RoleSet::of(&[Judge, Prosecutor]),
+            RoleSet::ALL,
+        ];
+        let judge_session = user(&[Role::Judge], Credential::Session);
+        let clerk_session = user(&[Role::Clerk], Credential::Session);
+        let judge_token = user(&[Role::Judge], Credential::ApiToken);
+        let invited = |role| Subject::HearingParticipant {
+            hearing_id: "h".into(),
+            participant_id: "p".into(),
+            role,
+        };
+        for audience in audiences {
+            for standing in HearingRole::ALL.map(Some).into_iter().chain([None]) {
+                let named = standing.is_some_and(|r| audience.contains(r));
+                for (subject, person_at_browser) in [
+                    (&judge_session, true),
+                    (&clerk_session, true),
+                    (&judge_token, false),
+                    (&Subject::Anonymous, false),
+                ] {
+                    assert_eq!(
+                        authorize_original_voice(subject, standing, audience).is_ok(),
+                        named && person_at_browser,
+                        "{subject:?} {standing:?} {audience:?}"
+                    );
+                }
+                // An invitation holder never: the court's original is for accounts.
+                if let Some(role) = standing {
+                    assert!(authorize_original_voice(&invited(role), standing, audience).is_err());
+                }
             }
         }
     }

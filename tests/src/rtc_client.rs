@@ -485,6 +485,8 @@ pub struct RtcClient {
     errors: Arc<Mutex<Vec<Value>>>,
     /// The server's `track_unsupported` notices.
     unsupported: Arc<Mutex<Vec<Value>>>,
+    /// The server's `recording_failed` notices (the bench only).
+    recording_failed: Arc<Mutex<Vec<Value>>>,
     /// The recording state as the server told it: at the join, then each `recording` event.
     recording: Arc<Mutex<Vec<bool>>>,
     wire: WireTapHandle,
@@ -1048,6 +1050,8 @@ impl RtcClient {
         let errs = errors.clone();
         let unsupported: Arc<Mutex<Vec<Value>>> = Arc::default();
         let unsup = unsupported.clone();
+        let recording_failed: Arc<Mutex<Vec<Value>>> = Arc::default();
+        let failed = recording_failed.clone();
         let seen = recording.clone();
         let pc2 = pc.clone();
         tasks.push(tokio::spawn(async move {
@@ -1089,6 +1093,7 @@ impl RtcClient {
                     }
                     Some("error") => errs.lock().expect("not poisoned").push(msg),
                     Some("track_unsupported") => unsup.lock().expect("not poisoned").push(msg),
+                    Some("recording_failed") => failed.lock().expect("not poisoned").push(msg),
                     _ => note_recording(&msg, &seen),
                 }
             }
@@ -1105,6 +1110,7 @@ impl RtcClient {
             keyframe_requests,
             errors,
             unsupported,
+            recording_failed,
             recording,
             wire,
             relay,
@@ -1246,6 +1252,12 @@ impl RtcClient {
     /// not negotiate).
     pub fn unsupported_tracks(&self) -> Vec<Value> {
         self.unsupported.lock().expect("not poisoned").clone()
+    }
+
+    /// The server's `recording_failed` notices so far (sent to the bench when the recorder
+    /// could not write).
+    pub fn recording_failures(&self) -> Vec<Value> {
+        self.recording_failed.lock().expect("not poisoned").clone()
     }
 
     /// Leaves: stops publishing, closes the socket and the peer connection.

@@ -337,6 +337,15 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
             None,
             HEARING_BENCH,
         ),
+        // The court's original voice: an account at a browser taking part in the hearing, so
+        // far (the stream's orders decide the rest). Allowed callers get 404
+        // `no_original_voice`.
+        r(
+            "GET",
+            &format!("/api/v1/hearings/{hearing}/recordings/none/original"),
+            None,
+            HEARING_BENCH,
+        ),
         // Allowed callers get 200: draft minutes, sealed now (the hearing is not closed).
         r(
             "GET",
@@ -617,7 +626,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 77 * SUBJECTS.len());
+    assert_eq!(checked, 78 * SUBJECTS.len());
 }
 
 #[tokio::test]

@@ -205,6 +205,7 @@ async fn the_named_judge_sees_the_witness_and_counsel_and_the_witness_see_only_t
                 voice_distorted: true,
                 face: FaceProtection::Masked,
                 raw_to: [HearingRole::Judge].into_iter().collect(),
+                keep_original: false,
             }),
         )
         .expect("the witness is present");
@@ -499,6 +500,7 @@ async fn a_witness_who_drops_and_rejoins_is_still_distorted_for_counsel() {
                 voice_distorted: true,
                 face: FaceProtection::Masked,
                 raw_to: [HearingRole::Judge].into_iter().collect(),
+                keep_original: false,
             }),
         )
         .expect("present");

@@ -415,6 +415,7 @@ async fn real_media_records_the_hearing_room_not_the_consultation_and_the_witnes
                 voice_distorted: true,
                 face: FaceProtection::None,
                 raw_to: [HearingRole::Judge].into_iter().collect(),
+                keep_original: false,
             }),
         )
         .unwrap();
@@ -439,6 +440,8 @@ async fn real_media_records_the_hearing_room_not_the_consultation_and_the_witnes
                 segment_frames: 100,
                 jitter_frames: assize_server::recording::JITTER_FRAMES,
                 bitrate_kbps: assize_server::recording::BITRATE_KBPS,
+                encrypt_to: None,
+                start_with_first_packet: false,
             },
             events_tx,
         )

@@ -202,6 +202,7 @@ async fn a_protected_witness_s_h264_video_reaches_only_the_named_roles() {
                 voice_distorted: false,
                 face: FaceProtection::Masked,
                 raw_to: [HearingRole::Judge].into_iter().collect(),
+                keep_original: false,
             }),
         )
         .expect("a participant")

@@ -426,6 +426,7 @@ async fn a_protected_participant_s_raw_media_reaches_only_those_the_order_names(
                 voice_distorted: true,
                 face: FaceProtection::Masked,
                 raw_to: [HearingRole::Judge].into_iter().collect(),
+                keep_original: false,
             }),
         )
         .expect("a participant")

@@ -71,6 +71,11 @@ export function connect(hearingId, local, on) {
       case "recording":
         on.recording(m.on === true);
         break;
+      case "recording_failed":
+        // To the bench only: recording stopped on its own (a full disk). The `recording` event
+        // that comes with it turns the banner off; this says why.
+        on.error({ code: "recording_failed", message: `${m.message} (${m.reason})` });
+        break;
       case "error":
         on.error(m);
         break;

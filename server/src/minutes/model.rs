@@ -149,6 +149,9 @@ pub struct OrderChange {
     pub voice: Option<String>,
     pub face: Option<String>,
     pub raw_to: Vec<String>,
+    /// Whether the court keeps the original voice (encrypted to its certificate).
+    #[serde(default)]
+    pub keep_original: bool,
     pub by: Who,
 }
 
@@ -158,6 +161,9 @@ pub struct OrderInForce {
     pub voice: String,
     pub face: String,
     pub raw_to: Vec<String>,
+    /// Whether the court keeps the original voice (encrypted to its certificate).
+    #[serde(default)]
+    pub keep_original: bool,
     pub since: String,
 }
 
@@ -311,12 +317,16 @@ const KEPT_FACTS: &[&str] = &[
     "voice",
     "face",
     "raw_to",
+    "keep_original",
+    "original",
     "consultation",
     "returned",
     "recording",
     "segments",
     "closed_segments",
     "problems",
+    "error",
+    "reason",
     "because",
     "grade",
     "loss_percent",
@@ -429,6 +439,7 @@ pub fn build(s: &Sources<'_>) -> Minutes {
                                     .collect()
                             })
                             .unwrap_or_default(),
+                        keep_original: d["keep_original"].as_bool().unwrap_or(false),
                         by: by.clone(),
                     });
                 }
@@ -493,6 +504,7 @@ pub fn build(s: &Sources<'_>) -> Minutes {
             voice: o.voice.clone(),
             face: o.face.clone(),
             raw_to: o.raw_to.clone(),
+            keep_original: o.keep_original,
             since: time_of_secs(o.set_at),
         })
         .collect();

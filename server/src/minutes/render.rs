@@ -348,6 +348,18 @@ pub fn lines(lang: Lang, m: &Minutes) -> Vec<String> {
             t(lang, "since", "depuis"),
             o.since
         ));
+        if o.keep_original {
+            out.push(
+                t(
+                    lang,
+                    "  the court keeps the original voice, encrypted to the court's certificate, \
+                     for the roles named only",
+                    "  la cour conserve la voix originale, chiffrée pour le certificat de la \
+                     cour, pour les seuls rôles désignés",
+                )
+                .into(),
+            );
+        }
     }
     out.push(String::new());
     out.push(t(lang, "Interruptions", "Interruptions").into());

@@ -249,6 +249,35 @@ mod tests {
     }
 
     #[test]
+    fn a_participant_who_stops_mid_hearing_does_not_stall_the_mix_and_is_forgotten() {
+        let mut m = Mixer::new(3);
+        let judge = tone_packets(440.0, 0.3, 400);
+        let witness = tone_packets(1000.0, 0.3, 40);
+        let mut out = [0.0; FRAME_SAMPLES];
+        let mut after_the_stop = Vec::new();
+        for (i, p) in judge.into_iter().enumerate() {
+            m.push(1u8, i as u16, p);
+            // The witness's connection dies after 40 frames: no packet from them again.
+            if let Some(w) = witness.get(i) {
+                m.push(2u8, i as u16, w.clone());
+            }
+            m.mix(&mut out);
+            if i >= 50 {
+                after_the_stop.push(energy(&out));
+            }
+        }
+        // Every frame after the stop still carries the judge (nothing waits for the witness).
+        assert!(
+            after_the_stop.iter().all(|&e| e > 0.01),
+            "{:?}",
+            after_the_stop.iter().filter(|&&e| e <= 0.01).count()
+        );
+        assert_eq!(after_the_stop.len(), 350);
+        // And the silent source is dropped once idle long enough.
+        assert_eq!(m.sources(), 1, "the witness's decoder is freed");
+    }
+
+    #[test]
     fn two_sources_are_summed() {
         let mut a = Mixer::new(1);
         let mut both = Mixer::new(1);

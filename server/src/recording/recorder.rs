@@ -11,6 +11,13 @@
 //! noted.
 //!
 //! Each segment is a complete Ogg Opus stream with a fresh encoder, so it decodes on its own.
+//!
+//! **Encrypted segments** (the court's original voice, [`RecorderConfig::encrypt_to`]): the
+//! segment is built in memory, never in a file; at close it is encrypted as CMS EnvelopedData to
+//! the court's certificate ([`super::original::OriginalRecipient`]), the clear bytes are wiped,
+//! and only the ciphertext is written (`seg-NNNNN.opus.p7m.part`, then renamed), flushed,
+//! hashed and chained like any segment. A crash loses the segment in memory; no clear audio is
+//! ever on disk.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter};
@@ -27,6 +34,7 @@ use sha2::{Digest as _, Sha256};
 
 use super::mixer::Mixer;
 use super::ogg::OggOpusWriter;
+use super::original::OriginalRecipient;
 use crate::sfu::room::{ParticipantId, Variant};
 
 /// One 20 ms frame.
@@ -57,6 +65,13 @@ pub struct RecorderConfig {
     pub jitter_frames: usize,
     /// Opus bitrate of the recording.
     pub bitrate_kbps: u32,
+    /// Encrypt each segment to this recipient before it touches the disk (the court's original
+    /// voice); `None`: clear Ogg Opus files (the ordinary, distorted record).
+    pub encrypt_to: Option<Arc<OriginalRecipient>>,
+    /// Open the first segment only once a first packet arrived (the original-voice stream,
+    /// which exists only while a protected voice is heard); otherwise the record starts at
+    /// once, silence included.
+    pub start_with_first_packet: bool,
 }
 
 /// A closed, sealed segment.
@@ -189,11 +204,38 @@ impl crate::sfu::hearing::RecordingSink for RecorderThread {
     }
 }
 
+/// Where a segment's Ogg stream goes while it is written.
+enum SegmentOut {
+    /// Straight to its `.part` file.
+    File(BufWriter<File>),
+    /// To memory, to be encrypted at close (never to disk in the clear).
+    Memory(zeroize::Zeroizing<Vec<u8>>),
+}
+
+impl io::Write for SegmentOut {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            SegmentOut::File(f) => f.write(buf),
+            SegmentOut::Memory(m) => {
+                m.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            SegmentOut::File(f) => f.flush(),
+            SegmentOut::Memory(_) => Ok(()),
+        }
+    }
+}
+
 struct Segment {
     index: u32,
     part: PathBuf,
     file_name: String,
-    writer: OggOpusWriter<BufWriter<File>>,
+    writer: OggOpusWriter<SegmentOut>,
     encoder: OpusEncoder,
     frames: u32,
 }
@@ -219,14 +261,23 @@ impl Segments {
 
     fn open(&mut self) -> io::Result<Segment> {
         let index = self.next_index;
-        let file_name = format!("seg-{index:05}.opus");
+        let (file_name, out) = if self.config.encrypt_to.is_some() {
+            // A segment of a few minutes is a few hundred kilobytes: kept in memory, with room
+            // for twice its nominal size so that it is not reallocated (a reallocation would
+            // leave a clear copy behind that `Zeroizing` cannot wipe).
+            let nominal = self.config.segment_frames as usize
+                * (self.config.bitrate_kbps as usize * 1000 / 8 / 50 + 32);
+            let out = SegmentOut::Memory(zeroize::Zeroizing::new(Vec::with_capacity(
+                2 * nominal + 4096,
+            )));
+            (format!("seg-{index:05}.opus.p7m"), out)
+        } else {
+            let file_name = format!("seg-{index:05}.opus");
+            let file = create_part(&self.config.dir.join(format!("{file_name}.part")))?;
+            (file_name, SegmentOut::File(BufWriter::new(file)))
+        };
         let part = self.config.dir.join(format!("{file_name}.part"));
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&part)?;
-        let writer = OggOpusWriter::new(BufWriter::new(file), index, PRE_SKIP, "assize")?;
+        let writer = OggOpusWriter::new(out, index, PRE_SKIP, "assize")?;
         let encoder = OpusEncoder::new(self.config.bitrate_kbps).map_err(io::Error::other)?;
         self.next_index += 1;
         Ok(Segment {
@@ -262,8 +313,20 @@ impl Segments {
             return Err(io::Error::other("no segment open"));
         };
         let samples = seg.writer.samples();
-        let writer = seg.writer.finish()?;
-        let file = writer.into_inner().map_err(|e| e.into_error())?;
+        let file = match seg.writer.finish()? {
+            SegmentOut::File(writer) => writer.into_inner().map_err(|e| e.into_error())?,
+            SegmentOut::Memory(clear) => {
+                let recipient =
+                    self.config.encrypt_to.as_ref().ok_or_else(|| {
+                        io::Error::other("an in-memory segment without a recipient")
+                    })?;
+                // `clear` is wiped when dropped, at the end of this arm.
+                let sealed = recipient.encrypt(&clear).map_err(io::Error::other)?;
+                let mut file = create_part(&seg.part)?;
+                io::Write::write_all(&mut file, &sealed)?;
+                file
+            }
+        };
         file.sync_all()?;
         drop(file);
         let final_path = self.config.dir.join(&seg.file_name);
@@ -283,6 +346,15 @@ impl Segments {
     }
 }
 
+/// A new segment file, readable by the server only.
+fn create_part(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+}
+
 fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
@@ -293,6 +365,8 @@ fn run(
     events: tokio::sync::mpsc::UnboundedSender<RecorderEvent>,
 ) {
     let mut mixer: Mixer<RecordedSource> = Mixer::new(config.jitter_frames);
+    // The original-voice stream waits for a first voice; the ordinary record starts at once.
+    let mut started = !config.start_with_first_packet;
     let mut segments = Segments::new(config);
     let mut failed = false;
     let mut pcm = [0.0f32; FRAME_SAMPLES];
@@ -303,14 +377,17 @@ fn run(
     };
     loop {
         match rx.recv_deadline(next_tick) {
-            Ok(Input::Packet(source, seq, payload)) => mixer.push(source, seq, payload),
+            Ok(Input::Packet(source, seq, payload)) => {
+                started = true;
+                mixer.push(source, seq, payload);
+            }
             Ok(Input::Stop) | Err(cb::RecvTimeoutError::Disconnected) => break,
             Err(cb::RecvTimeoutError::Timeout) => {
                 // Catch up after a stall (bounded), then keep to the wall clock.
                 let mut ticks = 0;
                 while Instant::now() >= next_tick && ticks < 50 {
                     mixer.mix(&mut pcm);
-                    if !failed {
+                    if !failed && started {
                         match segments.frame(&pcm) {
                             Ok(Some(closed)) => {
                                 let _ = events.send(RecorderEvent::Segment(closed));
@@ -361,6 +438,8 @@ mod tests {
             segment_frames: 10,
             jitter_frames: 2,
             bitrate_kbps: 24,
+            encrypt_to: None,
+            start_with_first_packet: false,
         });
         let pcm = [0.1f32; FRAME_SAMPLES];
         let mut closed = Vec::new();

@@ -67,10 +67,10 @@ impl Recordings {
 
     async fn delete_record(&self, r: &RetainedRecord, days: u32) -> anyhow::Result<()> {
         let mut recordings = Vec::new();
-        for rec in self.store.recordings(&r.hearing_id).await? {
+        for rec in self.store.recordings_and_originals(&r.hearing_id).await? {
             let segments = self.store.segments(&rec.id).await?;
             recordings.push(json!({
-                "recording": rec.id, "status": rec.status,
+                "recording": rec.id, "status": rec.status, "original_of": rec.original_of,
                 "started_at": rec.started_at, "stopped_at": rec.stopped_at,
                 "last_chain": segments.last().map(|s| s.chain.clone()),
                 "segments": segments.iter()

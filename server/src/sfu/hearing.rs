@@ -18,8 +18,8 @@ use rtc::rtp;
 
 use super::forward::{Codec, KeyframeThrottle};
 use super::room::{
-    HearingRole, Location, MediaKind, Participant, ParticipantId, Protection, RoomState, Variant,
-    may_forward_variant, may_record,
+    HearingRole, Location, MediaKind, Participant, ParticipantId, Protection, RoleSet, RoomState,
+    Variant, may_forward_variant, may_record, may_record_original,
 };
 
 /// At most one keyframe request per publisher track in this interval.
@@ -98,6 +98,14 @@ pub trait RecordingSink: Send + Sync {
     fn record(&self, publisher: ParticipantId, variant: Variant, packet: &rtp::Packet);
 }
 
+/// Where the court's original voice goes (the encrypted original-voice recorder). Only packets
+/// that [`may_record_original`] allows reach it, each with the roles its order names (`raw_to`),
+/// so the recorder knows who may ever read what it holds. Must not block.
+pub trait OriginalVoiceSink: Send + Sync {
+    /// One raw packet of `publisher`'s protected voice, recorded under an order naming `raw_to`.
+    fn record_original(&self, publisher: ParticipantId, raw_to: RoleSet, packet: &rtp::Packet);
+}
+
 /// An anonymised stream and the order it was started under.
 type RunningStream = (Protection, Arc<dyn AnonymisedStream>);
 
@@ -164,6 +172,11 @@ pub struct Hearing {
     estimates: Mutex<HashMap<(ParticipantId, MediaKind), BTreeMap<ParticipantId, u64>>>,
     /// The recorder while the judge has recording on.
     recorder: RwLock<Option<Arc<dyn RecordingSink>>>,
+    /// The court's original-voice recorder while recording, when an order keeps the original.
+    original_recorder: RwLock<Option<Arc<dyn OriginalVoiceSink>>>,
+    /// Recording failures (a full disk), for the bench's screens: each signaling session of a
+    /// judge or clerk tells its client (`recording_failed`).
+    recording_failures: tokio::sync::broadcast::Sender<String>,
     /// Each connected participant's connection quality over the last interval (heartbeat).
     quality: Mutex<HashMap<ParticipantId, super::quality::Quality>>,
     /// Whether recording is on, for every participant's screen (the signaling sessions watch
@@ -198,6 +211,8 @@ impl Hearing {
             this: Mutex::new(std::sync::Weak::new()),
             estimates: Mutex::new(HashMap::new()),
             recorder: RwLock::new(None),
+            original_recorder: RwLock::new(None),
+            recording_failures: tokio::sync::broadcast::Sender::new(8),
             quality: Mutex::new(HashMap::new()),
             recording_on: tokio::sync::watch::Sender::new(false),
             events: std::sync::OnceLock::new(),
@@ -239,6 +254,39 @@ impl Hearing {
             .recorder
             .write()
             .unwrap_or_else(PoisonError::into_inner) = recorder;
+    }
+
+    /// Attaches (or detaches) the court's original-voice recorder. What reaches it is decided
+    /// per packet by [`may_record_original`].
+    pub fn set_original_recorder(&self, recorder: Option<Arc<dyn OriginalVoiceSink>>) {
+        *self
+            .original_recorder
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = recorder;
+    }
+
+    /// Whether an original-voice recorder is attached.
+    pub fn has_original_recorder(&self) -> bool {
+        self.original_recorder
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+    }
+
+    /// The recorder stopped writing (`reason`, e.g. a full disk): recording goes off in the
+    /// room from the next packet, both recorders are detached, every participant's screen is
+    /// told recording is off ([`Self::recording_notices`]) and the bench is told why
+    /// ([`Self::recording_failures`]). What was recorded before stays sealed and verifiable.
+    pub fn recording_failed(&self, reason: &str) {
+        self.set_recorder(None);
+        self.set_original_recorder(None);
+        self.set_recording(false);
+        let _ = self.recording_failures.send(reason.to_owned());
+    }
+
+    /// Each recording failure from here on (see [`Self::recording_failed`]).
+    pub fn recording_failures(&self) -> tokio::sync::broadcast::Receiver<String> {
+        self.recording_failures.subscribe()
     }
 
     fn record(&self, publisher: ParticipantId, variant: Variant, packet: &rtp::Packet) {
@@ -557,9 +605,13 @@ impl Hearing {
     pub fn on_rtp(&self, publisher: ParticipantId, kind: MediaKind, packet: &rtp::Packet) {
         let mut resumed = false;
         let recorded;
+        let original;
         let order = {
             let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
             recorded = may_record(&room, publisher, kind, Variant::Raw);
+            original = may_record_original(&room, publisher, kind)
+                .then(|| room.protection(publisher).map(|o| RoleSet::of(&o.raw_to)))
+                .flatten();
             let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
             for (&subscriber, conn) in conns.iter() {
                 if subscriber == publisher {
@@ -584,6 +636,16 @@ impl Hearing {
         };
         if recorded {
             self.record(publisher, Variant::Raw, packet);
+        }
+        if let Some(raw_to) = original {
+            let sink = self
+                .original_recorder
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            if let Some(sink) = sink {
+                sink.record_original(publisher, raw_to, packet);
+            }
         }
         match order {
             Some(order) => {
@@ -1049,6 +1111,7 @@ mod tests {
                     voice_distorted: true,
                     face: FaceProtection::Masked,
                     raw_to: [HearingRole::Judge].into_iter().collect(),
+                    keep_original: false,
                 }),
             )
             .expect("known");
@@ -1118,6 +1181,7 @@ mod tests {
                     voice_distorted: true,
                     face: FaceProtection::Masked,
                     raw_to: [HearingRole::Judge].into_iter().collect(),
+                    keep_original: false,
                 }),
             )
             .expect("known");
@@ -1172,6 +1236,7 @@ mod tests {
                     voice_distorted: false,
                     face: FaceProtection::FullFrame,
                     raw_to: Default::default(),
+                    keep_original: false,
                 }),
             )
             .expect("known");
@@ -1211,6 +1276,7 @@ mod tests {
                     voice_distorted: true,
                     face: FaceProtection::None,
                     raw_to: Default::default(),
+                    keep_original: false,
                 }),
             )
             .expect("known");
@@ -1380,6 +1446,7 @@ mod tests {
                     voice_distorted: true,
                     face: FaceProtection::None,
                     raw_to: [HearingRole::Judge].into_iter().collect(),
+                    keep_original: false,
                 }),
             )
             .expect("known");
@@ -1413,6 +1480,96 @@ mod tests {
         speak(&h);
         assert_eq!(sink.got.lock().expect("ok").len(), 2);
     }
+    #[derive(Default)]
+    struct FakeOriginalSink {
+        got: Mutex<Vec<(ParticipantId, RoleSet)>>,
+    }
+
+    impl OriginalVoiceSink for FakeOriginalSink {
+        fn record_original(&self, p: ParticipantId, raw_to: RoleSet, _: &rtp::Packet) {
+            self.got.lock().expect("ok").push((p, raw_to));
+        }
+    }
+
+    #[test]
+    fn only_a_witness_whose_order_keeps_the_original_reaches_the_original_recorder_and_a_failure_stops_both()
+     {
+        use crate::sfu::room::FaceProtection;
+        let h = Hearing::with_anonymisers(
+            "h".into(),
+            RoomState::new(HearingState::InSession),
+            Some(Arc::new(FakeAnonymisers::default())),
+        );
+        let judge = h.admit("j", HearingRole::Judge).expect("new");
+        let kept = h.admit("w1", HearingRole::Witness).expect("new");
+        let not_kept = h.admit("w2", HearingRole::Witness).expect("new");
+        let sink = Arc::new(FakeSink::default());
+        let original = Arc::new(FakeOriginalSink::default());
+        h.set_recorder(Some(sink.clone()));
+        h.set_original_recorder(Some(original.clone()));
+        let order = |keep_original| Protection {
+            voice_distorted: true,
+            face: FaceProtection::None,
+            raw_to: [HearingRole::Judge].into_iter().collect(),
+            keep_original,
+        };
+        h.update(|r| {
+            for p in [judge, kept, not_kept] {
+                r.move_to(p, Location::HearingRoom).expect("known");
+            }
+            r.set_protection(kept, Some(order(true))).expect("known");
+            r.set_protection(not_kept, Some(order(false)))
+                .expect("known");
+        });
+        for p in [judge, kept, not_kept] {
+            h.on_track_published(p, MediaKind::Audio, Codec::Opus);
+        }
+        let mut failures = h.recording_failures();
+        let mut notices = h.recording_notices();
+        let pkt = rtp::Packet::default();
+        let speak = |h: &Hearing| {
+            for p in [judge, kept, not_kept] {
+                h.on_rtp(p, MediaKind::Audio, &pkt);
+                h.on_rtp(p, MediaKind::Video, &pkt);
+            }
+        };
+        speak(&h);
+        assert!(
+            original.got.lock().expect("ok").is_empty(),
+            "recording is off"
+        );
+        h.set_recording(true);
+        speak(&h);
+        assert_eq!(
+            *original.got.lock().expect("ok"),
+            vec![(kept, RoleSet::of(&[HearingRole::Judge]))],
+            "only the witness whose order keeps the original, raw, with the roles it names"
+        );
+        // The distorted record never gets a raw protected voice.
+        assert!(
+            sink.got
+                .lock()
+                .expect("ok")
+                .iter()
+                .all(|(p, v, _)| *p == judge || *v == Variant::Anonymised)
+        );
+        assert!(*notices.borrow_and_update());
+        h.recording_failed("No space left on device (os error 28)");
+        assert_eq!(
+            failures.try_recv().expect("told"),
+            "No space left on device (os error 28)"
+        );
+        assert!(!*notices.borrow_and_update(), "every screen: recording off");
+        let (before, originals_before) = (
+            sink.got.lock().expect("ok").len(),
+            original.got.lock().expect("ok").len(),
+        );
+        h.set_recording(true);
+        speak(&h);
+        assert_eq!(sink.got.lock().expect("ok").len(), before, "detached");
+        assert_eq!(original.got.lock().expect("ok").len(), originals_before);
+    }
+
     #[test]
     fn a_leaving_participant_and_each_change_of_connection_grade_become_hearing_events() {
         use crate::sfu::quality::{Grade, Quality};

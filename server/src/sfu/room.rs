@@ -106,9 +106,45 @@ impl HearingRole {
         !matches!(self, HearingRole::Observer)
     }
 
+    /// This role's bit in a [`RoleSet`].
+    pub fn bit(self) -> u16 {
+        let i = HearingRole::ALL
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or(0);
+        1 << i
+    }
+
     /// Whether this role is the bench, still heard in the hearing room during a pause.
     pub fn is_bench(self) -> bool {
         matches!(self, HearingRole::Judge | HearingRole::Clerk)
+    }
+}
+
+/// A set of hearing roles as bits ([`HearingRole::bit`]): small enough to pass with every
+/// packet and to narrow atomically (the roles every order in a mix names).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RoleSet(pub u16);
+
+impl RoleSet {
+    /// Every role.
+    pub const ALL: RoleSet = RoleSet((1 << HearingRole::ALL.len()) - 1);
+
+    /// The roles in `roles`.
+    pub fn of<'a>(roles: impl IntoIterator<Item = &'a HearingRole>) -> Self {
+        RoleSet(roles.into_iter().fold(0, |m, r| m | r.bit()))
+    }
+
+    /// Whether `role` is in the set.
+    pub fn contains(self, role: HearingRole) -> bool {
+        self.0 & role.bit() != 0
+    }
+
+    /// The roles in the set, in [`HearingRole::ALL`] order.
+    pub fn roles(self) -> impl Iterator<Item = HearingRole> {
+        HearingRole::ALL
+            .into_iter()
+            .filter(move |r| self.contains(*r))
     }
 }
 
@@ -206,6 +242,9 @@ pub struct Protection {
     pub face: FaceProtection,
     /// The roles that receive the undistorted media (e.g. only the judge).
     pub raw_to: BTreeSet<HearingRole>,
+    /// Whether the court keeps the original (undistorted) voice while recording: encrypted to
+    /// the court's certificate, in a stream of its own, readable only by `raw_to` (rule 9).
+    pub keep_original: bool,
 }
 
 impl Protection {
@@ -578,17 +617,7 @@ pub fn may_record(
     kind: MediaKind,
     variant: Variant,
 ) -> bool {
-    if !room.recording || kind != MediaKind::Audio {
-        return false;
-    }
-    let Some(publ) = room.participant(publisher) else {
-        return false;
-    };
-    if publ.location != Location::HearingRoom
-        || !publ.role.may_publish()
-        || publ.mic != Mic::Live
-        || !place_carries_media(room.state, publ.location, kind, publ.role)
-    {
+    if !heard_on_the_record(room, publisher, kind) {
         return false;
     }
     let protected = room
@@ -596,6 +625,36 @@ pub fn may_record(
         .get(&publisher)
         .is_some_and(|p| p.protects(kind));
     protected == (variant == Variant::Anonymised)
+}
+
+/// **The** decision for the court's original voice (rule 9): may this raw packet of
+/// `publisher`'s `kind` media go into the encrypted original-voice stream now?
+///
+/// Only while recording, only audio, only what rule 8 would record of the publisher (hearing
+/// room, live, heard role, live microphone, the bench alone during a pause), and only for a
+/// publisher whose order both distorts the voice and keeps the original. An unprotected voice
+/// is already in the ordinary record as sent; it never goes here.
+pub fn may_record_original(room: &RoomState, publisher: ParticipantId, kind: MediaKind) -> bool {
+    heard_on_the_record(room, publisher, kind)
+        && room
+            .protections
+            .get(&publisher)
+            .is_some_and(|p| p.voice_distorted && p.keep_original)
+}
+
+/// Rule 8 without the variant: recording is on, this is audio, and the publisher is heard in
+/// the hearing room now.
+fn heard_on_the_record(room: &RoomState, publisher: ParticipantId, kind: MediaKind) -> bool {
+    if !room.recording || kind != MediaKind::Audio {
+        return false;
+    }
+    let Some(publ) = room.participant(publisher) else {
+        return false;
+    };
+    publ.location == Location::HearingRoom
+        && publ.role.may_publish()
+        && publ.mic == Mic::Live
+        && place_carries_media(room.state, publ.location, kind, publ.role)
 }
 
 /// Whether `location` carries `kind` media from a publisher in `role` while the hearing is in

@@ -346,6 +346,23 @@ async fn recording_change(watched: &mut Option<watch::Receiver<bool>>) -> bool {
     std::future::pending().await
 }
 
+/// The next recording failure (see [`Hearing::recording_failed`]); pending forever before the
+/// join and for those not on the bench.
+async fn recording_failure(
+    watched: &mut Option<tokio::sync::broadcast::Receiver<String>>,
+) -> String {
+    if let Some(rx) = watched {
+        loop {
+            match rx.recv().await {
+                Ok(reason) => return reason,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+    std::future::pending().await
+}
+
 /// The joined participant behind one socket.
 struct Joined {
     hearing: Arc<Hearing>,
@@ -368,12 +385,27 @@ async fn session(mut socket: WebSocket, sfu: Arc<Sfu>, ticket: JoinTicket) {
     let mut joined: Option<Joined> = None;
     // Whether the hearing is being recorded, watched from the join on: every change is told.
     let mut recording: Option<watch::Receiver<bool>> = None;
+    // Why recording stopped on its own (a full disk), told to the bench from the join on.
+    let mut failures: Option<tokio::sync::broadcast::Receiver<String>> = None;
 
     loop {
         let incoming = tokio::select! {
             msg = socket.recv() => msg,
             on = recording_change(&mut recording) => {
                 if socket.send(encode(json!({"type": "recording", "on": on}))).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            reason = recording_failure(&mut failures) => {
+                let notice = encode(json!({
+                    "type": "recording_failed",
+                    "reason": reason,
+                    "message": "The recording stopped: the server could not write it. What was \
+                                recorded before is sealed. Ask the administrator to fix the \
+                                cause, then start recording again.",
+                }));
+                if socket.send(notice).await.is_err() {
                     break;
                 }
                 continue;
@@ -502,6 +534,9 @@ async fn session(mut socket: WebSocket, sfu: Arc<Sfu>, ticket: JoinTicket) {
                             })
                             .into_iter()
                             .collect();
+                        if ticket.role().is_bench() {
+                            failures = Some(hearing.recording_failures());
+                        }
                         let mut notices = hearing.recording_notices();
                         let on = *notices.borrow_and_update();
                         recording = Some(notices);

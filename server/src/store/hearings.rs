@@ -619,6 +619,9 @@ pub struct ProtectiveOrderRecord {
     pub face: String,
     /// Hearing roles (wire names) that receive the undistorted media.
     pub raw_to: Vec<String>,
+    /// Whether the court keeps the witness's original (undistorted) voice, encrypted to the
+    /// court's certificate and readable only by the roles in `raw_to`.
+    pub keep_original: bool,
     pub set_by: String,
     pub set_at: i64,
 }
@@ -636,6 +639,7 @@ pub(super) fn order_from_row(r: &AnyRow) -> Result<ProtectiveOrderRecord, sqlx::
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
+        keep_original: r.try_get::<i64, _>("keep_original")? != 0,
         set_by: r.try_get("set_by")?,
         set_at: r.try_get("set_at")?,
     })
@@ -649,9 +653,9 @@ impl Store {
     pub async fn set_protective_order(&self, o: &ProtectiveOrderRecord) -> Result<(), StoreError> {
         sqlx::query(
             "INSERT INTO protective_orders (participant_id, hearing_id, pseudonym, voice, face, \
-             raw_to, set_by, set_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             raw_to, set_by, set_at, keep_original) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
              ON CONFLICT (participant_id) DO UPDATE SET pseudonym = $3, voice = $4, face = $5, \
-             raw_to = $6, set_by = $7, set_at = $8",
+             raw_to = $6, set_by = $7, set_at = $8, keep_original = $9",
         )
         .bind(&o.participant_id)
         .bind(&o.hearing_id)
@@ -661,6 +665,7 @@ impl Store {
         .bind(o.raw_to.join(","))
         .bind(&o.set_by)
         .bind(o.set_at)
+        .bind(i64::from(o.keep_original))
         .execute(self.writer())
         .await?;
         Ok(())
@@ -675,7 +680,8 @@ impl Store {
         participant_id: &str,
     ) -> Result<Option<ProtectiveOrderRecord>, StoreError> {
         let row = sqlx::query(
-            "SELECT participant_id, hearing_id, pseudonym, voice, face, raw_to, set_by, set_at \
+            "SELECT participant_id, hearing_id, pseudonym, voice, face, raw_to, set_by, set_at, \
+             keep_original \
              FROM protective_orders WHERE participant_id = $1",
         )
         .bind(participant_id)

@@ -77,7 +77,8 @@ impl Store {
         hearing_id: &str,
     ) -> Result<Vec<ProtectiveOrderRecord>, StoreError> {
         let rows = sqlx::query(
-            "SELECT participant_id, hearing_id, pseudonym, voice, face, raw_to, set_by, set_at \
+            "SELECT participant_id, hearing_id, pseudonym, voice, face, raw_to, set_by, set_at, \
+             keep_original \
              FROM protective_orders WHERE hearing_id = $1 ORDER BY set_at, participant_id",
         )
         .bind(hearing_id)

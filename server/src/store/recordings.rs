@@ -20,6 +20,11 @@ pub struct RecordingRecord {
     pub manifest: Option<Vec<u8>>,
     #[serde(skip)]
     pub signature: Option<Vec<u8>>,
+    /// For the court's encrypted original voice: the distorted recording it was made with.
+    pub original_of: Option<String>,
+    /// For the original voice: the hearing roles (wire names) that may download it, once
+    /// sealed (the roles every order whose voice is in it names).
+    pub raw_to: Option<Vec<String>>,
 }
 
 /// One closed segment of a recording.
@@ -46,7 +51,22 @@ fn recording_from_row(r: &AnyRow) -> Result<RecordingRecord, sqlx::Error> {
         status: r.try_get("status")?,
         manifest: r.try_get("manifest")?,
         signature: r.try_get("signature")?,
+        original_of: r.try_get("original_of")?,
+        raw_to: r.try_get::<Option<String>, _>("raw_to")?.map(|s| {
+            s.split(',')
+                .filter(|r| !r.is_empty())
+                .map(str::to_owned)
+                .collect()
+        }),
     })
+}
+
+/// The columns [`recording_from_row`] reads (a macro, so queries stay `&'static str`).
+macro_rules! recording_columns {
+    () => {
+        "id, hearing_id, started_by, started_at, stopped_at, status, manifest, signature, \
+         original_of, raw_to"
+    };
 }
 
 fn segment_from_row(r: &AnyRow) -> Result<SegmentRecord, sqlx::Error> {
@@ -146,10 +166,11 @@ impl Store {
     /// # Errors
     /// On database failure.
     pub async fn interrupt_open_recordings(&self) -> Result<Vec<RecordingRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, hearing_id, started_by, started_at, stopped_at, status, manifest, \
-             signature FROM recordings WHERE status = 'recording'",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            recording_columns!(),
+            " FROM recordings WHERE status = 'recording'"
+        ))
         .fetch_all(&self.pool)
         .await?;
         let found = rows
@@ -162,15 +183,18 @@ impl Store {
         Ok(found)
     }
 
-    /// A hearing's recordings, oldest first.
+    /// A hearing's recordings (the distorted record, never the court's original voice), oldest
+    /// first.
     ///
     /// # Errors
     /// On database failure.
     pub async fn recordings(&self, hearing_id: &str) -> Result<Vec<RecordingRecord>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT id, hearing_id, started_by, started_at, stopped_at, status, manifest, \
-             signature FROM recordings WHERE hearing_id = $1 ORDER BY started_at, id",
-        )
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            recording_columns!(),
+            " FROM recordings WHERE hearing_id = $1 \
+             AND original_of IS NULL ORDER BY started_at, id"
+        ))
         .bind(hearing_id)
         .fetch_all(&self.pool)
         .await?;
@@ -178,6 +202,101 @@ impl Store {
             .iter()
             .map(recording_from_row)
             .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// A hearing's recordings and the court's original-voice streams made with them, oldest
+    /// first (for the retention sweep, which names everything it deletes).
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn recordings_and_originals(
+        &self,
+        hearing_id: &str,
+    ) -> Result<Vec<RecordingRecord>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            recording_columns!(),
+            " FROM recordings WHERE hearing_id = $1 \
+             ORDER BY started_at, id"
+        ))
+        .bind(hearing_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .iter()
+            .map(recording_from_row)
+            .collect::<Result<Vec<_>, _>>()?)
+    }
+
+    /// Notes that the court's original voice started being recorded beside `original_of`.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn insert_original_recording(
+        &self,
+        id: &str,
+        original_of: &str,
+        hearing_id: &str,
+        started_by: &str,
+        started_at: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO recordings (id, hearing_id, started_by, started_at, status, original_of) \
+             VALUES ($1, $2, $3, $4, 'recording', $5)",
+        )
+        .bind(id)
+        .bind(hearing_id)
+        .bind(started_by)
+        .bind(started_at)
+        .bind(original_of)
+        .execute(self.writer())
+        .await?;
+        Ok(())
+    }
+
+    /// Sets who may download an original-voice stream (hearing roles, wire names), at its seal.
+    ///
+    /// # Errors
+    /// On database failure; [`StoreError::NotFound`] when `id` is no original-voice stream.
+    pub async fn set_original_audience(
+        &self,
+        id: &str,
+        raw_to: &[String],
+    ) -> Result<(), StoreError> {
+        let r = sqlx::query(
+            "UPDATE recordings SET raw_to = $2 WHERE id = $1 AND original_of IS NOT NULL",
+        )
+        .bind(id)
+        .bind(raw_to.join(","))
+        .execute(self.writer())
+        .await?;
+        if r.rows_affected() == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::NotFound("original voice recording"))
+        }
+    }
+
+    /// The court's original-voice stream made with recording `recording_id` of `hearing_id`.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn original_of(
+        &self,
+        hearing_id: &str,
+        recording_id: &str,
+    ) -> Result<Option<RecordingRecord>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            recording_columns!(),
+            " FROM recordings WHERE hearing_id = $1 \
+             AND original_of = $2"
+        ))
+        .bind(hearing_id)
+        .bind(recording_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.as_ref().map(recording_from_row).transpose()?)
     }
 
     /// A recording's closed segments, in order.

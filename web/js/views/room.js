@@ -53,7 +53,8 @@ export function protectionStatement(order) {
   const key = face && voice ? `protection.${face}_voice` : face ? `protection.${face}` : "protection.voice";
   const raw = order.raw_to.filter((r) => RAW_ROLES.includes(r));
   const whom = raw.length ? t("protection.for_all_except", { roles: rolesList(raw) }) : t("protection.for_all");
-  return t(key, { whom });
+  const kept = order.keep_original && raw.length ? ` ${t("protection.original_kept", { roles: rolesList(raw) })}` : "";
+  return t(key, { whom }) + kept;
 }
 
 /// A connection-quality cell: the grade in words, and the figures behind it.
@@ -477,6 +478,8 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
       options: [["none", t("order.face.none")], ["masked", t("order.face.masked")], ["full_frame", t("order.face.full_frame")]] });
     const raw = RAW_ROLES.map((r) => field({ label: t(`role.${r}`), name: `raw-${r}`, type: "checkbox",
       value: order ? order.raw_to.includes(r) : r === "judge" }));
+    const keep = field({ label: t("order.keep_original"), name: "keep-original", type: "checkbox",
+      value: order ? order.keep_original === true : false });
     const close = () => {
       editor.replaceChildren();
       consoleLive.querySelector(`[data-key="order-${p.id}"]`)?.focus();
@@ -485,7 +488,7 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
       ev.preventDefault();
       formBox.clear();
       const body = { pseudonym: pseudonym.control.value.trim(), voice: voice.control.value, face: face.control.value,
-        raw_to: RAW_ROLES.filter((_, i) => raw[i].control.checked) };
+        raw_to: RAW_ROLES.filter((_, i) => raw[i].control.checked), keep_original: keep.control.checked };
       try {
         await put(at, body);
       } catch (err) {
@@ -512,6 +515,7 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
       h("h3", { id: "order-title", tabindex: "-1" }, t("order.title", { name })),
       formBox, pseudonym, voice, face,
       h("fieldset", {}, h("legend", {}, t("order.raw_to")), raw),
+      keep,
       h("div", { class: "actions" },
         h("button", { type: "submit", class: "primary" }, t("order.save")),
         order ? h("button", { type: "button", class: "secondary", onclick: lift }, t("order.lift")) : null,

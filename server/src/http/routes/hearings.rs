@@ -385,6 +385,7 @@ pub async fn me(
         "pseudonym": order.as_ref().map(|o| o.pseudonym.clone()),
         "protective_order": order.as_ref().map(|o| json!({
             "pseudonym": o.pseudonym, "voice": o.voice, "face": o.face, "raw_to": o.raw_to,
+            "keep_original": o.keep_original,
         })),
         "recording": room.as_ref().is_some_and(RoomState::is_recording),
         "participants": others,
@@ -743,6 +744,7 @@ pub async fn change_state(
                     json!({ "recording": report.recording_id, "segments": report.segments,
                             "chain": report.chain, "problems": report.problems,
                             "dropped_packets": report.dropped_packets,
+                            "original": report.original.as_ref().map(|o| &o.0),
                             "because": state_name(to) }),
                 )
                 .await?;
@@ -1111,6 +1113,7 @@ fn protection_of(o: &ProtectiveOrderRecord) -> Protection {
             _ => FaceProtection::None,
         },
         raw_to: o.raw_to.iter().filter_map(|r| parse_role(r)).collect(),
+        keep_original: o.keep_original,
     }
 }
 
@@ -1126,6 +1129,11 @@ pub struct ProtectiveOrder {
     /// The hearing roles that receive the undistorted media, e.g. `["judge"]`.
     #[serde(default)]
     raw_to: Vec<String>,
+    /// Whether the court keeps the original voice (encrypted to the court's certificate,
+    /// readable only by `raw_to`). Needs `voice: distorted`, someone in `raw_to`, and a
+    /// configured recipient certificate.
+    #[serde(default)]
+    keep_original: bool,
 }
 
 /// `PUT /api/v1/hearings/{id}/participants/{participant}/protective-order`: the judge sets or
@@ -1195,6 +1203,23 @@ pub async fn set_protective_order(
             }
         }
     }
+    if body.keep_original {
+        if body.voice != "distorted" {
+            return Err(field(
+                "keep_original",
+                "Only a distorted voice has an original to keep: set voice to 'distorted', or keep_original to false.",
+            ));
+        }
+        if raw_to.is_empty() {
+            return Err(field(
+                "keep_original",
+                "Name in raw_to the roles that may listen to the kept original (e.g. [\"judge\"]); nobody else ever can.",
+            ));
+        }
+        if !state.recordings.keeps_originals() {
+            return Err(super::recording::no_original_recipient());
+        }
+    }
     let order = ProtectiveOrderRecord {
         participant_id: target.id.clone(),
         hearing_id: id.clone(),
@@ -1202,6 +1227,7 @@ pub async fn set_protective_order(
         voice: body.voice.clone(),
         face: body.face.clone(),
         raw_to,
+        keep_original: body.keep_original,
         set_by: caller.user()?.id.clone(),
         set_at: crate::store::now(),
     };
@@ -1219,9 +1245,18 @@ pub async fn set_protective_order(
         "protective_order.set",
         &id,
         json!({ "participant": target.id, "pseudonym": order.pseudonym, "voice": order.voice,
-                "face": order.face, "raw_to": order.raw_to }),
+                "face": order.face, "raw_to": order.raw_to,
+                "keep_original": order.keep_original }),
     )
     .await?;
+    if order.keep_original {
+        // Recording already: the original is kept from the witness's next word.
+        state
+            .recordings
+            .ensure_original(&id)
+            .await
+            .map_err(super::recording::recording_error)?;
+    }
     Ok(Json(json!({ "protective_order": order })))
 }
 

@@ -95,6 +95,10 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
             "/api/v1/hearings/{id}/recording/export",
             get(recording::export),
         )
+        .route(
+            "/api/v1/hearings/{id}/recordings/{recording}/original",
+            get(recording::original),
+        )
         .route("/api/v1/hearings/{id}/minutes", get(minutes::get))
         .route(
             "/api/v1/hearings/{id}/consultations",

@@ -1,7 +1,9 @@
 //! The hearing's recording over HTTP: the judge starts and stops it, the court exports it.
 //!
-//! `POST /api/v1/hearings/{id}/recording/start|stop` (the judge of the hearing, at a browser)
-//! and `GET /api/v1/hearings/{id}/recording/export` (judge or clerk of the hearing). Each start,
+//! `POST /api/v1/hearings/{id}/recording/start|stop` (the judge of the hearing, at a browser),
+//! `GET /api/v1/hearings/{id}/recording/export` (judge or clerk of the hearing) and
+//! `GET /api/v1/hearings/{id}/recordings/{recording}/original`, the court's encrypted original
+//! voice (only an account at a browser whose role in the hearing the protective orders name). Each start,
 //! stop and export is an audit entry; the recorder itself enters every closed segment (see
 //! [`crate::recording`]). A start while recording, or a stop while not, is a 409 that changes
 //! nothing: the hearing goes on.
@@ -51,8 +53,28 @@ pub(crate) fn recording_error(e: RecordingError) -> ApiError {
             deleted_at,
             audit_seq,
         } => record_deleted(deleted_at, audit_seq),
+        RecordingError::NoOriginalRecipient => no_original_recipient(),
+        RecordingError::NoOriginal => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_original_voice",
+            "No original voice was kept with this recording (no protective order kept it, no \
+             protected witness was heard while it ran, or it is still being recorded).",
+        ),
         RecordingError::Other(e) => ApiError::internal(e),
     }
+}
+
+/// `409 original_voice_not_configured`: an order keeps the original, but there is no
+/// certificate to encrypt it to.
+pub(crate) fn no_original_recipient() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "original_voice_not_configured",
+        "This server cannot keep a witness's original voice: the administrator must first \
+         configure the court's certificate it is encrypted to \
+         (recording.original_voice_recipient). Make the order without keep_original; the \
+         distorted record is kept as always.",
+    )
 }
 
 /// `410 record_deleted`: the retention sweep deleted the hearing's record.
@@ -121,12 +143,15 @@ pub async fn control(
             &id,
             json!({ "recording": report.recording_id, "segments": report.segments,
                     "chain": report.chain, "problems": report.problems,
-                    "dropped_packets": report.dropped_packets }),
+                    "dropped_packets": report.dropped_packets,
+                    "original": report.original.as_ref().map(|o| &o.0) }),
         )
         .await?;
         Ok(Json(json!({
             "recording": report.recording_id, "on": false, "segments": report.segments,
             "chain": report.chain, "problems": report.problems,
+            "original": report.original.as_ref().map(|(id, segments)| json!({
+                "recording": id, "segments": segments })),
         })))
     }
 }
@@ -160,6 +185,73 @@ pub async fn export(
             (
                 header::CONTENT_DISPOSITION,
                 HeaderValue::from_static("attachment; filename=\"recording.asice\""),
+            ),
+        ],
+        package,
+    )
+        .into_response())
+}
+
+/// `GET /api/v1/hearings/{id}/recordings/{recording}/original`: the court's original voice of
+/// the protected witnesses heard during `recording`, as ASiC-E: the segments as encrypted to the
+/// court's certificate (the server cannot decrypt them), the sealed manifest and its seal. Only
+/// for a signed-in account at a browser whose role in the hearing every order in the stream
+/// names; every download and every refusal is audited.
+pub async fn original(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, recording)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    let (_standing, _, me) =
+        hearing_permit(&state, &caller, &id, Action::DownloadOriginalVoice).await?;
+    let original = state
+        .recordings
+        .original(&id, &recording)
+        .await
+        .map_err(recording_error)?;
+    let audience = crate::recording::Recordings::original_audience(&original);
+    let role = me.as_ref().map(|p| p.role);
+    let refused = crate::policy::authorize_original_voice(&caller.subject, role, audience).is_err();
+    let role_name = role.map(crate::hearings::role_name);
+    if refused {
+        audit(
+            &state,
+            &caller,
+            "recording.original_refused",
+            &id,
+            json!({ "recording": recording, "original": original.id, "role": role_name }),
+        )
+        .await?;
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "The protective order does not let your role in this hearing hear the witness's \
+             original voice. Only the roles the order names may download it.",
+        ));
+    }
+    let package = state
+        .recordings
+        .original_package(&id, &original)
+        .await
+        .map_err(recording_error)?;
+    audit(
+        &state,
+        &caller,
+        "recording.original_download",
+        &id,
+        json!({ "recording": recording, "original": original.id, "role": role_name,
+                "sha256": hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&package)) }),
+    )
+    .await?;
+    Ok((
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/vnd.etsi.asic-e+zip"),
+            ),
+            (
+                header::CONTENT_DISPOSITION,
+                HeaderValue::from_static("attachment; filename=\"original-voice.asice\""),
             ),
         ],
         package,

@@ -320,6 +320,7 @@ fn under_a_protective_order_raw_media_reaches_only_the_named_roles_and_everyone_
                                                     voice_distorted: voice,
                                                     face,
                                                     raw_to: named.iter().copied().collect(),
+                                                    keep_original: false,
                                                 }),
                                             )
                                             .expect("P is present");
@@ -382,6 +383,7 @@ fn lifting_an_order_or_removing_the_participant_ends_the_protection() {
         voice_distorted: true,
         face: FaceProtection::Masked,
         raw_to: [HearingRole::Judge].into_iter().collect(),
+        keep_original: false,
     };
     room.set_protection(ParticipantId(3), Some(order.clone()))
         .expect("present");
@@ -438,6 +440,7 @@ fn a_protected_witness_sees_only_their_own_anonymised_picture() {
         voice_distorted: true,
         face: FaceProtection::None,
         raw_to: [HearingRole::Judge].into_iter().collect(),
+        keep_original: false,
     };
     room.set_protection(w, Some(order.clone()))
         .expect("present");
@@ -510,10 +513,36 @@ fn reasons_not_to_record(
     why
 }
 
+/// Reasons, in court terms, why a raw packet of P's must not go into the court's encrypted
+/// original-voice stream (rule 9). Written from the rules without the implementation's helpers.
+#[allow(clippy::too_many_arguments)] // one argument per dimension of the table
+fn reasons_not_to_record_original(
+    state: HearingState,
+    role: HearingRole,
+    loc: Location,
+    mic: Mic,
+    kind: MediaKind,
+    voice_distorted: bool,
+    order_keeps_original: bool,
+    recording: bool,
+) -> Vec<&'static str> {
+    // Where, when and whose: exactly what rule 8 asks of an unprotected voice sent as is.
+    let mut why =
+        reasons_not_to_record(state, role, loc, mic, kind, false, Variant::Raw, recording);
+    if !voice_distorted {
+        why.push("the voice is not distorted: it is in the ordinary record already, or private");
+    }
+    if !order_keeps_original {
+        why.push("the order does not say the court keeps the original");
+    }
+    why
+}
+
 #[test]
-fn every_combination_is_recorded_exactly_as_rule_8_says() {
+fn every_combination_is_recorded_exactly_as_rules_8_and_9_say() {
     let mut checked = 0usize;
     let mut recorded = 0usize;
+    let mut originals = 0usize;
     for state in HearingState::ALL {
         for role in HearingRole::ALL {
             for loc in LOCATIONS {
@@ -523,55 +552,82 @@ fn every_combination_is_recorded_exactly_as_rule_8_says() {
                             for face_masked in [false, true] {
                                 for variant in [Variant::Raw, Variant::Anonymised] {
                                     for recording in [false, true] {
-                                        let mut room = RoomState::new(state);
-                                        room.add(
-                                            P,
-                                            Participant {
-                                                role,
-                                                location: loc,
-                                                mic,
-                                                camera_on: true,
-                                            },
-                                        )
-                                        .expect("a fresh id");
-                                        if protected_voice || face_masked {
-                                            room.set_protection(
+                                        for keep_original in [false, true] {
+                                            let mut room = RoomState::new(state);
+                                            room.add(
                                                 P,
-                                                Some(Protection {
-                                                    voice_distorted: protected_voice,
-                                                    face: if face_masked {
-                                                        FaceProtection::Masked
-                                                    } else {
-                                                        FaceProtection::None
-                                                    },
-                                                    raw_to: HearingRole::ALL.into_iter().collect(),
-                                                }),
+                                                Participant {
+                                                    role,
+                                                    location: loc,
+                                                    mic,
+                                                    camera_on: true,
+                                                },
                                             )
-                                            .expect("present");
-                                        }
-                                        room.set_recording(recording);
-                                        let why = reasons_not_to_record(
-                                            state,
-                                            role,
-                                            loc,
-                                            mic,
-                                            kind,
-                                            protected_voice,
-                                            variant,
-                                            recording,
-                                        );
-                                        let got = may_record(&room, P, kind, variant);
-                                        assert_eq!(
-                                            got,
-                                            why.is_empty(),
-                                            "{state:?} {role:?} {loc:?} {mic:?} {kind:?} \
+                                            .expect("a fresh id");
+                                            if protected_voice || face_masked {
+                                                room.set_protection(
+                                                    P,
+                                                    Some(Protection {
+                                                        voice_distorted: protected_voice,
+                                                        face: if face_masked {
+                                                            FaceProtection::Masked
+                                                        } else {
+                                                            FaceProtection::None
+                                                        },
+                                                        raw_to: HearingRole::ALL
+                                                            .into_iter()
+                                                            .collect(),
+                                                        keep_original,
+                                                    }),
+                                                )
+                                                .expect("present");
+                                            }
+                                            room.set_recording(recording);
+                                            let why = reasons_not_to_record(
+                                                state,
+                                                role,
+                                                loc,
+                                                mic,
+                                                kind,
+                                                protected_voice,
+                                                variant,
+                                                recording,
+                                            );
+                                            let got = may_record(&room, P, kind, variant);
+                                            assert_eq!(
+                                                got,
+                                                why.is_empty(),
+                                                "{state:?} {role:?} {loc:?} {mic:?} {kind:?} \
                                              protected={protected_voice} {variant:?} \
                                              recording={recording}: {why:?}"
-                                        );
-                                        // An unknown participant is never recorded.
-                                        assert!(!may_record(&room, S, kind, variant));
-                                        checked += 1;
-                                        recorded += usize::from(got);
+                                            );
+                                            // An unknown participant is never recorded.
+                                            assert!(!may_record(&room, S, kind, variant));
+                                            // Rule 9: the same conditions, for an order that
+                                            // distorts the voice and keeps the original.
+                                            let why = reasons_not_to_record_original(
+                                                state,
+                                                role,
+                                                loc,
+                                                mic,
+                                                kind,
+                                                protected_voice,
+                                                (protected_voice || face_masked) && keep_original,
+                                                recording,
+                                            );
+                                            let original = may_record_original(&room, P, kind);
+                                            assert_eq!(
+                                                original,
+                                                why.is_empty(),
+                                                "original: {state:?} {role:?} {loc:?} {mic:?} \
+                                             {kind:?} protected={protected_voice} \
+                                             keep={keep_original} recording={recording}: {why:?}"
+                                            );
+                                            assert!(!may_record_original(&room, S, kind));
+                                            checked += 1;
+                                            recorded += usize::from(got);
+                                            originals += usize::from(original);
+                                        }
                                     }
                                 }
                             }
@@ -581,8 +637,9 @@ fn every_combination_is_recorded_exactly_as_rule_8_says() {
             }
         }
     }
-    assert_eq!(checked, 6 * 10 * 5 * 3 * 2 * 2 * 2 * 2 * 2);
+    assert_eq!(checked, 6 * 10 * 5 * 3 * 2 * 2 * 2 * 2 * 2 * 2);
     assert!(recorded > 50, "{recorded}");
+    assert!(originals > 10, "{originals}");
 }
 
 #[test]

@@ -8,6 +8,8 @@
 //! - [`hearing`]: one live hearing: the room plus its participants' connections, seen only
 //!   through the small [`hearing::MediaConnection`] trait; asks `may_forward` per packet.
 //! - [`peer`]: `MediaConnection` over `webrtc` 0.21 (one peer connection per participant).
+//! - [`simulcast`]: which simulcast layer each receiver gets (ranking, hysteresis, switching
+//!   at keyframes). Pure.
 //! - [`rtx`]: unwraps a publisher's RTX retransmissions before the NACK generator sees them.
 //! - [`pipeline`]: the transcoding pipeline for a protected witness's media (decode → anonymise
 //!   → encode on a thread of its own per stream), producing the distorted track that everyone
@@ -36,6 +38,7 @@ pub mod quality;
 pub mod room;
 pub mod rtx;
 pub mod signal;
+pub mod simulcast;
 pub mod turn;
 
 use std::net::IpAddr;

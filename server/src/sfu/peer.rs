@@ -49,7 +49,8 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionState,
-    RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
+    RTCSessionDescription, Registry, SettingEngineBuilder, configure_simulcast_extension_headers,
+    register_default_interceptors,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
@@ -436,13 +437,26 @@ impl MediaConnection for Shared {
     }
 
     fn request_keyframe(&self, kind: MediaKind) {
+        self.send_pli(kind, None);
+    }
+
+    fn request_layer_keyframe(&self, kind: MediaKind, ssrc: u32) {
+        self.send_pli(kind, Some(ssrc));
+    }
+}
+
+impl Shared {
+    /// Sends a PLI for this participant's own `kind` track: for its simulcast layer `layer`, or
+    /// for the track's first SSRC. The layers all arrive on the one remote track.
+    fn send_pli(&self, kind: MediaKind, layer: Option<u32>) {
         let inbound = self
             .inbound
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&kind)
             .cloned();
-        if let Some((track, media_ssrc)) = inbound {
+        if let Some((track, first_ssrc)) = inbound {
+            let media_ssrc = layer.unwrap_or(first_ssrc);
             tokio::spawn(async move {
                 let pli = PictureLossIndication {
                     sender_ssrc: 0,
@@ -508,6 +522,17 @@ impl PeerConnectionEventHandler for Handler {
                     TrackRemoteEvent::OnRtpPacket(packet) => {
                         let Some(h) = hearing.upgrade() else { break };
                         h.on_rtp(id, kind, &packet);
+                    }
+                    // Simulcast: every layer arrives on this one track, each announced by an
+                    // `OnOpen` with its RID and SSRC before its first packet. A track without
+                    // RIDs is not simulcast and is forwarded as it comes.
+                    TrackRemoteEvent::OnOpen(init) => {
+                        let Some(rid) = init.rid.as_deref().filter(|r| !r.is_empty()) else {
+                            continue;
+                        };
+                        let Some(h) = hearing.upgrade() else { break };
+                        tracing::debug!(participant = %id, rid = ?rid, ssrc = init.ssrc, "simulcast layer");
+                        h.on_simulcast_layer(id, kind, init.ssrc, rid);
                     }
                     TrackRemoteEvent::OnEnded => break,
                     _ => {}
@@ -617,6 +642,10 @@ async fn build_peer_connection(
                 .register_codec(codec, kind)
                 .context("registering a codec")?;
         }
+        // The MID, RID and repaired-RID header extensions: a client may send its video as
+        // simulcast layers (`a=simulcast:send`), told apart by their RID.
+        configure_simulcast_extension_headers(&mut media)
+            .context("registering the simulcast header extensions")?;
         let registry = register_default_interceptors(Registry::new(), &mut media)
             .context("registering the default interceptors")?
             .with(Slot::from(MARKER_SLOT), KeyframeRequestMarker::default())

@@ -1278,6 +1278,39 @@ impl RtcClient {
         Ok(())
     }
 
+    /// Sends a generic NACK (RFC 4585) for `publisher`'s video as received here, asking for
+    /// `seqs` again (whether or not they were lost), as a broken or hostile client might.
+    ///
+    /// # Errors
+    /// When no video from `publisher` has arrived yet, or the connection is gone.
+    pub async fn send_nack(&self, publisher: u64, seqs: &[u16]) -> anyhow::Result<()> {
+        use rtc::rtcp::transport_feedbacks::transport_layer_nack::{NackPair, TransportLayerNack};
+        let track = self.remote_video(publisher)?;
+        let media_ssrc = track
+            .ssrcs()
+            .await
+            .first()
+            .copied()
+            .ok_or_else(|| anyhow!("the track has no SSRC"))?;
+        let mut nacks: Vec<NackPair> = Vec::new();
+        for &seq in seqs {
+            match nacks.last_mut() {
+                Some(last) if (1..=16).contains(&seq.wrapping_sub(last.packet_id)) => {
+                    last.lost_packets |= 1 << (seq.wrapping_sub(last.packet_id) - 1);
+                }
+                _ => nacks.push(NackPair::new(seq)),
+            }
+        }
+        track
+            .write_rtcp(vec![Box::new(TransportLayerNack {
+                sender_ssrc: 0,
+                media_ssrc,
+                nacks,
+            })])
+            .await?;
+        Ok(())
+    }
+
     /// Keyframe requests (PLI/FIR) the SFU sent for this client's video so far.
     pub fn keyframe_requests(&self) -> u64 {
         self.keyframe_requests.load(Ordering::Relaxed)

@@ -57,6 +57,7 @@ use webrtc::rtp_transceiver::RtpSender;
 use super::Sfu;
 use super::forward::{Codec, LegRewriter, Rewrite};
 use super::hearing::{Delivery, Hearing, MediaConnection};
+use super::nack_limit::{NACK_LIMITER_SLOT, NackLimiter};
 use super::quality;
 use super::room::{MediaKind, ParticipantId, Variant};
 use super::rtx::{RTX_UNWRAPPER_SLOT, RtxUnwrapper};
@@ -114,7 +115,8 @@ pub const RTX_PAYLOAD_TYPE: u8 = 97;
 ///   get TransportLayerCC feedback, from which the browser estimates its own send rate.
 /// - `nack` (video): the NACK generator asks a publisher again for what was lost on the way
 ///   in, and the NACK responder resends to a subscriber what was lost on the way out; with
-///   `video/rtx` negotiated, on the leg's RTX SSRC and payload type.
+///   `video/rtx` negotiated, on the leg's RTX SSRC and payload type; never more than the
+///   leg's retransmission budget ([`NackLimiter`]).
 /// - `nack pli`, `ccm fir` (video): keyframe requests ([`KeyframeRequestMarker`]).
 /// - `goog-remb` (video): receivers report their bandwidth, which the anonymised streams'
 ///   encoders follow. Legs carry no transport-wide sequence numbers (see [`LegRewriter`]), so
@@ -649,7 +651,11 @@ async fn build_peer_connection(
         let registry = register_default_interceptors(Registry::new(), &mut media)
             .context("registering the default interceptors")?
             .with(Slot::from(MARKER_SLOT), KeyframeRequestMarker::default())
-            .with(Slot::from(RTX_UNWRAPPER_SLOT), RtxUnwrapper::default());
+            .with(Slot::from(RTX_UNWRAPPER_SLOT), RtxUnwrapper::default())
+            .with(
+                Slot::from(NACK_LIMITER_SLOT),
+                NackLimiter::new(sfu.retransmissions_refused_counter()),
+            );
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .build();

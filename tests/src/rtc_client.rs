@@ -424,8 +424,15 @@ pub fn synthetic_vp8_layer_payload(layer: usize, keyframe: bool) -> bytes::Bytes
         .get(layer)
         .copied()
         .unwrap_or(SIMULCAST_PAYLOAD_SIZES[0]);
-    // Descriptor (start of partition 0), then the payload header: P bit clear on a keyframe.
-    let mut p = vec![0x10, if keyframe { 0x50 } else { 0x51 }];
+    // Descriptor (start of partition 0), then the frame tag (P bit clear on a keyframe) and,
+    // on a keyframe, the start code and a 320x240 size, as [`synthetic_vp8_payload`].
+    let mut p = if keyframe {
+        vec![
+            0x10, 0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00,
+        ]
+    } else {
+        vec![0x10, 0x51, 0x02, 0x00]
+    };
     p.resize(size - 1, 0xA5);
     p.push(SIMULCAST_MARK + u8::try_from(layer).unwrap_or(0));
     bytes::Bytes::from(p)

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use assize_server::sfu::Hearing;
 use assize_server::sfu::forward::Codec;
-use assize_server::sfu::room::{HearingState, Location, MediaKind, ParticipantId};
+use assize_server::sfu::room::{
+    FaceProtection, HearingRole, HearingState, Location, MediaKind, ParticipantId, Protection,
+};
 use assize_tests::rtc_client::{
     ClientOptions, PayloadTypes, RtcClient, SfuServer, simulcast_layer_of, spawn_sfu_server,
     wait_until,
@@ -247,4 +249,82 @@ async fn a_publisher_without_simulcast_is_forwarded_as_before() {
     assert_eq!(clerk.max_sequence_jump(judge.participant, VIDEO), 1);
     judge.close().await;
     clerk.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_protected_witness_s_layers_reach_only_the_named_and_the_others_get_the_anonymised_stream()
+ {
+    let server = spawn_sfu_server().await;
+    server
+        .sfu
+        .anonymisers()
+        .set_secret("h1", zeroize::Zeroizing::new([7; 32]));
+    let witness = RtcClient::join_with_options(
+        &server,
+        "h1",
+        "witness",
+        ClientOptions {
+            simulcast_layers: 3,
+            ..ClientOptions::new(PayloadTypes::Chrome)
+        },
+    )
+    .await
+    .expect("the witness joins, sending three layers");
+    let judge = RtcClient::join(&server, "h1", "judge", PayloadTypes::Chrome)
+        .await
+        .expect("the judge joins");
+    let counsel = RtcClient::join(&server, "h1", "defence_counsel", PayloadTypes::Firefox)
+        .await
+        .expect("counsel joins");
+    let h = hearing(&server);
+    let measured = wait_until(LIMIT, || {
+        let l = h.simulcast_layers(pid(&witness), VIDEO);
+        l.len() == 3 && l.iter().all(|(_, _, bps)| *bps > 0)
+    })
+    .await;
+    assert!(measured, "{:?}", h.simulcast_layers(pid(&witness), VIDEO));
+    h.update(|room| {
+        room.set_protection(
+            pid(&witness),
+            Some(Protection {
+                voice_distorted: false,
+                face: FaceProtection::Masked,
+                raw_to: [HearingRole::Judge].into_iter().collect(),
+            }),
+        )
+        .expect("present");
+        room.set_state(HearingState::InSession);
+        for c in [&witness, &judge, &counsel] {
+            room.move_to(pid(c), Location::HearingRoom)
+                .expect("present");
+        }
+    });
+    // The synthetic layers do not decode: the server's pipeline sends black pictures, which is
+    // what counsel receives — something, and never a layer.
+    let flowing = wait_until(LIMIT, || {
+        count_of(&judge, &witness, HIGH) >= 30 && counsel.received(witness.participant, VIDEO) >= 10
+    })
+    .await;
+    assert!(
+        flowing,
+        "{}; counsel received {}",
+        describe(&judge, &witness),
+        counsel.received(witness.participant, VIDEO)
+    );
+    assert!(h.has_anonymised_stream(pid(&witness), VIDEO));
+    assert!(
+        layers(&judge, &witness)
+            .iter()
+            .all(|(l, _)| *l == Some(HIGH)),
+        "the named judge: one raw layer, {}",
+        describe(&judge, &witness)
+    );
+    assert!(
+        layers(&counsel, &witness).iter().all(|(l, _)| l.is_none()),
+        "counsel never receives a raw layer: {}",
+        describe(&counsel, &witness)
+    );
+    for c in [witness, judge, counsel] {
+        c.close().await;
+    }
 }

@@ -592,7 +592,8 @@ impl Hearing {
                         .layers
                         .observe(layer, packet.payload.len() + RTP_HEADER_BYTES, now)
                     {
-                        // More layers than kept: nobody gets this one.
+                        // Not an announced layer (one beyond `MAX_LAYERS`, or one whose RID
+                        // never arrived): nobody gets it.
                         return;
                     }
                     Some(t.layers.ranked(now))

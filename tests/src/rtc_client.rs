@@ -9,7 +9,9 @@
 //!   development CA only; speaks raw JSON (for hostile-input tests).
 //! - [`RtcClient`]: a participant over `webrtc` 0.21: joins through the real signaling,
 //!   publishes synthetic Opus (every 20 ms) and VP8 (every 33 ms, each packet a keyframe-looking
-//!   frame; or H.264 IDR slices, for a client that offers only H.264: [`VideoCodecs`]) RTP, or real media encoded beforehand ([`RecordedMedia`]), answers the server's
+//!   frame; or H.264 IDR slices, for a client that offers only H.264: [`VideoCodecs`]; or
+//!   2–3 simulcast layers: [`ClientOptions::simulcast_layers`]) RTP, or real media encoded
+//!   beforehand ([`RecordedMedia`]), answers the server's
 //!   renegotiation offers, counts packets received per publisher and kind and keeps the first
 //!   of them (to decode), and counts keyframe requests received.
 
@@ -377,6 +379,12 @@ pub struct ClientOptions {
     pub losses: Losses,
     /// The video codecs offered.
     pub video: VideoCodecs,
+    /// Publish the video as this many simulcast layers (2 or 3; 0: one stream, as today),
+    /// offered with `a=simulcast:send` and RIDs `q`, `h`, `f`: synthetic VP8 whose payload size
+    /// grows with the layer ([`SIMULCAST_PAYLOAD_SIZES`]) and whose last byte names it
+    /// ([`simulcast_layer_of`]); a keyframe every [`SIMULCAST_KEYFRAME_EVERY`] frames and on a
+    /// keyframe request for that layer. VP8 only, no RTX.
+    pub simulcast_layers: usize,
 }
 
 impl ClientOptions {
@@ -388,6 +396,7 @@ impl ClientOptions {
             twcc: false,
             losses: Losses::default(),
             video: VideoCodecs::Vp8,
+            simulcast_layers: 0,
         }
     }
 }
@@ -447,6 +456,48 @@ fn stamped(payload: &bytes::Bytes) -> bytes::Bytes {
 /// Packets kept per received track (80 s of audio; 40 s of 640x480 video).
 const KEPT_PER_TRACK: usize = 4_000;
 
+/// The RIDs of the simulcast layers, lowest first.
+pub const SIMULCAST_RIDS: [&str; 3] = ["q", "h", "f"];
+/// The synthetic payload size of each simulcast layer, lowest first (≈ 51, 123 and 243 kbit/s
+/// at 30 frames a second with the RTP header).
+pub const SIMULCAST_PAYLOAD_SIZES: [usize; 3] = [200, 500, 1000];
+/// A simulcast layer sends a keyframe every this many frames (≈ 0.5 s) unless asked sooner.
+pub const SIMULCAST_KEYFRAME_EVERY: u64 = 15;
+/// The last byte of a synthetic simulcast payload is this plus the layer's index.
+const SIMULCAST_MARK: u8 = 0xB0;
+
+/// A synthetic VP8 payload of simulcast layer `layer` (0: lowest): a keyframe or not, as the
+/// payload header says, [`SIMULCAST_PAYLOAD_SIZES`] long, its last byte naming the layer.
+pub fn synthetic_vp8_layer_payload(layer: usize, keyframe: bool) -> bytes::Bytes {
+    let size = SIMULCAST_PAYLOAD_SIZES
+        .get(layer)
+        .copied()
+        .unwrap_or(SIMULCAST_PAYLOAD_SIZES[0]);
+    // Descriptor (start of partition 0), then the frame tag (P bit clear on a keyframe) and,
+    // on a keyframe, the start code and a 320x240 size, as [`synthetic_vp8_payload`].
+    let mut p = if keyframe {
+        vec![
+            0x10, 0x50, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x40, 0x01, 0xf0, 0x00,
+        ]
+    } else {
+        vec![0x10, 0x51, 0x02, 0x00]
+    };
+    p.resize(size - 1, 0xA5);
+    p.push(SIMULCAST_MARK + u8::try_from(layer).unwrap_or(0));
+    bytes::Bytes::from(p)
+}
+
+/// The simulcast layer (0: lowest) a synthetic payload belongs to, if it is one.
+pub fn simulcast_layer_of(payload: &[u8]) -> Option<usize> {
+    let last = *payload.last()?;
+    let layer = usize::from(last.checked_sub(SIMULCAST_MARK)?);
+    (layer < SIMULCAST_RIDS.len() && payload.len() == SIMULCAST_PAYLOAD_SIZES[layer])
+        .then_some(layer)
+}
+
+/// Per simulcast layer SSRC: keyframe requests received for it, and whether one is owed.
+type LayerRequests = Arc<Mutex<HashMap<u32, (u64, bool)>>>;
+
 /// Real media to publish instead of the synthetic packets, looped: one Opus payload per 20 ms,
 /// and one VP8 frame (its RTP payloads, in order) per 33 ms.
 #[derive(Debug, Clone, Default)]
@@ -482,6 +533,9 @@ pub struct RtcClient {
     kept: Kept,
     stamps: Stamps,
     keyframe_requests: Arc<AtomicU64>,
+    /// Simulcast layers published (SSRC, lowest first) and keyframe requests per layer.
+    layer_ssrcs: Vec<u32>,
+    layer_requests: LayerRequests,
     errors: Arc<Mutex<Vec<Value>>>,
     /// The server's `track_unsupported` notices.
     unsupported: Arc<Mutex<Vec<Value>>>,
@@ -866,6 +920,9 @@ impl RtcClient {
             .ok_or_else(|| anyhow!("no video codec offered"))?;
         let rtx_pt = options.rtx.then_some(published_rtx);
         let (tap, wire) = WireTap::new(options.losses, published_pt, rtx_pt);
+        if options.simulcast_layers > 0 {
+            webrtc::peer_connection::configure_simulcast_extension_headers(&mut media)?;
+        }
         let mut registry = register_default_interceptors(Registry::new(), &mut media)?
             .with(Slot::from(14_000), KeyframeRequestMarker::default())
             .with(Slot::from(WIRE_TAP_SLOT), tap)
@@ -920,13 +977,38 @@ impl RtcClient {
         };
         let audio = local(RtpCodecKind::Audio, opus(), audio_ssrc, None, "audio");
         let video_mime = video_codec.mime_type.clone();
-        let video = local(
-            RtpCodecKind::Video,
-            video_codec,
-            video_ssrc,
-            video_rtx,
-            "video",
-        );
+        let layers = options.simulcast_layers.min(SIMULCAST_RIDS.len());
+        let layer_ssrcs: Vec<u32> = (0..layers).map(|_| rand::random::<u32>()).collect();
+        let video = if layers == 0 {
+            local(
+                RtpCodecKind::Video,
+                video_codec,
+                video_ssrc,
+                video_rtx,
+                "video",
+            )
+        } else {
+            // One track, one encoding per layer: the offer says `a=simulcast:send q;h;f`.
+            Arc::new(TrackLocalStaticRTP::new(MediaStreamTrack::new(
+                format!("client-{participant}"),
+                format!("client-{participant}-video"),
+                "video".to_string(),
+                RtpCodecKind::Video,
+                layer_ssrcs
+                    .iter()
+                    .zip(SIMULCAST_RIDS)
+                    .map(|(&ssrc, rid)| RTCRtpEncodingParameters {
+                        rtp_coding_parameters: RTCRtpCodingParameters {
+                            rid: rid.to_string(),
+                            ssrc: Some(ssrc),
+                            ..Default::default()
+                        },
+                        codec: video_codec.clone(),
+                        ..Default::default()
+                    })
+                    .collect(),
+            )))
+        };
         let audio_sender = pc.add_track(audio.clone() as Arc<dyn TrackLocal>).await?;
         let video_sender = pc.add_track(video.clone() as Arc<dyn TrackLocal>).await?;
         if video_codecs.len() > 1 {
@@ -1022,18 +1104,62 @@ impl RtcClient {
             audio_frames,
             lose,
         )));
-        tasks.push(tokio::spawn(publish(
-            video.clone(),
-            video_ssrc,
-            video_pt,
-            3000,
-            33,
-            video_frames,
-            lose,
-        )));
-        // Count the keyframe requests the SFU sends for our video.
+        let layer_requests: LayerRequests = Arc::new(Mutex::new(
+            layer_ssrcs.iter().map(|&s| (s, (0, false))).collect(),
+        ));
+        if layers == 0 {
+            tasks.push(tokio::spawn(publish(
+                video.clone(),
+                video_ssrc,
+                video_pt,
+                3000,
+                33,
+                video_frames,
+                lose,
+            )));
+        } else {
+            // The MID and RID header extensions, with the ids this connection negotiated: the
+            // receiver learns each layer's SSRC from its first packets' RID.
+            let params = video_sender.get_parameters().await?;
+            let ext_id = |uri: &str| {
+                params
+                    .rtp_parameters
+                    .header_extensions
+                    .iter()
+                    .find(|e| e.uri == uri)
+                    .and_then(|e| u8::try_from(e.id).ok())
+            };
+            let mid_id = ext_id("urn:ietf:params:rtp-hdrext:sdes:mid")
+                .ok_or_else(|| anyhow!("the MID header extension was not negotiated"))?;
+            let rid_id = ext_id("urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id")
+                .ok_or_else(|| anyhow!("the RID header extension was not negotiated"))?;
+            let mut mid = None;
+            for transceiver in pc.get_transceivers().await {
+                if let Some(sender) = transceiver.sender().await?
+                    && sender.id() == video_sender.id()
+                {
+                    mid = transceiver.mid().await?;
+                }
+            }
+            let mid = mid.ok_or_else(|| anyhow!("the video transceiver has no MID"))?;
+            for (layer, &ssrc) in layer_ssrcs.iter().enumerate() {
+                tasks.push(tokio::spawn(publish_layer(
+                    video.clone(),
+                    LayerWire {
+                        layer,
+                        ssrc,
+                        payload_type: video_pt,
+                        mid: (mid_id, mid.clone()),
+                        rid: (rid_id, SIMULCAST_RIDS[layer]),
+                    },
+                    layer_requests.clone(),
+                )));
+            }
+        }
+        // Count the keyframe requests the SFU sends for our video (and per simulcast layer).
         let keyframe_requests = Arc::new(AtomicU64::new(0));
         let kr = keyframe_requests.clone();
+        let lr = layer_requests.clone();
         tasks.push(tokio::spawn(async move {
             while let Some(event) = video.poll().await {
                 if let TrackLocalEvent::OnRtcpPacket(packets) = event {
@@ -1042,6 +1168,16 @@ impl RtcClient {
                         .filter(|p| assize_server::sfu::peer::is_keyframe_request(p.as_ref()))
                         .count();
                     kr.fetch_add(n as u64, Ordering::Relaxed);
+                    let mut lr = lr.lock().expect("not poisoned");
+                    for p in &packets {
+                        if let Some(pli) = p.as_any().downcast_ref::<
+                            rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication,
+                        >() && let Some((count, owed)) = lr.get_mut(&pli.media_ssrc)
+                        {
+                            *count += 1;
+                            *owed = true;
+                        }
+                    }
                 }
             }
         }));
@@ -1108,6 +1244,8 @@ impl RtcClient {
             kept,
             stamps,
             keyframe_requests,
+            layer_ssrcs,
+            layer_requests,
             errors,
             unsupported,
             recording_failed,
@@ -1227,9 +1365,59 @@ impl RtcClient {
         Ok(())
     }
 
+    /// Sends a generic NACK (RFC 4585) for `publisher`'s video as received here, asking for
+    /// `seqs` again (whether or not they were lost), as a broken or hostile client might.
+    ///
+    /// # Errors
+    /// When no video from `publisher` has arrived yet, or the connection is gone.
+    pub async fn send_nack(&self, publisher: u64, seqs: &[u16]) -> anyhow::Result<()> {
+        use rtc::rtcp::transport_feedbacks::transport_layer_nack::{NackPair, TransportLayerNack};
+        let track = self.remote_video(publisher)?;
+        let media_ssrc = track
+            .ssrcs()
+            .await
+            .first()
+            .copied()
+            .ok_or_else(|| anyhow!("the track has no SSRC"))?;
+        let mut nacks: Vec<NackPair> = Vec::new();
+        for &seq in seqs {
+            match nacks.last_mut() {
+                Some(last) if (1..=16).contains(&seq.wrapping_sub(last.packet_id)) => {
+                    last.lost_packets |= 1 << (seq.wrapping_sub(last.packet_id) - 1);
+                }
+                _ => nacks.push(NackPair::new(seq)),
+            }
+        }
+        track
+            .write_rtcp(vec![Box::new(TransportLayerNack {
+                sender_ssrc: 0,
+                media_ssrc,
+                nacks,
+            })])
+            .await?;
+        Ok(())
+    }
+
     /// Keyframe requests (PLI/FIR) the SFU sent for this client's video so far.
     pub fn keyframe_requests(&self) -> u64 {
         self.keyframe_requests.load(Ordering::Relaxed)
+    }
+
+    /// The SSRCs of this client's simulcast layers, lowest first (empty without simulcast).
+    pub fn simulcast_ssrcs(&self) -> Vec<u32> {
+        self.layer_ssrcs.clone()
+    }
+
+    /// PLIs the SFU sent for simulcast layer `layer` (0: lowest) of this client's video.
+    pub fn layer_keyframe_requests(&self, layer: usize) -> u64 {
+        let Some(ssrc) = self.layer_ssrcs.get(layer) else {
+            return 0;
+        };
+        self.layer_requests
+            .lock()
+            .expect("not poisoned")
+            .get(ssrc)
+            .map_or(0, |(n, _)| *n)
     }
 
     /// What crossed this client's wire so far: feedback from the server, losses, repairs.
@@ -1309,6 +1497,58 @@ async fn publish(
             seq = seq.wrapping_add(1);
         }
         ts = ts.wrapping_add(ts_step);
+    }
+}
+
+/// How one simulcast layer goes on the wire.
+struct LayerWire {
+    layer: usize,
+    ssrc: u32,
+    payload_type: u8,
+    /// The MID header extension's id and the video transceiver's MID.
+    mid: (u8, String),
+    /// The RID header extension's id and the layer's RID.
+    rid: (u8, &'static str),
+}
+
+/// Publishes one simulcast layer: a synthetic VP8 frame (one packet) every 33 ms, a keyframe
+/// every [`SIMULCAST_KEYFRAME_EVERY`] frames and right after a keyframe request for it.
+async fn publish_layer(track: Arc<TrackLocalStaticRTP>, wire: LayerWire, requests: LayerRequests) {
+    let mut tick = tokio::time::interval(Duration::from_millis(33));
+    let mut seq: u16 = rand::random();
+    let mut ts: u32 = rand::random();
+    for frame in 0u64.. {
+        tick.tick().await;
+        let asked = requests
+            .lock()
+            .expect("not poisoned")
+            .get_mut(&wire.ssrc)
+            .is_some_and(|(_, owed)| std::mem::take(owed));
+        let keyframe = asked || frame.is_multiple_of(SIMULCAST_KEYFRAME_EVERY);
+        let mut header = rtp::Header {
+            version: 2,
+            marker: true,
+            payload_type: wire.payload_type,
+            sequence_number: seq,
+            timestamp: ts,
+            ssrc: wire.ssrc,
+            ..Default::default()
+        };
+        let mid = bytes::Bytes::from(wire.mid.1.clone().into_bytes());
+        let rid = bytes::Bytes::from_static(wire.rid.1.as_bytes());
+        if header.set_extension(wire.mid.0, mid).is_err()
+            || header.set_extension(wire.rid.0, rid).is_err()
+        {
+            return;
+        }
+        let packet = rtp::Packet {
+            header,
+            payload: synthetic_vp8_layer_payload(wire.layer, keyframe),
+        };
+        // Not bound yet, or closed: keep ticking; close aborts this task.
+        let _ = track.write_rtp(packet).await;
+        seq = seq.wrapping_add(1);
+        ts = ts.wrapping_add(3000);
     }
 }
 

@@ -321,3 +321,71 @@ async fn a_publisher_s_lost_video_is_nacked_and_repaired(payload_types: PayloadT
     judge.close().await;
     clerk.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_subscriber_nacking_everything_gets_only_a_share_of_its_leg_resent() {
+    let server = spawn_sfu_server().await;
+    let judge = RtcClient::join(&server, "h1", "judge", PayloadTypes::Chrome)
+        .await
+        .expect("the judge joins");
+    // The clerk negotiates RTX, so every retransmission it gets is visible on its RTX stream.
+    let clerk = RtcClient::join_with_options(
+        &server,
+        "h1",
+        "clerk",
+        ClientOptions {
+            rtx: true,
+            ..ClientOptions::new(PayloadTypes::Chrome)
+        },
+    )
+    .await
+    .expect("the clerk joins");
+    admit_all(&server, "h1", &[&judge, &clerk]);
+    let flowing = wait_until(START_LIMIT, || {
+        clerk.received(judge.participant, MediaKind::Video) >= 20
+    })
+    .await;
+    assert!(flowing, "video flows");
+
+    // The clerk asks, 150 times, for the last 17 packets again: 2,550 retransmissions asked.
+    for _ in 0..150 {
+        let got = clerk.packets(judge.participant, MediaKind::Video);
+        let last = got.last().map_or(0, |p| p.header.sequence_number);
+        let window: Vec<u16> = (0..17u16).rev().map(|i| last.wrapping_sub(i)).collect();
+        clerk
+            .send_nack(judge.participant, &window)
+            .await
+            .expect("a NACK");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // Let what was granted arrive: until the server has refused some and the clerk has had
+    // another 30 packets of video.
+    let seen = clerk.received(judge.participant, MediaKind::Video);
+    let settled = wait_until(START_LIMIT, || {
+        server.sfu.retransmissions_refused() > 0
+            && clerk.received(judge.participant, MediaKind::Video) >= seen + 30
+    })
+    .await;
+    assert!(settled, "refused {}", server.sfu.retransmissions_refused());
+    let wire = clerk.wire();
+    // What arrived counts the unwrapped retransmissions too: the originals are the rest.
+    let sent = clerk
+        .received(judge.participant, MediaKind::Video)
+        .saturating_sub(wire.rtx_received);
+    let budget = sent * u64::from(assize_server::sfu::nack_limit::BUDGET_PERCENT) / 100
+        + u64::from(assize_server::sfu::nack_limit::BURST);
+    eprintln!(
+        "{} retransmissions for {sent} packets (budget {budget}), {} refused",
+        wire.rtx_received,
+        server.sfu.retransmissions_refused()
+    );
+    assert!(wire.rtx_received > 0, "retransmissions are sent: {wire:?}");
+    assert!(
+        wire.rtx_received <= budget,
+        "{} retransmissions for {sent} packets (budget {budget})",
+        wire.rtx_received
+    );
+    assert!(server.sfu.retransmissions_refused() >= 2_550 - budget);
+    judge.close().await;
+    clerk.close().await;
+}

@@ -11,7 +11,8 @@
 //! sequence numbers kept contiguous across the stretches the room withheld
 //! (a subscriber who was in the waiting room for a minute must not see a minute of "loss" and
 //! NACK it). A leg can switch source — a protected witness's raw track and the server's
-//! anonymised stream of it, when an order is set or lifted — and each source has its own SSRC,
+//! anonymised stream of it, when an order is set or lifted; or another simulcast layer of the
+//! same camera ([`super::simulcast`]), at that layer's keyframe — and each source has its own SSRC,
 //! sequence numbers and timestamp base: on a switch both are rebased to continue the leg's own
 //! (a backward jump would be dropped by the receiver's SRTP replay check).
 
@@ -308,6 +309,11 @@ impl<K: Eq + Hash> KeyframeThrottle<K> {
     pub fn forget(&mut self, key: &K) {
         self.last.remove(key);
     }
+
+    /// Forgets every key `gone` says is gone (a publisher's tracks and layers).
+    pub fn forget_where(&mut self, gone: impl Fn(&K) -> bool) {
+        self.last.retain(|k, _| !gone(k));
+    }
 }
 
 #[cfg(test)]
@@ -406,6 +412,46 @@ mod tests {
         let mut h = header(110, 1, 96);
         assert_eq!(leg.rewrite(&mut h), Rewrite::Send { resumed: true });
         assert_eq!(h.sequence_number, last.sequence_number.wrapping_add(3));
+    }
+
+    #[test]
+    fn a_simulcast_layer_switch_keeps_sequence_numbers_contiguous_and_timestamps_rising() {
+        // Three layers of one camera: their own SSRCs, sequence numbers (one about to wrap)
+        // and timestamp bases. The leg forwards one at a time, switching at keyframes.
+        let mut leg = LegRewriter::with_clock_rate(7, 90_000);
+        leg.set_payload_type(96);
+        let layers: [(u32, u16, u32); 3] = [
+            (0x10, 65_530, 4_294_000_000),
+            (0x20, 12, 5),
+            (0x30, 30_000, 2_000_000_000),
+        ];
+        let mut sent: Vec<(u16, u32)> = Vec::new();
+        for (round, &(ssrc, seq0, ts0)) in [layers[2], layers[0], layers[1], layers[2]]
+            .iter()
+            .enumerate()
+        {
+            for i in 0..20u16 {
+                let mut h = header(seq0.wrapping_add(i), ssrc, 96);
+                h.timestamp = ts0.wrapping_add(u32::from(i) * 3_000);
+                let r = leg.rewrite(&mut h);
+                assert_eq!(
+                    r,
+                    Rewrite::Send { resumed: i == 0 },
+                    "a switch (round {round}) resumes once"
+                );
+                assert_eq!(h.ssrc, 7);
+                sent.push((h.sequence_number, h.timestamp));
+            }
+        }
+        for pair in sent.windows(2) {
+            let ((s0, t0), (s1, t1)) = (pair[0], pair[1]);
+            assert_eq!(s1, s0.wrapping_add(1), "contiguous: {s0} then {s1}");
+            let step = t1.wrapping_sub(t0);
+            assert!(
+                (1..0x8000_0000).contains(&step),
+                "timestamps rise: {t0} then {t1}"
+            );
+        }
     }
 
     #[test]

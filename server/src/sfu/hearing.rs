@@ -21,6 +21,7 @@ use super::room::{
     HearingRole, Location, MediaKind, Participant, ParticipantId, Protection, RoleSet, RoomState,
     Variant, may_forward_variant, may_record, may_record_original,
 };
+use super::simulcast::{Decision, LayerChoice, Layers};
 
 /// At most one keyframe request per publisher track in this interval.
 pub const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(500);
@@ -57,6 +58,12 @@ pub trait MediaConnection: Send + Sync + 'static {
     fn publisher_left(&self, publisher: ParticipantId);
     /// Asks this participant's own `kind` track for a keyframe.
     fn request_keyframe(&self, kind: MediaKind);
+    /// Asks this participant's own simulcast `kind` track for a keyframe of the layer sent on
+    /// `ssrc`. Without layers (the default) it is [`Self::request_keyframe`].
+    fn request_layer_keyframe(&self, kind: MediaKind, ssrc: u32) {
+        let _ = ssrc;
+        self.request_keyframe(kind);
+    }
 }
 
 /// One anonymised stream of a protected participant's track: the server-side transcoding
@@ -109,6 +116,25 @@ pub trait OriginalVoiceSink: Send + Sync {
 /// An anonymised stream and the order it was started under.
 type RunningStream = (Protection, Arc<dyn AnonymisedStream>);
 
+/// Who receives one layer of a simulcast track.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum LayerReceiver {
+    /// A subscriber's leg (when the room allows it the raw track).
+    Subscriber(ParticipantId),
+    /// The anonymising pipeline of a protected track (it decodes one layer).
+    Anonymiser,
+}
+
+/// A publisher's simulcast track: its layers and which one each receiver gets.
+#[derive(Debug, Default)]
+struct SimulcastTrack {
+    layers: Layers,
+    choices: HashMap<LayerReceiver, LayerChoice>,
+}
+
+/// The RTP header bytes counted with each payload in a layer's measured bitrate.
+const RTP_HEADER_BYTES: usize = 12;
+
 /// Why [`Hearing::admit`] refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -160,7 +186,11 @@ pub struct Hearing {
     parties: Mutex<HashMap<String, ParticipantId>>,
     /// When each disconnected participant's connection ended.
     dropped_at: Mutex<HashMap<ParticipantId, Instant>>,
-    throttle: Mutex<KeyframeThrottle<(ParticipantId, MediaKind)>>,
+    /// Keyframe requests per publisher track and, for a simulcast track, per layer (SSRC).
+    throttle: Mutex<KeyframeThrottle<(ParticipantId, MediaKind, Option<u32>)>>,
+    /// The simulcast tracks (a client that sends layers): their layers and each receiver's
+    /// choice. A track not in here is forwarded as it comes.
+    simulcast: Mutex<HashMap<(ParticipantId, MediaKind), SimulcastTrack>>,
     next_id: AtomicU64,
     /// Makes the anonymised variants of protected tracks (none: those not named get nothing).
     anonymisers: Option<Arc<dyn Anonymisers>>,
@@ -205,6 +235,7 @@ impl Hearing {
             parties: Mutex::new(HashMap::new()),
             dropped_at: Mutex::new(HashMap::new()),
             throttle: Mutex::new(KeyframeThrottle::new(KEYFRAME_REQUEST_INTERVAL)),
+            simulcast: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             anonymisers: None,
             streams: Mutex::new(HashMap::new()),
@@ -419,7 +450,8 @@ impl Hearing {
     /// Asks `publisher`'s own `kind` track for a keyframe (throttled), e.g. for the decoder of
     /// an anonymising pipeline that lost packets.
     pub fn request_publisher_keyframe(&self, publisher: ParticipantId, kind: MediaKind) {
-        self.request_keyframe(publisher, kind, Instant::now());
+        let layer = self.layer_of(LayerReceiver::Anonymiser, publisher, kind);
+        self.request_keyframe(publisher, kind, layer, Instant::now());
     }
 
     /// Attaches `id`'s media connection and prepares legs for every track already published.
@@ -510,10 +542,19 @@ impl Hearing {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .retain(|(p, _), _| *p != id);
+        self.throttle
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .forget_where(|(p, _, _)| *p == id);
         {
-            let mut throttle = self.throttle.lock().unwrap_or_else(PoisonError::into_inner);
-            throttle.forget(&(id, MediaKind::Audio));
-            throttle.forget(&(id, MediaKind::Video));
+            let mut simulcast = self
+                .simulcast
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            simulcast.retain(|(p, _), _| *p != id);
+            for track in simulcast.values_mut() {
+                track.choices.remove(&LayerReceiver::Subscriber(id));
+            }
         }
         for conn in self.connections() {
             conn.publisher_left(id);
@@ -602,22 +643,73 @@ impl Hearing {
     /// One RTP packet from `publisher`'s `kind` track: forward it to exactly the participants
     /// the room allows, now. Under a protective order the packet also feeds the anonymised
     /// stream, and those who receive that variant get nothing of this packet.
+    ///
+    /// A simulcast track's packet is one layer's: each receiver gets it only if that is the
+    /// layer chosen for it ([`super::simulcast`]); the room's rule is asked as for any packet.
     pub fn on_rtp(&self, publisher: ParticipantId, kind: MediaKind, packet: &rtp::Packet) {
+        let now = Instant::now();
+        let layer = packet.header.ssrc;
         let mut resumed = false;
         let recorded;
         let original;
+        // Keyframes of layers some receiver waits for.
+        let mut wanted: BTreeSet<u32> = BTreeSet::new();
+        let mut feed_anonymiser = true;
+        let mut is_simulcast = false;
+        let keyframe = self
+            .codec_of(publisher, kind)
+            .is_some_and(|c| c.is_keyframe(&packet.payload));
         let order = {
             let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
             recorded = may_record(&room, publisher, kind, Variant::Raw);
             original = may_record_original(&room, publisher, kind)
                 .then(|| room.protection(publisher).map(|o| RoleSet::of(&o.raw_to)))
                 .flatten();
+            let order = room
+                .protection(publisher)
+                .filter(|p| p.protects(kind))
+                .cloned();
+            let mut simulcast = self
+                .simulcast
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let mut track = simulcast.get_mut(&(publisher, kind));
+            let ranked = match track.as_deref_mut() {
+                Some(t) => {
+                    is_simulcast = true;
+                    if !t
+                        .layers
+                        .observe(layer, packet.payload.len() + RTP_HEADER_BYTES, now)
+                    {
+                        // Not an announced layer (one beyond `MAX_LAYERS`, or one whose RID
+                        // never arrived): nobody gets it.
+                        return;
+                    }
+                    Some(t.layers.ranked(now))
+                }
+                None => None,
+            };
+            let mut choose = |receiver: LayerReceiver| -> bool {
+                let (Some(t), Some(ranked)) = (track.as_deref_mut(), ranked.as_deref()) else {
+                    return true;
+                };
+                let (decision, want) = t
+                    .choices
+                    .entry(receiver)
+                    .or_default()
+                    .on_packet(layer, keyframe, ranked, now);
+                wanted.extend(want);
+                decision != Decision::Skip
+            };
             let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
             for (&subscriber, conn) in conns.iter() {
                 if subscriber == publisher {
                     continue;
                 }
                 if may_forward_variant(&room, publisher, subscriber, kind, Variant::Raw) {
+                    if !choose(LayerReceiver::Subscriber(subscriber)) {
+                        continue;
+                    }
                     resumed |=
                         conn.forward(publisher, kind, Variant::Raw, packet) == Delivery::Resumed;
                 } else if !may_forward_variant(
@@ -630,9 +722,12 @@ impl Hearing {
                     conn.withhold(publisher, kind);
                 }
             }
-            room.protection(publisher)
-                .filter(|p| p.protects(kind))
-                .cloned()
+            if order.is_some() {
+                // The anonymiser decodes one layer, chosen as for a subscriber that never
+                // reports an estimate: the highest, changed only at a keyframe.
+                feed_anonymiser = choose(LayerReceiver::Anonymiser);
+            }
+            order
         };
         if recorded {
             self.record(publisher, Variant::Raw, packet);
@@ -649,16 +744,83 @@ impl Hearing {
         }
         match order {
             Some(order) => {
-                if let Some(stream) = self.stream_for(publisher, kind, &order) {
+                if let Some(stream) = self.stream_for(publisher, kind, &order)
+                    && feed_anonymiser
+                {
                     stream.push(packet);
                 }
             }
             None => self.stop_stream(publisher, kind),
         }
-        if resumed && kind == MediaKind::Video {
+        if resumed && kind == MediaKind::Video && !(is_simulcast && keyframe) {
             // Someone starts (or starts again) receiving this video: they need a keyframe.
-            self.request_keyframe(publisher, kind, Instant::now());
+            self.request_keyframe(publisher, kind, is_simulcast.then_some(layer), now);
         }
+        for layer in wanted {
+            self.request_keyframe(publisher, kind, Some(layer), now);
+        }
+    }
+
+    /// `publisher`'s `kind` track is a simulcast track, and its layer `rid` arrived on `ssrc`
+    /// (the first packet of each layer). From now on each receiver gets one layer of it.
+    pub fn on_simulcast_layer(
+        &self,
+        publisher: ParticipantId,
+        kind: MediaKind,
+        ssrc: u32,
+        rid: &str,
+    ) {
+        let added = self
+            .simulcast
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry((publisher, kind))
+            .or_default()
+            .layers
+            .add(ssrc, rid);
+        if !added {
+            tracing::debug!(%publisher, ssrc, "a simulcast layer is already known or one too many");
+        }
+    }
+
+    /// The layers of `publisher`'s simulcast `kind` track as `(rid, ssrc, bit/s)`, lowest
+    /// first (inactive ones last, with 0). Empty for a track without layers.
+    pub fn simulcast_layers(
+        &self,
+        publisher: ParticipantId,
+        kind: MediaKind,
+    ) -> Vec<(String, u32, u64)> {
+        self.simulcast
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&(publisher, kind))
+            .map(|t| t.layers.describe(Instant::now()))
+            .unwrap_or_default()
+    }
+
+    /// The layer (SSRC) of `publisher`'s simulcast `kind` track that `subscriber` receives
+    /// now, or waits for.
+    pub fn simulcast_layer_of(
+        &self,
+        subscriber: ParticipantId,
+        publisher: ParticipantId,
+        kind: MediaKind,
+    ) -> Option<u32> {
+        self.layer_of(LayerReceiver::Subscriber(subscriber), publisher, kind)
+    }
+
+    fn layer_of(
+        &self,
+        receiver: LayerReceiver,
+        publisher: ParticipantId,
+        kind: MediaKind,
+    ) -> Option<u32> {
+        let simulcast = self
+            .simulcast
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let choice = simulcast.get(&(publisher, kind))?.choices.get(&receiver)?;
+        choice.current().or(choice.pending())
     }
 
     /// One packet of the anonymised variant of `publisher`'s `kind` track (from its
@@ -724,7 +886,8 @@ impl Hearing {
         drop(streams);
         // The decoder starts on a keyframe.
         if kind == MediaKind::Video {
-            self.request_keyframe(publisher, kind, Instant::now());
+            let layer = self.layer_of(LayerReceiver::Anonymiser, publisher, kind);
+            self.request_keyframe(publisher, kind, layer, Instant::now());
         }
         Some(stream)
     }
@@ -750,6 +913,19 @@ impl Hearing {
         kind: MediaKind,
         bits_per_second: u64,
     ) {
+        // A simulcast track: the estimate also chooses this subscriber's layer.
+        if let Some(track) = self
+            .simulcast
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(&(publisher, kind))
+        {
+            track
+                .choices
+                .entry(LayerReceiver::Subscriber(subscriber))
+                .or_default()
+                .on_estimate(bits_per_second);
+        }
         let receivers: BTreeSet<ParticipantId> = {
             let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
             let conns = self.conns.read().unwrap_or_else(PoisonError::into_inner);
@@ -840,7 +1016,9 @@ impl Hearing {
         kind: MediaKind,
     ) {
         if self.may_forward_now(publisher, subscriber, kind, Variant::Raw) {
-            self.request_keyframe(publisher, kind, Instant::now());
+            // Of a simulcast track: the layer this subscriber gets.
+            let layer = self.simulcast_layer_of(subscriber, publisher, kind);
+            self.request_keyframe(publisher, kind, layer, Instant::now());
         } else {
             let anonymised = {
                 let room = self.room.read().unwrap_or_else(PoisonError::into_inner);
@@ -853,12 +1031,20 @@ impl Hearing {
         }
     }
 
-    fn request_keyframe(&self, publisher: ParticipantId, kind: MediaKind, now: Instant) {
+    /// Asks `publisher`'s `kind` track (or its simulcast `layer`) for a keyframe, at most once
+    /// per [`KEYFRAME_REQUEST_INTERVAL`] per track and layer.
+    fn request_keyframe(
+        &self,
+        publisher: ParticipantId,
+        kind: MediaKind,
+        layer: Option<u32>,
+        now: Instant,
+    ) {
         let pass = self
             .throttle
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .allow((publisher, kind), now);
+            .allow((publisher, kind, layer), now);
         if !pass {
             return;
         }
@@ -868,8 +1054,10 @@ impl Hearing {
             .unwrap_or_else(PoisonError::into_inner)
             .get(&publisher)
             .cloned();
-        if let Some(conn) = conn {
-            conn.request_keyframe(kind);
+        match (conn, layer) {
+            (Some(conn), Some(ssrc)) => conn.request_layer_keyframe(kind, ssrc),
+            (Some(conn), None) => conn.request_keyframe(kind),
+            (None, _) => {}
         }
     }
 }
@@ -1617,5 +1805,182 @@ mod tests {
                 ("h".to_string(), HearingEvent::Left { party }),
             ]
         );
+    }
+
+    /// Records the variant and SSRC (layer) of every packet forwarded, and the layer keyframe
+    /// requests received as a publisher.
+    #[derive(Default)]
+    struct LayerRecorder {
+        got: Mutex<Vec<(Variant, u32)>>,
+        layer_keyframes: Mutex<Vec<u32>>,
+    }
+
+    impl MediaConnection for LayerRecorder {
+        fn forward(&self, _: ParticipantId, _: MediaKind, v: Variant, p: &rtp::Packet) -> Delivery {
+            self.got.lock().expect("ok").push((v, p.header.ssrc));
+            Delivery::Sent
+        }
+        fn withhold(&self, _: ParticipantId, _: MediaKind) {}
+        fn track_published(&self, _: ParticipantId, _: MediaKind, _: Codec) {}
+        fn publisher_left(&self, _: ParticipantId) {}
+        fn request_keyframe(&self, _: MediaKind) {}
+        fn request_layer_keyframe(&self, _: MediaKind, ssrc: u32) {
+            self.layer_keyframes.lock().expect("ok").push(ssrc);
+        }
+    }
+
+    /// A VP8 packet of layer `ssrc` whose payload is `size` bytes; a keyframe start or not.
+    fn vp8_layer_packet(ssrc: u32, size: usize, keyframe: bool) -> rtp::Packet {
+        let mut payload = vec![0x10, if keyframe { 0x00 } else { 0x01 }];
+        payload.resize(size, 0xA5);
+        let mut pkt = rtp::Packet::default();
+        pkt.header.ssrc = ssrc;
+        pkt.header.payload_type = 96;
+        pkt.payload = bytes::Bytes::from(payload);
+        pkt
+    }
+
+    #[test]
+    fn each_subscriber_gets_one_simulcast_layer_and_the_unnamed_never_a_raw_one() {
+        use crate::sfu::room::FaceProtection;
+        const LOW: u32 = 0x10;
+        const HIGH: u32 = 0x30;
+        let factory = Arc::new(FakeAnonymisers::default());
+        let h = Hearing::with_anonymisers(
+            "h".into(),
+            RoomState::new(HearingState::InSession),
+            Some(factory.clone()),
+        );
+        let judge = h.admit("j", HearingRole::Judge).expect("new");
+        let counsel = h.admit("c", HearingRole::DefenceCounsel).expect("new");
+        let observer = h.admit("o", HearingRole::Observer).expect("new");
+        let waiting = h.admit("wr", HearingRole::Observer).expect("new");
+        let witness = h.admit("w", HearingRole::Witness).expect("new");
+        let recorders: Vec<(ParticipantId, Arc<LayerRecorder>)> =
+            [judge, counsel, observer, waiting, witness]
+                .into_iter()
+                .map(|p| (p, Arc::new(LayerRecorder::default())))
+                .collect();
+        for (p, r) in &recorders {
+            h.attach(*p, r.clone());
+        }
+        let got = |p: ParticipantId| -> Vec<(Variant, u32)> {
+            recorders
+                .iter()
+                .find(|(q, _)| *q == p)
+                .map(|(_, r)| r.got.lock().expect("ok").clone())
+                .unwrap_or_default()
+        };
+        h.update(|r| {
+            for p in [judge, counsel, observer, witness] {
+                r.move_to(p, Location::HearingRoom).expect("known");
+            }
+        });
+        h.on_track_published(witness, MediaKind::Video, Codec::Vp8);
+        h.on_simulcast_layer(witness, MediaKind::Video, LOW, "q");
+        h.on_simulcast_layer(witness, MediaKind::Video, HIGH, "f");
+        let send = |frames: usize, keyframe_every: usize| {
+            for i in 1..=frames {
+                // Both layers are measured before the first keyframe.
+                let key = i % keyframe_every == 0;
+                h.on_rtp(witness, MediaKind::Video, &vp8_layer_packet(LOW, 200, key));
+                h.on_rtp(
+                    witness,
+                    MediaKind::Video,
+                    &vp8_layer_packet(HIGH, 1000, key),
+                );
+            }
+        };
+        send(30, 10);
+        let high_only = |p: ParticipantId| {
+            let g = got(p);
+            !g.is_empty() && g.iter().all(|&(v, s)| v == Variant::Raw && s == HIGH)
+        };
+        assert!(high_only(judge), "the judge: the high layer only");
+        assert!(high_only(counsel), "counsel: the high layer only");
+        assert!(got(waiting).is_empty(), "the waiting room: nothing");
+        // The observer's bandwidth is short: it steps down at the low layer's keyframe.
+        h.on_receiver_estimate(observer, witness, MediaKind::Video, 60_000);
+        send(30, 10);
+        let observer_got = got(observer);
+        let first_low = observer_got
+            .iter()
+            .position(|&(_, s)| s == LOW)
+            .expect("the observer switched");
+        assert!(observer_got[..first_low].iter().all(|&(_, s)| s == HIGH));
+        assert!(observer_got[first_low..].iter().all(|&(_, s)| s == LOW));
+        assert_eq!(
+            h.simulcast_layer_of(observer, witness, MediaKind::Video),
+            Some(LOW)
+        );
+        assert_eq!(
+            h.simulcast_layer_of(judge, witness, MediaKind::Video),
+            Some(HIGH)
+        );
+        // A protective order naming the judge only.
+        h.update(|r| {
+            r.set_protection(
+                witness,
+                Some(Protection {
+                    voice_distorted: false,
+                    face: FaceProtection::Masked,
+                    raw_to: [HearingRole::Judge].into_iter().collect(),
+                    keep_original: false,
+                }),
+            )
+            .expect("known");
+        });
+        let before: Vec<usize> = [judge, counsel, observer]
+            .into_iter()
+            .map(|p| got(p).len())
+            .collect();
+        send(30, 10);
+        let judge_now = &got(judge)[before[0]..];
+        assert!(!judge_now.is_empty());
+        assert!(
+            judge_now
+                .iter()
+                .all(|&(v, s)| v == Variant::Raw && s == HIGH)
+        );
+        for (p, n) in [(counsel, before[1]), (observer, before[2])] {
+            let now = &got(p)[n..];
+            assert!(!now.is_empty(), "the anonymised stream reaches {p}");
+            assert!(
+                now.iter().all(|&(v, _)| v == Variant::Anonymised),
+                "{p} receives no raw layer under the order"
+            );
+            // The anonymiser decodes one layer: the highest, from its keyframe.
+            assert!(now.iter().all(|&(_, s)| s == HIGH), "one layer anonymised");
+        }
+        assert!(got(waiting).is_empty(), "the waiting room: still nothing");
+        assert_eq!(*factory.started.lock().expect("ok"), 1);
+        // A keyframe request from the judge goes to the layer the judge receives.
+        let witness_conn = &recorders[4].1;
+        std::thread::sleep(KEYFRAME_REQUEST_INTERVAL);
+        h.on_keyframe_request(judge, witness, MediaKind::Video);
+        assert_eq!(
+            witness_conn.layer_keyframes.lock().expect("ok").last(),
+            Some(&HIGH)
+        );
+    }
+
+    #[test]
+    fn a_track_without_layers_is_forwarded_as_it_comes() {
+        let h = Hearing::new("h".into(), RoomState::new(HearingState::InSession));
+        let judge = h.admit("j", HearingRole::Judge).expect("new");
+        let clerk = h.admit("c", HearingRole::Clerk).expect("new");
+        let fc = Arc::new(LayerRecorder::default());
+        h.attach(clerk, fc.clone());
+        h.update(|r| {
+            r.move_to(judge, Location::HearingRoom).expect("known");
+            r.move_to(clerk, Location::HearingRoom).expect("known");
+        });
+        h.on_track_published(judge, MediaKind::Video, Codec::Vp8);
+        // Two SSRCs (an encoder restart, say), no keyframe: everything goes through.
+        for ssrc in [1, 2, 1] {
+            h.on_rtp(judge, MediaKind::Video, &vp8_layer_packet(ssrc, 100, false));
+        }
+        assert_eq!(fc.got.lock().expect("ok").len(), 3);
+        assert!(h.simulcast_layers(judge, MediaKind::Video).is_empty());
     }
 }

@@ -8,6 +8,10 @@
 //! - [`hearing`]: one live hearing: the room plus its participants' connections, seen only
 //!   through the small [`hearing::MediaConnection`] trait; asks `may_forward` per packet.
 //! - [`peer`]: `MediaConnection` over `webrtc` 0.21 (one peer connection per participant).
+//! - [`simulcast`]: which simulcast layer each receiver gets (ranking, hysteresis, switching
+//!   at keyframes). Pure.
+//! - [`nack_limit`]: a retransmission budget per leg (a subscriber NACKing everything gets
+//!   at most a share of the leg resent).
 //! - [`rtx`]: unwraps a publisher's RTX retransmissions before the NACK generator sees them.
 //! - [`pipeline`]: the transcoding pipeline for a protected witness's media (decode → anonymise
 //!   → encode on a thread of its own per stream), producing the distorted track that everyone
@@ -30,18 +34,20 @@
 pub mod anonymisers;
 pub mod forward;
 pub mod hearing;
+pub mod nack_limit;
 pub mod peer;
 pub mod pipeline;
 pub mod quality;
 pub mod room;
 pub mod rtx;
 pub mod signal;
+pub mod simulcast;
 pub mod turn;
 
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 pub use hearing::{Hearing, Hearings};
 
@@ -102,6 +108,8 @@ pub struct Sfu {
     anonymisers: Arc<anonymisers::PipelineAnonymisers>,
     port_cursor: AtomicU32,
     live: Arc<AtomicUsize>,
+    /// Retransmissions refused to subscribers over their budget ([`nack_limit`]).
+    retransmissions_refused: Arc<AtomicU64>,
 }
 
 impl Sfu {
@@ -114,6 +122,7 @@ impl Sfu {
             anonymisers,
             port_cursor: AtomicU32::new(0),
             live: Arc::new(AtomicUsize::new(0)),
+            retransmissions_refused: Arc::new(AtomicU64::new(0)),
         })
     }
 
@@ -137,6 +146,16 @@ impl Sfu {
     /// returns to zero once everyone has left and their connections wound down).
     pub fn live_connections(&self) -> usize {
         self.live.load(Ordering::Relaxed)
+    }
+
+    /// Packets subscribers NACKed that were not resent because their leg's retransmission
+    /// budget was spent ([`nack_limit`]), since start, all connections together.
+    pub fn retransmissions_refused(&self) -> u64 {
+        self.retransmissions_refused.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn retransmissions_refused_counter(&self) -> Arc<AtomicU64> {
+        self.retransmissions_refused.clone()
     }
 
     pub(crate) fn live_counter(&self) -> Arc<AtomicUsize> {

@@ -49,13 +49,15 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 use webrtc::peer_connection::{
     MediaEngine, PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler,
     RTCConfigurationBuilder, RTCIceCandidateInit, RTCIceGatheringState, RTCPeerConnectionState,
-    RTCSessionDescription, Registry, SettingEngineBuilder, register_default_interceptors,
+    RTCSessionDescription, Registry, SettingEngineBuilder, configure_simulcast_extension_headers,
+    register_default_interceptors,
 };
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::Sfu;
 use super::forward::{Codec, LegRewriter, Rewrite};
 use super::hearing::{Delivery, Hearing, MediaConnection};
+use super::nack_limit::{NACK_LIMITER_SLOT, NackLimiter};
 use super::quality;
 use super::room::{MediaKind, ParticipantId, Variant};
 use super::rtx::{RTX_UNWRAPPER_SLOT, RtxUnwrapper};
@@ -113,7 +115,8 @@ pub const RTX_PAYLOAD_TYPE: u8 = 97;
 ///   get TransportLayerCC feedback, from which the browser estimates its own send rate.
 /// - `nack` (video): the NACK generator asks a publisher again for what was lost on the way
 ///   in, and the NACK responder resends to a subscriber what was lost on the way out; with
-///   `video/rtx` negotiated, on the leg's RTX SSRC and payload type.
+///   `video/rtx` negotiated, on the leg's RTX SSRC and payload type; never more than the
+///   leg's retransmission budget ([`NackLimiter`]).
 /// - `nack pli`, `ccm fir` (video): keyframe requests ([`KeyframeRequestMarker`]).
 /// - `goog-remb` (video): receivers report their bandwidth, which the anonymised streams'
 ///   encoders follow. Legs carry no transport-wide sequence numbers (see [`LegRewriter`]), so
@@ -440,13 +443,26 @@ impl MediaConnection for Shared {
     }
 
     fn request_keyframe(&self, kind: MediaKind) {
+        self.send_pli(kind, None);
+    }
+
+    fn request_layer_keyframe(&self, kind: MediaKind, ssrc: u32) {
+        self.send_pli(kind, Some(ssrc));
+    }
+}
+
+impl Shared {
+    /// Sends a PLI for this participant's own `kind` track: for its simulcast layer `layer`, or
+    /// for the track's first SSRC. The layers all arrive on the one remote track.
+    fn send_pli(&self, kind: MediaKind, layer: Option<u32>) {
         let inbound = self
             .inbound
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(&kind)
             .cloned();
-        if let Some((track, media_ssrc)) = inbound {
+        if let Some((track, first_ssrc)) = inbound {
+            let media_ssrc = layer.unwrap_or(first_ssrc);
             tokio::spawn(async move {
                 let pli = PictureLossIndication {
                     sender_ssrc: 0,
@@ -534,6 +550,20 @@ impl PeerConnectionEventHandler for Handler {
                             break;
                         };
                         h.on_rtp(shared.id, kind, &packet);
+                    }
+                    // Simulcast: every layer arrives on this one track, each announced by an
+                    // `OnOpen` with its RID and SSRC before its first packet. A track without
+                    // RIDs is not simulcast and is forwarded as it comes.
+                    TrackRemoteEvent::OnOpen(init) => {
+                        let Some(rid) = init.rid.as_deref().filter(|r| !r.is_empty()) else {
+                            continue;
+                        };
+                        let Some(h) = shared.hearing.upgrade() else {
+                            break;
+                        };
+                        tracing::debug!(participant = %shared.id, rid = ?rid, ssrc = init.ssrc,
+                            "simulcast layer");
+                        h.on_simulcast_layer(shared.id, kind, init.ssrc, rid);
                     }
                     TrackRemoteEvent::OnEnded => break,
                     _ => {}
@@ -712,10 +742,18 @@ async fn build_peer_connection(
                 .register_codec(codec, kind)
                 .context("registering a codec")?;
         }
+        // The MID, RID and repaired-RID header extensions: a client may send its video as
+        // simulcast layers (`a=simulcast:send`), told apart by their RID.
+        configure_simulcast_extension_headers(&mut media)
+            .context("registering the simulcast header extensions")?;
         let registry = register_default_interceptors(Registry::new(), &mut media)
             .context("registering the default interceptors")?
             .with(Slot::from(MARKER_SLOT), KeyframeRequestMarker::default())
-            .with(Slot::from(RTX_UNWRAPPER_SLOT), RtxUnwrapper::default());
+            .with(Slot::from(RTX_UNWRAPPER_SLOT), RtxUnwrapper::default())
+            .with(
+                Slot::from(NACK_LIMITER_SLOT),
+                NackLimiter::new(sfu.retransmissions_refused_counter()),
+            );
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(MulticastDnsMode::Disabled)
             .build();

@@ -453,8 +453,8 @@ fn stamped(payload: &bytes::Bytes) -> bytes::Bytes {
     bytes::Bytes::from(p)
 }
 
-/// Packets kept per received track (80 s of audio; 40 s of 640x480 video).
-const KEPT_PER_TRACK: usize = 4_000;
+/// Packets kept per received track (400 s of audio; about 200 s of 640x480 video).
+const KEPT_PER_TRACK: usize = 20_000;
 
 /// The RIDs of the simulcast layers, lowest first.
 pub const SIMULCAST_RIDS: [&str; 3] = ["q", "h", "f"];
@@ -1271,6 +1271,15 @@ impl RtcClient {
             .get(&(publisher, kind))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Forgets the packets kept so far from `publisher`'s `kind` track, so that what arrives
+    /// from now on is kept (up to the limit per track) however long the test has run.
+    pub fn forget_packets(&self, publisher: u64, kind: MediaKind) {
+        self.kept
+            .lock()
+            .expect("not poisoned")
+            .remove(&(publisher, kind));
     }
 
     /// This client's current local and remote session descriptions (SDP).

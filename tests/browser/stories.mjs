@@ -520,8 +520,8 @@ async function protectedWitnessStory(browser) {
   const editor = judge.page.locator("#order-editor form");
   await editor.getByRole("heading", { name: "Protective order for Witness A" }).waitFor();
   await editor.getByLabel("Pseudonym").fill("Witness X");
-  await editor.getByLabel("Voice").selectOption("distorted");
-  await editor.getByLabel("Face").selectOption("masked");
+  await editor.getByLabel("Voice", { exact: true }).selectOption("distorted");
+  await editor.getByLabel("Face", { exact: true }).selectOption("masked");
   assert.equal(await editor.getByLabel("Judge", { exact: true }).isChecked(), true, "the judge receives the original by default");
   assert.equal(await editor.getByLabel("Defence counsel").isChecked(), false);
   await shot(judge.page, "27-protective-order-editor");

@@ -1049,7 +1049,7 @@ async fn each_participant_reads_their_own_situation_and_a_protected_witness_is_n
     assert_eq!(
         r.body["protective_order"],
         json!({"pseudonym": "Witness X", "voice": "distorted", "face": "masked",
-               "raw_to": ["judge"]})
+               "raw_to": ["judge"], "keep_original": false})
     );
     assert_eq!(r.body["hearing"]["state"], "open");
     assert_eq!(

@@ -299,6 +299,36 @@ async function federationStory(browser) {
   await page.goto(requestUrl);
   await eventually(page, page.locator("#request-status").getByText("Evidence transmitted"), "A to receive the record");
   step("A's officer sees the evidence arrive");
+
+  // A's server verified the record on arrival: the page says so, and the package downloads.
+  const check = page.locator("#evidence-checks li");
+  await check.getByText(/^Evidence received on .+: verified — [1-9]\d* files$/).waitFor();
+  const received = await page.evaluate(async (u) => {
+    const r = await fetch(u);
+    const b = new Uint8Array(await r.arrayBuffer());
+    return { status: r.status, magic: String.fromCharCode(b[0], b[1]) };
+  }, await check.getByRole("link", { name: /as received$/ }).getAttribute("href"));
+  assert.deepEqual(received, { status: 200, magic: "PK" }, "the received evidence package downloads as a ZIP (ASiC-E)");
+  step("A's page shows the evidence package verified on arrival, and it downloads");
+
+  // The audit trail: the sending (validated → transmitted, delivered with B's signed receipt)
+  // and the evidence's arrival, each entry with its inclusion proof in A's log.
+  const trail = page.locator("#audit-trail");
+  await trail.getByText("Moved from Validated to Transmitted").waitFor();
+  await trail.locator('li[data-action="mla.message_delivered"]').getByText("Sent to DE-BfJ: signed receipt received").first().waitFor();
+  await trail.getByText("Received from the other state: Evidence transmitted").waitFor();
+  const verified = trail.locator('li[data-action="mla.evidence_verified"]');
+  await verified.getByText(/Evidence package received and verified \([1-9]\d* files\)/).waitFor();
+  const proof = await page.evaluate(async (u) => {
+    const r = await fetch(u);
+    const j = await r.json();
+    return { status: r.status, action: JSON.parse(j.body).action, leaf: j.leaf_hash, proof: Array.isArray(j.inclusion_proof) };
+  }, await verified.getByRole("link", { name: /^Proof/ }).getAttribute("href"));
+  assert.deepEqual({ status: proof.status, action: proof.action, proof: proof.proof },
+    { status: 200, action: "mla.evidence_verified", proof: true }, "the entry's proof link gives its inclusion proof");
+  await page.locator("#audit-trail").scrollIntoViewIfNeeded();
+  await shot(page, "13-eio-evidence-verified-audit-state-a");
+  step("A's audit trail lists the sending and the evidence's arrival, each with its proof");
   assert.deepEqual(page.problems, []);
   await context.close();
 }

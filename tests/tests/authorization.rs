@@ -439,6 +439,12 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
             None,
             REQUEST_OFFICERS,
         ),
+        r(
+            "GET",
+            &format!("/api/v1/mla/requests/{request}/audit"),
+            None,
+            REQUEST_OFFICERS,
+        ),
         // Returning a hearing's record: officers at a browser (the judge and clerk who may
         // export the record may not transmit it). Only the executing authority's officers get
         // past the request's half of the policy: this draft's own (issuing) officers get 404.
@@ -626,7 +632,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 78 * SUBJECTS.len());
+    assert_eq!(checked, 79 * SUBJECTS.len());
 }
 
 #[tokio::test]

@@ -674,6 +674,16 @@ async fn real_requests_and_answers_fit_their_schemas() {
         &uploaded,
         201,
     );
+    let r = officer
+        .get(&format!("/api/v1/mla/requests/{request}/audit"))
+        .await;
+    conforms(doc, "get", "/api/v1/mla/requests/{id}/audit", None, &r, 200);
+    let seq = r.body["entries"][0]["seq"].as_i64().unwrap();
+    let r = officer
+        .get(&format!("/api/v1/mla/requests/{request}/audit?seq={seq}"))
+        .await;
+    assert!(r.body["inclusion_proof"].is_array(), "{r:?}");
+    conforms(doc, "get", "/api/v1/mla/requests/{id}/audit", None, &r, 200);
 
     // A hearing booked by a clerk, with an invited witness.
     let (clerk, _) = app.sign_in_as(&[Role::Clerk]).await;

@@ -172,6 +172,27 @@ impl Store {
         Ok(row.as_ref().map(audit_row).transpose()?)
     }
 
+    /// The first `limit` entries about `object` (e.g. `mla_request:<id>`), oldest first, all
+    /// actions included.
+    ///
+    /// # Errors
+    /// On database failure.
+    pub async fn audit_entries_about_first(
+        &self,
+        object: &str,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, at_ms, actor, action, object, body, leaf_hash FROM audit_entries \
+             WHERE object = $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(object)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(audit_row).collect::<Result<_, _>>()?)
+    }
+
     /// Entries with `from <= seq < to`, in order.
     ///
     /// # Errors

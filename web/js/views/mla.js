@@ -348,9 +348,63 @@ function timeline(view) {
         m.delivered_at ? ` · ${t("mla.delivered_at", { at: when(m.delivered_at) })}` : "")))));
 }
 
+/// The evidence packages this server received with EVIDENCE_TRANSMITTED and verified on arrival
+/// (as `assize verify` does): when, the outcome, how many files, and the package itself.
+function evidenceChecks(view) {
+  const checks = view.evidence_checks || [];
+  if (!checks.length) return null;
+  const id = view.request.id;
+  return h("section", { "aria-labelledby": "checks-title" }, h("h2", { id: "checks-title" }, t("mla.checks_title")),
+    h("ul", { id: "evidence-checks" }, checks.map((c) => {
+      const a = view.attachments.find((x) => x.id === c.attachment_id);
+      const files = Array.isArray(c.report) ? c.report : [];
+      const verified = c.outcome === "verified";
+      return h("li", { class: verified ? "check-verified" : "check-refused" },
+        h("p", {}, verified
+          ? t("mla.check_verified", { at: when(c.checked_at), n: c.files })
+          : t("mla.check_refused", { at: when(c.checked_at), reason: files.map((f) => f.reason || f.file).join("; ") || c.outcome })),
+        a ? h("p", {}, h("a", { href: `/api/v1/mla/requests/${enc(id)}/attachments/${enc(a.id)}`, download: a.filename },
+          t("mla.check_download", { name: a.filename }))) : null,
+        files.length ? h("details", {}, h("summary", {}, t("mla.check_files")),
+          h("ul", {}, files.map((f) => h("li", {}, h("code", {}, f.file))))) : null);
+    })));
+}
+
+/// What an audit entry about this request says, in words; an action without a text shows as
+/// logged.
+function auditText(e) {
+  const d = e.details || {};
+  const st = (s) => (s ? t(`mla_status.${s}`) : "—");
+  const key = `audit_action.${e.action}`;
+  if (!has(key)) return e.action;
+  return t(key, { from: st(d.from), to: e.action === "mla.transition" || e.action === "mla.message_received" ? st(d.to) : (d.to || ""),
+    n: d.files ?? "", deadline: d.deadline ? t(`deadline.${d.deadline}`) : "" });
+}
+
+function auditActor(actor) {
+  const kind = String(actor).split(":")[0];
+  return has(`audit_actor.${kind}`) ? t(`audit_actor.${kind}`) : actor;
+}
+
+/// The request's audit trail on this server, oldest first, each entry with a link to its
+/// inclusion proof in the log's Merkle tree.
+function auditTrail(view, trail) {
+  const id = view.request.id;
+  return h("section", { "aria-labelledby": "audit-title" }, h("h2", { id: "audit-title" }, t("mla.audit_title")),
+    h("p", { class: "hint" }, t("mla.audit_hint")),
+    trail.entries.length
+      ? h("ol", { class: "timeline", id: "audit-trail" }, trail.entries.map((e) => h("li", { "data-action": e.action },
+        h("p", {}, h("strong", {}, when(Math.floor(e.at_ms / 1000))), " — ", auditText(e), " ",
+          h("span", { class: "muted" }, auditActor(e.actor)), " · ",
+          h("a", { href: `/api/v1/mla/requests/${enc(id)}/audit?seq=${enc(e.seq)}` }, t("mla.audit_proof", { seq: e.seq }))))))
+      : h("p", {}, t("mla.audit_none")),
+    trail.truncated ? h("p", { class: "warning" }, t("mla.audit_truncated", { n: trail.limit })) : null);
+}
+
 export async function mlaRequestView([id], ctx) {
   const root = h("div", {});
-  let view = await get(`/api/v1/mla/requests/${enc(id)}`);
+  const load = () => Promise.all([get(`/api/v1/mla/requests/${enc(id)}`), get(`/api/v1/mla/requests/${enc(id)}/audit`)]);
+  let [view, trail] = await load();
   const draw = () => {
     const r = view.request;
     const other = r.side === "issuing" ? view.executing_authority : view.issuing_authority;
@@ -366,11 +420,13 @@ export async function mlaRequestView([id], ctx) {
       transitions(view, refresh),
       hearingRecord(view, refresh, ctx),
       editable ? formEditor(view, (saved) => { view = saved; }) : readOnlyForm(view),
+      evidenceChecks(view),
       attachments(view, refresh),
-      timeline(view)));
+      timeline(view),
+      auditTrail(view, trail)));
   };
   async function refresh() {
-    view = await get(`/api/v1/mla/requests/${enc(id)}`);
+    [view, trail] = await load();
     draw();
   }
   draw();

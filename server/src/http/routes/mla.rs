@@ -292,6 +292,98 @@ pub async fn get(
     Ok(Json(view(&state, &r).await?))
 }
 
+/// At most this many entries of one request's audit trail are listed, the oldest first; the
+/// reply says `truncated` when there were more.
+pub const MAX_REQUEST_AUDIT_ENTRIES: usize = 1000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    /// One entry of the trail, with its inclusion proof.
+    seq: Option<u64>,
+}
+
+/// One audit entry as the request's trail shows it: the logged entry (its canonical body is the
+/// Merkle leaf) split into its fields. MLA entries carry identifiers, hashes, statuses and
+/// codes, never the persons a request names (the form stays in the sealed documents).
+fn audit_entry_json(row: &crate::store::AuditRow) -> Value {
+    let body: Value = serde_json::from_str(&row.body).unwrap_or_default();
+    json!({
+        "seq": row.seq,
+        "time": body.get("time").cloned().unwrap_or(Value::Null),
+        "at_ms": row.at_ms,
+        "actor": row.actor,
+        "action": row.action,
+        "details": body.get("details").cloned().unwrap_or_else(empty_object),
+        "leaf_hash": hex::encode(&row.leaf_hash),
+    })
+}
+
+/// `GET /api/v1/mla/requests/{id}/audit[?seq=N]`: the request's audit trail, every entry whose
+/// object is `mla_request:{id}` on this server, oldest first (at most
+/// [`MAX_REQUEST_AUDIT_ENTRIES`]); with `seq`, that one entry with its inclusion proof in the
+/// current tree. Access as for viewing the request: the audit log at large stays the
+/// administrators' (`GET /api/v1/audit/entries/{seq}`), but a request's own officers may read
+/// and check what was logged about it. Reading a proof is audited as `audit.read`.
+pub async fn audit_trail(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<AuditQuery>,
+) -> ApiResult<Json<Value>> {
+    let (r, _, _permit) = request_permit(&state, &caller, &id, Action::ViewMlaRequests).await?;
+    let object = format!("mla_request:{}", r.id);
+    if let Some(seq) = q.seq {
+        // Only an entry about this request: any other seq is "not found", whatever it holds.
+        let row = state
+            .store
+            .audit_entry(i64::try_from(seq).unwrap_or(i64::MAX))
+            .await?
+            .filter(|row| row.object == object)
+            .ok_or_else(|| ApiError::not_found("audit entry of this request"))?;
+        let size = state.audit.tree_head().size;
+        let (proof, root) = state.audit.inclusion_proof(seq, size).map_err(|e| {
+            ApiError::bad_request("invalid_proof_request", format!("No such proof: {e}."))
+        })?;
+        state
+            .audit
+            .append(AuditEvent::new(
+                Actor::from(&caller.subject),
+                "audit.read",
+                format!("audit:{seq}"),
+            ))
+            .await?;
+        let mut entry = audit_entry_json(&row);
+        entry["body"] = json!(row.body);
+        entry["tree_size"] = json!(size);
+        entry["root_hash"] = json!(hex::encode(root.as_bytes()));
+        entry["inclusion_proof"] = json!(
+            proof
+                .iter()
+                .map(|h| hex::encode(h.as_bytes()))
+                .collect::<Vec<_>>()
+        );
+        return Ok(Json(entry));
+    }
+    let limit = i64::try_from(MAX_REQUEST_AUDIT_ENTRIES + 1).unwrap_or(i64::MAX);
+    let rows = state
+        .store
+        .audit_entries_about_first(&object, limit)
+        .await?;
+    let truncated = rows.len() > MAX_REQUEST_AUDIT_ENTRIES;
+    let entries: Vec<Value> = rows
+        .iter()
+        .take(MAX_REQUEST_AUDIT_ENTRIES)
+        .map(audit_entry_json)
+        .collect();
+    Ok(Json(json!({
+        "request_id": r.id,
+        "entries": entries,
+        "limit": MAX_REQUEST_AUDIT_ENTRIES,
+        "truncated": truncated,
+    })))
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FormBody {

@@ -152,6 +152,7 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
             "/api/v1/mla/requests/{id}/attachments/{attachment}",
             get(mla::download),
         )
+        .route("/api/v1/mla/requests/{id}/audit", get(mla::audit_trail))
         .route(
             "/api/v1/mla/requests/{id}/evidence",
             get(mla::evidence).post(mla::transmit_hearing_record),

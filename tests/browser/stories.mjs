@@ -126,7 +126,7 @@ async function clerkStory(browser) {
   await page.getByLabel("Role").selectOption("expert");
   await page.getByLabel("How the court refers to them").fill("Expert B");
   await page.getByRole("button", { name: "Invite someone" }).click();
-  await page.getByLabel("Invitation link for Expert B").waitFor();
+  const expertLink = await page.getByLabel("Invitation link for Expert B").inputValue();
   assert.equal(await page.locator("#invitations tbody tr").count(), 2);
   step("created a second invitation from the hearing's page");
 
@@ -134,6 +134,16 @@ async function clerkStory(browser) {
   await expertRow.getByRole("button", { name: "Revoke" }).click();
   await expertRow.getByText("Revoked").waitFor();
   step("revoked it");
+
+  // The expert lost the link: a new one for the same person.
+  await expertRow.getByRole("button", { name: "New link" }).click();
+  await page.locator("#announce").getByText("A new link for Expert B is shown below, once.").waitFor();
+  const newLink = await page.getByLabel("Invitation link for Expert B").inputValue();
+  assert.match(newLink, /^https:\/\/.+\/join#.{20,}$/);
+  assert.notEqual(newLink, expertLink, "a new token");
+  assert.equal(await page.locator("#invitations tbody tr").count(), 3);
+  await page.locator("#invitations tbody tr", { hasText: "Expert B" }).getByText("Not used yet").waitFor();
+  step("issued Expert B a new link; the old one stays revoked");
 
   await page.getByRole("button", { name: "Open the hearing" }).click();
   await page.locator("#hearing-state").getByText("Open").waitFor();

@@ -234,6 +234,12 @@ fn rows(victim: &str, hearing: &str, request: &str) -> Vec<Row> {
         ),
         r(
             "POST",
+            &format!("/api/v1/hearings/{hearing}/invitations/no-such-invitation/reissue"),
+            Some(json!({})),
+            HEARING_BENCH,
+        ),
+        r(
+            "POST",
             "/api/v1/hearing-invitations/redeem",
             Some(json!({"token": "x"})),
             EVERYONE,
@@ -632,7 +638,7 @@ async fn every_endpoint_is_authorized_as_every_role_and_as_nobody() {
         failures.len(),
         failures.join("\n")
     );
-    assert_eq!(checked, 79 * SUBJECTS.len());
+    assert_eq!(checked, 80 * SUBJECTS.len());
 }
 
 #[tokio::test]

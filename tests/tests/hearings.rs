@@ -328,6 +328,64 @@ async fn an_invitation_works_once_and_never_after_expiry_or_revocation() {
     assert!(!stored.contains(&token));
 }
 
+#[tokio::test]
+async fn a_lost_or_expired_link_is_reissued_for_the_same_participant_and_the_old_one_stops() {
+    let app = court().await;
+    let clerk = staff(&app, &[Role::Clerk]).await;
+    let hearing = book(&clerk.client, "2026-CR-0044").await;
+    let (old_token, old_id) = invite(&clerk.client, &hearing, "witness", "Witness D").await;
+    let first = redeem(&app, &old_token).await;
+    post(&clerk.client, &format!("/api/v1/hearings/{hearing}/open")).await;
+
+    // The witness lost their device: the clerk issues a new link for the same person.
+    let path = format!("/api/v1/hearings/{hearing}/invitations/{old_id}/reissue");
+    let r = clerk
+        .client
+        .post(&path, json!({ "expires_in_hours": 0 }))
+        .await;
+    assert_eq!((r.status, r.code()), (400, "invalid_expiry"), "{r:?}");
+    let r = clerk.client.post(&path, json!({})).await;
+    assert_eq!(r.status, 201, "{r:?}");
+    let new_token = r.body["token"].as_str().unwrap().to_string();
+    assert!(r.body["link"].as_str().unwrap().ends_with(&new_token));
+    assert_eq!(
+        r.body["invitation"]["participant_id"],
+        first.participant.as_str(),
+        "the same participant"
+    );
+
+    // The old link and the session it became no longer work; the new link does, once.
+    let (status, code) = refusal(app.signal(&hearing, Some(&first.cookie)).await);
+    assert_eq!((status, code.as_str()), (401, "hearing_session_expired"));
+    let stale = redeem_with(&app.client(), &old_token).await;
+    assert_eq!((stale.status, stale.code()), (404, "invitation_unusable"));
+    let again = redeem(&app, &new_token).await;
+    assert_eq!(again.participant, first.participant);
+    let twice = redeem_with(&app.client(), &new_token).await;
+    assert_eq!((twice.status, twice.code()), (404, "invitation_unusable"));
+
+    // Unknown invitations, and the court's removed participants, get no new link.
+    let r = clerk
+        .client
+        .post(
+            &format!("/api/v1/hearings/{hearing}/invitations/no-such/reissue"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, 404, "{r:?}");
+    // (The judge removes participants; here, as the store sees it.)
+    app.sql(&format!(
+        "UPDATE hearing_participants SET removed_at = 1 WHERE id = '{}'",
+        first.participant
+    ))
+    .await;
+    let r = clerk.client.post(&path, json!({})).await;
+    assert_eq!(r.status, 404, "{r:?}");
+    let stored = audit_and_invitations(&app).await;
+    assert!(stored.contains("invitation.reissue"));
+    assert!(!stored.contains(&new_token), "only the hash is stored");
+}
+
 /// Every audit entry's body and every invitation row, as one text to search.
 async fn audit_and_invitations(app: &TestApp) -> String {
     use sqlx::{Connection as _, Row as _};

@@ -465,6 +465,77 @@ impl Store {
         })
     }
 
+    /// A new link for the person of invitation `invitation_id` (a lost or expired link): the
+    /// old invitation is revoked (and the session it became ends) and a new one, under
+    /// `token_hash`, is issued for the same participant, so everything the court set for them
+    /// (a protective order, screens) still applies. One transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] for an unknown invitation or a participant the court removed.
+    pub async fn reissue_invitation(
+        &self,
+        hearing_id: &str,
+        invitation_id: &str,
+        token_hash: &str,
+        created_by: &str,
+        expires_at: i64,
+    ) -> Result<InvitationRecord, StoreError> {
+        let t = now();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            invitation_columns!(),
+            " FROM hearing_invitations i JOIN hearing_participants p ON p.id = i.participant_id \
+              WHERE i.hearing_id = $1 AND i.id = $2 AND p.removed_at IS NULL"
+        ))
+        .bind(hearing_id)
+        .bind(invitation_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let old = row
+            .as_ref()
+            .map(invitation_from_row)
+            .transpose()?
+            .ok_or(StoreError::NotFound("invitation"))?;
+        sqlx::query(
+            "UPDATE hearing_invitations SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL",
+        )
+        .bind(t)
+        .bind(invitation_id)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM hearing_sessions WHERE invitation_id = $1")
+            .bind(invitation_id)
+            .execute(&mut *tx)
+            .await?;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        sqlx::query(
+            "INSERT INTO hearing_invitations (id, hearing_id, participant_id, token_hash, \
+             created_by, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&id)
+        .bind(hearing_id)
+        .bind(&old.participant_id)
+        .bind(token_hash)
+        .bind(created_by)
+        .bind(t)
+        .bind(expires_at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(InvitationRecord {
+            id,
+            hearing_id: hearing_id.into(),
+            participant_id: old.participant_id,
+            role: old.role,
+            created_by: created_by.into(),
+            created_at: t,
+            expires_at,
+            redeemed_at: None,
+            revoked_at: None,
+        })
+    }
+
     /// A hearing's invitations (never their tokens).
     ///
     /// # Errors

@@ -183,6 +183,10 @@ export async function hearingView([id], ctx) {
     });
     const links = linkList(ctx.createdLinks);
     ctx.createdLinks = null;
+    // Each participant's latest invitation, and the participants the court has not removed.
+    const latest = new Map();
+    for (const i of [...invitations].sort((a, b) => a.created_at - b.created_at)) latest.set(i.participant_id, i.id);
+    const present = new Set(hearing.participants.filter((p) => !p.removed_at).map((p) => p.id));
     const status = (i) => i.revoked_at ? t("invitations.revoked") : i.redeemed_at ? t("invitations.redeemed")
       : i.expires_at * 1000 < Date.now() ? t("invitations.expired") : t("invitations.pending");
     mount(root, h("section", {},
@@ -208,7 +212,7 @@ export async function hearingView([id], ctx) {
           h("tbody", {}, invitations.map((i) => h("tr", {},
             h("td", {}, labels[i.participant_id] || "—"), h("td", {}, t(`role.${i.role}`)),
             h("td", {}, when(i.expires_at)), h("td", {}, status(i)),
-            h("td", {}, i.revoked_at ? null : h("button", { type: "button", class: "secondary", onclick: async (ev) => {
+            h("td", { class: "actions" }, i.revoked_at ? null : h("button", { type: "button", class: "secondary", onclick: async (ev) => {
               if (!window.confirm(t("invitations.revoke_confirm", { label: labels[i.participant_id] || "" }))) return;
               ev.target.disabled = true;
               try {
@@ -219,7 +223,25 @@ export async function hearingView([id], ctx) {
                 invBox.show(err);
                 ev.target.disabled = false;
               }
-            } }, t("invitations.revoke")))))))
+            } }, t("invitations.revoke")),
+            // A new link for the same person (lost or expired): on their latest invitation only.
+            latest.get(i.participant_id) === i.id && present.has(i.participant_id)
+              ? h("button", { type: "button", class: "secondary", onclick: async (ev) => {
+                const who = labels[i.participant_id] || "";
+                if (!window.confirm(t("invitations.reissue_confirm", { label: who }))) return;
+                ev.target.disabled = true;
+                try {
+                  const made = await post(`/api/v1/hearings/${encodeURIComponent(id)}/invitations/${encodeURIComponent(i.id)}/reissue`, {});
+                  ctx.createdLinks = [{ label: who, link: made.link }];
+                  announce(t("invitations.reissued", { label: who }));
+                  await draw();
+                  root.querySelector(".links input")?.focus();
+                } catch (err) {
+                  invBox.show(err);
+                  ev.target.disabled = false;
+                }
+              } }, t("invitations.reissue"))
+              : null)))))
         : h("p", {}, t("invitations.none")),
       h("h3", {}, t("invitations.create")), invBox, invForm));
   };

@@ -536,6 +536,67 @@ pub async fn invite(
     ))
 }
 
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reissue {
+    #[serde(default)]
+    expires_in_hours: Option<u32>,
+}
+
+/// `POST /api/v1/hearings/{id}/invitations/{invitation}/reissue`: a new single-use link for the
+/// same person (their link was lost, or expired). The old link stops working, and the session
+/// it became ends; the participant stays the same, with their protective order and screens.
+/// Returns the new link once.
+pub async fn reissue(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((id, invitation)): Path<(String, String)>,
+    ApiJson(body): ApiJson<Reissue>,
+) -> ApiResult<impl IntoResponse> {
+    let (_permit, hearing, _) =
+        hearing_permit(&state, &caller, &id, Action::ManageHearingParticipants).await?;
+    if hearing.state == HearingState::Closed {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "hearing_closed",
+            "This hearing is closed; nobody can be invited to it any more.",
+        ));
+    }
+    let hours = body.expires_in_hours.unwrap_or(DEFAULT_INVITATION_HOURS);
+    if !(1..=MAX_INVITATION_HOURS).contains(&hours) {
+        return Err(ApiError::bad_request(
+            "invalid_expiry",
+            format!("expires_in_hours must be between 1 and {MAX_INVITATION_HOURS}."),
+        )
+        .with_details(json!({ "field": "expires_in_hours" })));
+    }
+    let token = auth::random_token();
+    let new = state
+        .store
+        .reissue_invitation(
+            &id,
+            &invitation,
+            &auth::token_hash(&token),
+            &caller.user()?.id,
+            now() + i64::from(hours) * 3600,
+        )
+        .await?;
+    audit(
+        &state,
+        &caller,
+        "invitation.reissue",
+        &id,
+        json!({ "revoked": invitation, "invitation": new.id, "participant": new.participant_id,
+                "expires_at": new.expires_at }),
+    )
+    .await?;
+    let link = format!("{}/join#{token}", state.public_url);
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "token": token, "link": link, "invitation": new })),
+    ))
+}
+
 /// `GET /api/v1/hearings/{id}/invitations`
 pub async fn invitations(
     State(state): State<AppState>,

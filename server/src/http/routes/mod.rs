@@ -84,6 +84,10 @@ pub(super) fn routes(mla: &crate::config::MlaSettings) -> Router<AppState> {
             "/api/v1/hearings/{id}/invitations/{invitation}",
             axum::routing::delete(hearings::revoke),
         )
+        .route(
+            "/api/v1/hearings/{id}/invitations/{invitation}/reissue",
+            post(hearings::reissue),
+        )
         .route("/api/v1/hearing-invitations/redeem", post(hearings::redeem))
         .route("/api/v1/hearings/{id}/screens", post(hearings::screen))
         // start, stop

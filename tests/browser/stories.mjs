@@ -19,6 +19,7 @@
 // live story (the stories run only when this file is the script).
 
 import assert from "node:assert/strict";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { chromium } from "playwright-core";
@@ -606,6 +607,19 @@ async function protectedWitnessStory(browser) {
   await interpreter.page.locator("figure.tile", { hasText: "(Juge)" }).waitFor();
   step("the interpreter's page shows the witness as « Witness X (Témoin) », never by the court's label");
 
+  // Pictures of the witness as the interpreter's page shows them, and as the judge's (whom the
+  // order names) does: the test looks for the witness's face in each.
+  const frames = process.env.ASSIZE_FRAMES;
+  if (frames) {
+    mkdirSync(frames, { recursive: true });
+    await saveFrames(interpreter.page, `video[data-participant="${key}"]`, path.join(frames, "interpreter"), 6);
+    const raw = judge.page.locator("figure.tile", { hasText: "Witness A" }).locator("video");
+    const rawKey = await raw.getAttribute("data-participant");
+    await videoPlays(judge.page, `video[data-participant="${rawKey}"]`);
+    await saveFrames(judge.page, `video[data-participant="${rawKey}"]`, path.join(frames, "judge"), 3);
+    step("saved pictures of the witness as the interpreter and the judge receive them");
+  }
+
   // Recording: a banner on every page, in a live region.
   await console_.getByRole("button", { name: "Start recording" }).click();
   const banner = witness.page.locator("#recording-banner");
@@ -720,11 +734,34 @@ async function protectedWitnessStory(browser) {
 
 /// Debian's Chromium, headless, with a fake camera and microphone; whether a page may use them
 /// is still the permission a story grants (or not) to its browser context.
+/// With ASSIZE_FAKE_VIDEO (a Y4M file), every fake camera shows that video instead of Chromium's
+/// test pattern (the protected-witness story: a face).
 export function launchChromium() {
+  const video = process.env.ASSIZE_FAKE_VIDEO;
   return chromium.launch({
     executablePath: process.env.ASSIZE_CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required"],
+    args: ["--no-sandbox", "--use-fake-device-for-media-stream", "--autoplay-policy=no-user-gesture-required",
+      ...(video ? [`--use-file-for-fake-video-capture=${video}`] : [])],
   });
+}
+
+/// Saves `n` pictures of the <video> matching `selector`, half a second apart, as raw RGBA
+/// (`<prefix>-<i>-<width>x<height>.rgba`), for the test to look for faces in.
+async function saveFrames(page, selector, prefix, n) {
+  for (let i = 0; i < n; i += 1) {
+    const f = await page.locator(selector).evaluate((v) => {
+      const c = document.createElement("canvas");
+      [c.width, c.height] = [v.videoWidth, v.videoHeight];
+      const g = c.getContext("2d");
+      g.drawImage(v, 0, 0);
+      const data = g.getImageData(0, 0, c.width, c.height).data;
+      let bin = "";
+      for (let j = 0; j < data.length; j += 0x8000) bin += String.fromCharCode(...data.subarray(j, j + 0x8000));
+      return { w: c.width, h: c.height, b64: btoa(bin) };
+    });
+    writeFileSync(`${prefix}-${i}-${f.w}x${f.h}.rgba`, Buffer.from(f.b64, "base64"));
+    await page.waitForTimeout(500);
+  }
 }
 
 // Run as a script (not imported by firefox.mjs for its Chromium pages): the stories named in

@@ -694,6 +694,67 @@ async fn a_judge_starts_and_calls_an_invited_witness_and_each_sees_the_other_s_v
     drop(iface);
 }
 
+/// Grace Hopper's official portrait (public domain), 256x300 I420 (the media crate's test data).
+const PORTRAIT: &[u8] = include_bytes!("../../media/tests/data/face/grace_hopper_256x300.i420");
+const FACE_W: u32 = 256;
+const FACE_H: u32 = 300;
+
+/// Faces CenterFace finds (confidence ≥ 0.5) in a picture a story saved as raw RGBA
+/// (`…-<width>x<height>.rgba`), and whether the picture has texture (luma standard deviation
+/// above 8: not a blank or uniformly covered picture).
+fn faces_in_rgba(detector: &mut assize_media::face::CenterFace, path: &Path) -> (usize, bool) {
+    use assize_media::face::FaceDetector as _;
+    let name = path.file_stem().unwrap().to_string_lossy().to_string();
+    let size = name.rsplit('-').next().unwrap();
+    let (w, h) = size.split_once('x').unwrap();
+    let (w, h): (usize, usize) = (w.parse().unwrap(), h.parse().unwrap());
+    let rgba = std::fs::read(path).unwrap();
+    assert_eq!(rgba.len(), w * h * 4, "{name}");
+    let full_w = w;
+    // BT.601 studio range; 4:2:0 from the top-left pixel of each 2x2 block (even sizes).
+    let (w, h) = (w & !1, h & !1);
+    let at = |x: usize, y: usize| {
+        let i = (y * full_w + x) * 4;
+        (
+            f64::from(rgba[i]),
+            f64::from(rgba[i + 1]),
+            f64::from(rgba[i + 2]),
+        )
+    };
+    let mut i420 = vec![0u8; w * h * 3 / 2];
+    let (mut sum, mut sum2) = (0.0, 0.0);
+    for y in 0..h {
+        for x in 0..w {
+            let (r, g, b) = at(x, y);
+            let luma = 16.0 + 0.257 * r + 0.504 * g + 0.098 * b;
+            sum += luma;
+            sum2 += luma * luma;
+            i420[y * w + x] = luma.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+    let (u_at, v_at) = (w * h, w * h + w * h / 4);
+    for y in (0..h).step_by(2) {
+        for x in (0..w).step_by(2) {
+            let (r, g, b) = at(x, y);
+            let c = (y / 2) * (w / 2) + x / 2;
+            i420[u_at + c] = (128.0 - 0.148 * r - 0.291 * g + 0.439 * b)
+                .round()
+                .clamp(0.0, 255.0) as u8;
+            i420[v_at + c] = (128.0 + 0.439 * r - 0.368 * g - 0.071 * b)
+                .round()
+                .clamp(0.0, 255.0) as u8;
+        }
+    }
+    let n = (w * h) as f64;
+    let sd = (sum2 / n - (sum / n).powi(2)).max(0.0).sqrt();
+    let frame = assize_media::I420Frame::packed(w as u32, h as u32, &mut i420).expect("a picture");
+    let mut found = Vec::new();
+    detector
+        .detect(&frame, &mut found)
+        .expect("the detector answers");
+    (found.iter().filter(|d| d.score >= 0.5).count(), sd > 8.0)
+}
+
 #[tokio::test]
 async fn a_protected_witness_reads_what_is_hidden_beside_their_preview_and_the_judge_runs_the_console_in_chromium()
  {
@@ -743,6 +804,22 @@ async fn a_protected_witness_reads_what_is_hidden_beside_their_preview_and_the_j
         .await;
     assert_eq!(r.status, 200, "{r:?}");
 
+    // Every fake camera shows a face: Grace Hopper's official portrait (public domain).
+    let media = tempfile::tempdir().unwrap();
+    let video = media.path().join("face.y4m");
+    {
+        use assize_media::y4m;
+        let header = y4m::Y4mHeader::new(FACE_W, FACE_H, 30);
+        let mut data = Vec::new();
+        y4m::write_header(&mut data, &header).unwrap();
+        for _ in 0..30 {
+            y4m::write_frame(&mut data, &header, PORTRAIT).unwrap();
+        }
+        std::fs::write(&video, data).unwrap();
+    }
+    let frames = std::env::var_os("ASSIZE_KEEP_FRAMES")
+        .map_or_else(|| media.path().join("frames"), PathBuf::from);
+
     // Act: the judge's, the witness's and the interpreter's browsers.
     run_stories(
         "witness",
@@ -752,9 +829,45 @@ async fn a_protected_witness_reads_what_is_hidden_beside_their_preview_and_the_j
             ("ASSIZE_HEARING", hearing.clone()),
             ("ASSIZE_INVITE", links[0].clone()),
             ("ASSIZE_INVITE_INTERPRETER", links[1].clone()),
+            ("ASSIZE_FAKE_VIDEO", video.to_string_lossy().into()),
+            ("ASSIZE_FRAMES", frames.to_string_lossy().into()),
         ],
     )
     .await;
+
+    // Assert: the interpreter's page (not named in the order) received pictures of the witness
+    // with no face CenterFace can find, and not blank ones; the judge's (named) did show the
+    // face: the control that the face was there to be found.
+    let mut detector = assize_media::face::CenterFace::bundled(320).expect("the detector");
+    let (mut judge_faces, mut interpreter_pictures, mut interpreter_textured) = (0, 0, 0);
+    for entry in std::fs::read_dir(&frames).expect("the stories saved pictures") {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let (faces, textured) = faces_in_rgba(&mut detector, &path);
+        if name.starts_with("judge-") {
+            judge_faces += faces;
+        } else {
+            assert_eq!(
+                faces, 0,
+                "a face in what the interpreter's page received: {name}"
+            );
+            interpreter_pictures += 1;
+            interpreter_textured += usize::from(textured);
+        }
+    }
+    eprintln!(
+        "faces found: {judge_faces} in the judge's 3 pictures; none in the interpreter's \
+         {interpreter_pictures} ({interpreter_textured} of them textured)"
+    );
+    assert!(
+        judge_faces >= 1,
+        "the control: the judge's page shows the face"
+    );
+    assert_eq!(interpreter_pictures, 6);
+    assert!(
+        interpreter_textured >= 1,
+        "the interpreter's pictures are not all blank"
+    );
 
     // Assert: the order the judge made in the browser is the one in force, and every step of
     // the console is on the record.

@@ -327,7 +327,14 @@ export function liveRoom({ hearingId, local, staff, title = t("room.title"), onL
     screenList.replaceChildren(items.length ? h("ul", {}, items) : h("p", {}, t("screen.none")));
   }
 
+  // The console is redrawn every few seconds: a redraw between a pointer's press and its release
+  // would replace the button under it and swallow the click. Hold redraws meanwhile.
+  let pressing = false;
+  consolePanel.addEventListener("pointerdown", () => { pressing = true; });
+  window.addEventListener("pointerup", () => setTimeout(() => { pressing = false; }, 0), true);
+
   function drawConsole(seat) {
+    if (pressing) return; // the next refresh draws it
     if (!consolePanel.firstChild) {
       consolePanel.append(h("h2", {}, t("console.title")), consoleLive, screensPanel, editor);
     }
